@@ -1,0 +1,1 @@
+export const SIP_VERSION = "SIP/2.0";
