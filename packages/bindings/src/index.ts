@@ -1,1 +1,15 @@
-export {};
+export { BindingStoreError, DEFAULT_KNOWN_FOR_MS } from "./types.js";
+export type {
+  Binding,
+  BindingStore,
+  BindingStoreOptions,
+  ContactChange,
+  FlowRef,
+  RegisterOp,
+  RegisterRejection,
+  RegisterResult,
+  UnreachableSelector,
+} from "./types.js";
+export { MemoryBindingStore } from "./memory-store.js";
+export { bindingFromChange, compareBindings, liveBindings, planRegister, validateRegisterOp } from "./plan.js";
+export type { RegisterPlan } from "./plan.js";

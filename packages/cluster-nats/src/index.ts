@@ -1,1 +1,2 @@
-export {};
+export { NatsClusterBus, ClusterBusError } from "./bus.js";
+export type { NatsClusterBusOptions, NatsTlsOptions } from "./bus.js";

@@ -1,1 +1,6 @@
-export {};
+export { BusError, InProcessBus, encodePayload, isValidPattern, isValidSubject, makeBusMessage, subjectMatches } from "./bus.js";
+export type { BusMessage, ClusterBus, InProcessBusOptions, Subscription } from "./bus.js";
+export { Heartbeater, Membership, isMemberHeartbeat } from "./membership.js";
+export type { MembershipOptions, Timers } from "./membership.js";
+export { Subjects, heartbeatSubject } from "./subjects.js";
+export type { BindingChanged, EdgeDown, FlowFailed, MemberHeartbeat, MemberLeave, MemberRole, Subject, SubjectPayloads } from "./subjects.js";

@@ -1,1 +1,4 @@
-export {};
+export { ConfigError, describeSettings, flagFor, loadConfig, loadConfigOrThrow } from "./config.js";
+export type { EdgepathConfig, InternalTransport, LoadConfigHost, LoadConfigResult, LogLevel, NatsConfig, RedisConfig, Role } from "./config.js";
+export { formatHostPort, parseHostPort, parseListenList } from "./parse.js";
+export type { HostPort, ListenSpec, Parsed, SipTransport } from "./parse.js";

@@ -1,1 +1,2 @@
-export {};
+export { AorRing } from "./ring.js";
+export type { AorRingOptions, RingMember } from "./ring.js";

@@ -1,1 +1,25 @@
-export {};
+export { TransportLayer } from "./transport-layer.js";
+export type { TransportLayerOptions, TransportStats } from "./transport-layer.js";
+export { TransportError } from "./errors.js";
+export type { TransportErrorCode } from "./errors.js";
+export { DEFAULT_LIMITS } from "./types.js";
+export type {
+  BoundListener,
+  DropSource,
+  FlowCloseReason,
+  FlowInfo,
+  FlowRef,
+  ListenSpec,
+  SendFailure,
+  SendResult,
+  SendTarget,
+  TransportDelegate,
+  TransportKind,
+  TransportLimits,
+} from "./types.js";
+export {
+  STUN_MAGIC_COOKIE,
+  buildBindingSuccessResponse,
+  isStunBindingRequest,
+  readXorMappedAddress,
+} from "./stun.js";

@@ -1,0 +1,192 @@
+import { describe, it, expect, beforeAll, afterAll, beforeEach, afterEach } from "vitest";
+import { Redis } from "ioredis";
+import { startRedis, waitFor, type RedisServer } from "@edgepath/testkit";
+import type { ContactChange, RegisterOp } from "@edgepath/bindings";
+import { bindingStoreContract } from "@edgepath/bindings/testing";
+import { BindingStoreUnavailableError, RedisBindingStore } from "./store.js";
+import { keyLayout, tagSafe } from "./keys.js";
+
+let redis: RedisServer;
+let admin: Redis;
+
+beforeAll(async () => {
+  // Persistence on: the restart test checks no binding is lost.
+  redis = await startRedis({ persistence: true });
+  admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  admin.on("error", () => undefined);
+  await admin.connect();
+}, 20_000);
+
+afterAll(async () => {
+  admin?.disconnect();
+  await redis?.stop();
+});
+
+async function makeStore(opts: { knownForMs?: number; keyPrefix?: string } = {}): Promise<RedisBindingStore> {
+  const store = new RedisBindingStore({ url: redis.url, ...opts });
+  await store.waitUntilReady();
+  return store;
+}
+
+bindingStoreContract(
+  "redis",
+  async () => {
+    await admin.flushall();
+    return makeStore();
+  },
+  async (s) => {
+    await s.close();
+    await admin.flushall();
+  },
+);
+
+const T0 = 1_800_000_000_000;
+const AOR = "sip:alice@example.com";
+
+function change(key: string, expires: number, extra: Partial<ContactChange["binding"]> = {}): ContactChange {
+  return { key, expires, binding: { contact: key.startsWith("sip:") ? key : "sip:alice@192.0.2.1:5060", q: 1, path: [], ...extra } };
+}
+
+function op(o: Partial<RegisterOp> & Pick<RegisterOp, "changes">): RegisterOp {
+  return { aor: AOR, callId: "call-1", cseq: 1, now: T0, removeAll: false, maxContacts: 10, ...o };
+}
+
+async function commandCalls(name: string): Promise<number> {
+  const info = await admin.info("commandstats");
+  const m = new RegExp(`^cmdstat_${name}:calls=(\\d+)`, "m").exec(info);
+  return m === null ? 0 : Number(m[1]);
+}
+
+describe("RedisBindingStore specifics", () => {
+  let store: RedisBindingStore;
+  beforeEach(async () => {
+    await admin.flushall();
+    store = await makeStore();
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  it("DESIGN §4: per-AOR keys share the {AOR} hash tag; flow/edge indexes and the expiry ZSET", async () => {
+    const r = await store.register(
+      op({ changes: [change("sip:alice@192.0.2.1:5060", 3600, { flowToken: "TOK1", edge: "10.0.0.1:5060", path: ["<sip:TOK1@10.0.0.1:5060;lr;ob>"] })] }),
+    );
+    expect(r.ok).toBe(true);
+    const keys = (await admin.keys("*")).sort();
+    expect(keys).toEqual(["ep:edge:{10.0.0.1:5060}", "ep:expiry", "ep:flow:{TOK1}", `ep:{${AOR}}:b`, `ep:{${AOR}}:m`].sort());
+    expect(await admin.smembers("ep:flow:{TOK1}")).toEqual([AOR]);
+    expect(await admin.smembers("ep:edge:{10.0.0.1:5060}")).toEqual([AOR]);
+    expect(Number(await admin.zscore("ep:expiry", AOR))).toBe(T0 + 3_600_000);
+    // Keys expire by themselves a grace period after the last binding (store is not the only cleaner).
+    const pttl = await admin.pttl(`ep:{${AOR}}:b`);
+    expect(pttl).toBeGreaterThan(3_600_000);
+    expect(pttl).toBeLessThanOrEqual(3_600_000 + 60_000);
+    expect(await admin.pttl("ep:flow:{TOK1}")).toBeGreaterThan(3_600_000);
+    // The stored JSON keeps path as an array and the exact numbers (never re-encoded by cjson).
+    const stored = JSON.parse((await admin.hget(`ep:{${AOR}}:b`, "b:sip:alice@192.0.2.1:5060"))!) as Record<string, unknown>;
+    expect(stored["path"]).toEqual(["<sip:TOK1@10.0.0.1:5060;lr;ob>"]);
+    expect(stored["registeredAt"]).toBe(T0);
+  });
+
+  it("braces in an AOR cannot break the hash tag", () => {
+    expect(tagSafe("sip:a}b{c@x")).toBe("sip:a%7Db%7Bc@x");
+    expect(keyLayout("ep:").bindings("sip:a}b@x")).toBe("ep:{sip:a%7Db@x}:b");
+    // Distinct AORs never collide after escaping.
+    expect(tagSafe("sip:a%7D@x")).not.toBe(tagSafe("sip:a}@x"));
+  });
+
+  it("one EVALSHA per REGISTER (and no EVAL once the script is cached)", async () => {
+    await store.register(op({ changes: [change("sip:warm@192.0.2.1", 60)] })); // loads the script
+    const sha0 = await commandCalls("evalsha");
+    const eval0 = await commandCalls("eval");
+    for (let i = 0; i < 5; i++) {
+      const r = await store.register(op({ cseq: 10 + i, changes: [change("sip:alice@192.0.2.1:5060", 60)] }));
+      expect(r.ok).toBe(true);
+    }
+    expect((await commandCalls("evalsha")) - sha0).toBe(5);
+    expect((await commandCalls("eval")) - eval0).toBe(0);
+  });
+
+  it("Redis restarting mid-test: 503 quickly while down, reconnects, no binding lost (AOF)", async () => {
+    const before = await store.register(op({ changes: [change("sip:alice@192.0.2.1:5060", 3600, { flowToken: "F1" })] }));
+    expect(before.ok).toBe(true);
+    await redis.restart({
+      whileDown: async () => {
+        await waitFor(() => (store.connected ? undefined : true), { timeoutMs: 5000, what: "store to notice Redis is down" });
+        const started = Date.now();
+        const r = await store.register(op({ cseq: 2, changes: [change("sip:alice@192.0.2.1:5060", 3600)] }));
+        expect(Date.now() - started).toBeLessThan(1500);
+        expect(r).toMatchObject({ ok: false, code: "unavailable", status: 503, retryAfter: 5 });
+        const err: unknown = await store.lookup(AOR, T0).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(BindingStoreUnavailableError);
+        expect((err as BindingStoreUnavailableError).sipStatus).toBe(503);
+      },
+    });
+    await waitFor(() => (store.connected ? true : undefined), { timeoutMs: 10_000, what: "store to reconnect" });
+    const after = await store.lookup(AOR, T0 + 1000);
+    expect(after.bindings.map((b) => b.key)).toEqual(["sip:alice@192.0.2.1:5060"]);
+    // The script cache is empty after a restart: ioredis falls back to EVAL once, transparently.
+    const r = await store.register(op({ cseq: 3, changes: [change("sip:alice@192.0.2.1:5060", 3600)] }));
+    expect(r.ok).toBe(true);
+    expect(await store.markUnreachable({ flowToken: "F1" }, "flow-failed", T0 + 2000)).toEqual([]); // re-register without the token
+  }, 30_000);
+
+  it("a store pointed at a dead Redis answers 503, never throws from register()", async () => {
+    const dead = new RedisBindingStore({ url: "redis://127.0.0.1:1", commandTimeoutMs: 200 });
+    try {
+      const started = Date.now();
+      const r = await dead.register(op({ changes: [change("sip:alice@192.0.2.1:5060", 60)] }));
+      expect(r).toMatchObject({ ok: false, code: "unavailable", status: 503 });
+      expect(Date.now() - started).toBeLessThan(500);
+      expect(dead.connected).toBe(false);
+    } finally {
+      await dead.close();
+    }
+  });
+
+  it("sweepExpired removes only due bindings, moves the ZSET score, trims the indexes", async () => {
+    await store.register(
+      op({
+        changes: [change("sip:short@192.0.2.1", 60, { flowToken: "SHORT", edge: "e1:5060" }), change("sip:long@192.0.2.1", 600, { flowToken: "LONG", edge: "e1:5060" })],
+      }),
+    );
+    await store.register({ ...op({ changes: [change("sip:bob@192.0.2.2", 60, { flowToken: "BOB", edge: "e2:5060" })] }), aor: "sip:bob@example.com" });
+    expect(await store.sweepExpired(T0 + 30_000)).toBe(0);
+    expect(await store.sweepExpired(T0 + 61_000)).toBe(2);
+    expect(await admin.smembers("ep:flow:{SHORT}")).toEqual([]);
+    expect(await admin.smembers("ep:flow:{BOB}")).toEqual([]);
+    expect(await admin.smembers("ep:flow:{LONG}")).toEqual([AOR]);
+    expect(await admin.smembers("ep:edge:{e1:5060}")).toEqual([AOR]); // still used by the long binding
+    expect(await admin.smembers("ep:edge:{e2:5060}")).toEqual([]);
+    expect(Number(await admin.zscore("ep:expiry", AOR))).toBe(T0 + 600_000);
+    expect(await admin.zscore("ep:expiry", "sip:bob@example.com")).toBeNull();
+    expect(await admin.hexists(`ep:{${AOR}}:b`, "b:sip:short@192.0.2.1")).toBe(0);
+    expect((await store.lookup("sip:bob@example.com", T0 + 61_000)).known).toBe(true); // 480, not 404
+    expect(await store.sweepExpired(T0 + 601_000)).toBe(1);
+    expect(await admin.zcard("ep:expiry")).toBe(0);
+    expect(await store.listAors(10)).toEqual([]);
+  });
+
+  it("RFC 5626 §5.3: markUnreachable goes through the flow index and trims stale entries", async () => {
+    await store.register(op({ changes: [change("sip:alice@192.0.2.1:5060", 600, { flowToken: "F1", edge: "e1:5060" })] }));
+    await admin.sadd("ep:flow:{F1}", "sip:ghost@example.com"); // stale hint
+    expect(await store.markUnreachable({ flowToken: "F1" }, "flow-failed", T0 + 1000)).toEqual([AOR]);
+    expect(await admin.smembers("ep:flow:{F1}")).toEqual([AOR]);
+    const { bindings } = await store.lookup(AOR, T0 + 2000);
+    expect(bindings[0]).toMatchObject({ reachable: false, reason: "flow-failed", lastSeen: T0 });
+    // Edge down afterwards: already unreachable, keeps the first reason, AOR not "affected".
+    expect(await store.markUnreachable({ edge: "e1:5060" }, "edge-down", T0 + 3000)).toEqual([]);
+    expect((await store.lookup(AOR, T0 + 3000)).bindings[0]?.reason).toBe("flow-failed");
+    await store.markReachable(AOR, "sip:alice@192.0.2.1:5060", T0 + 4000);
+    expect((await store.lookup(AOR, T0 + 4000)).bindings[0]).toMatchObject({ reachable: true, lastSeen: T0 + 4000 });
+    expect((await store.lookup(AOR, T0 + 4000)).bindings[0]?.reason).toBeUndefined();
+  });
+
+  it("a re-registration through a new flow moves the AOR to the new flow's index", async () => {
+    const key = "urn:uuid:00000000-0000-1000-8000-000000000001;reg-id=1";
+    await store.register(op({ changes: [change(key, 600, { contact: "sip:alice@192.0.2.1:5060", flowToken: "OLD" })] }));
+    await store.register(op({ cseq: 2, changes: [change(key, 600, { contact: "sip:alice@192.0.2.1:5061", flowToken: "NEW" })] }));
+    expect(await admin.smembers("ep:flow:{OLD}")).toEqual([]);
+    expect(await admin.smembers("ep:flow:{NEW}")).toEqual([AOR]);
+  });
+});

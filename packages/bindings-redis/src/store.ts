@@ -1,0 +1,466 @@
+import { Redis, type Cluster, type RedisOptions } from "ioredis";
+import {
+  BindingStoreError,
+  DEFAULT_KNOWN_FOR_MS,
+  compareBindings,
+  validateRegisterOp,
+  type Binding,
+  type BindingStore,
+  type BindingStoreOptions,
+  type ContactChange,
+  type RegisterOp,
+  type RegisterResult,
+  type UnreachableSelector,
+} from "@edgepath/bindings";
+import { keyLayout, type KeyLayout } from "./keys.js";
+import { EXPIRY_CAS_LUA, MARK_REACHABLE_LUA, MARK_UNREACHABLE_LUA, REGISTER_LUA } from "./lua.js";
+
+export interface RedisBindingStoreOptions extends BindingStoreOptions {
+  /** `redis://[user:pass@]host:port[/db]` or `rediss://` for TLS. */
+  readonly url?: string;
+  /** ioredis options, applied over the store's defaults (see below). */
+  readonly redis?: RedisOptions;
+  /**
+   * Bring your own client (e.g. an ioredis `Cluster`). It should have
+   * `enableOfflineQueue: false` and `enableAutoPipelining: true`; close() does not quit it.
+   */
+  readonly client?: Redis | Cluster;
+  /** Prefix of every key; default "ep:". */
+  readonly keyPrefix?: string;
+  /** A command that takes longer fails as unavailable; default 1000 ms. */
+  readonly commandTimeoutMs?: number;
+  /** Keys outlive their last binding's expiry by this much; default 60 s. */
+  readonly graceMs?: number;
+  /** Retry-After (seconds) in the 503 answer while Redis is unreachable; default 5. */
+  readonly retryAfterSec?: number;
+  /** Connection errors and index-update failures (the store never logs by itself). */
+  readonly onError?: (err: Error) => void;
+}
+
+/**
+ * Redis is down or too slow. Thrown by the operations whose result type has no error
+ * variant (lookup, markUnreachable, markReachable, sweepExpired); register() returns
+ * `{ ok: false, code: "unavailable", status: 503 }` instead.
+ */
+export class BindingStoreUnavailableError extends Error {
+  override readonly name = "BindingStoreUnavailableError";
+  readonly code = "unavailable";
+  readonly sipStatus = 503;
+  constructor(
+    message: string,
+    readonly retryAfter: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The scripts as ioredis commands (defineCommand: EVALSHA, EVAL once after NOSCRIPT). */
+interface ScriptCommands {
+  edgepathRegister(bindingsKey: string, metaKey: string, ...argv: string[]): Promise<unknown>;
+  edgepathMarkUnreachable(bindingsKey: string, field: string, value: string, reason: string, now: string): Promise<unknown>;
+  edgepathMarkReachable(bindingsKey: string, key: string, now: string): Promise<unknown>;
+  edgepathExpiryCas(expiryKey: string, aor: string, scoreSeen: string, next: string): Promise<unknown>;
+}
+
+type Client = (Redis | Cluster) & ScriptCommands;
+
+interface Reach {
+  readonly reachable: boolean;
+  readonly reason?: string;
+  readonly lastSeen: number;
+}
+
+type StoredBinding = Omit<Binding, "reachable" | "reason" | "lastSeen">;
+
+const FETCH_MAX_CONTACTS = String(Number.MAX_SAFE_INTEGER);
+
+/**
+ * `BindingStore` on Redis (DESIGN §4: Redis is the truth for bindings).
+ *
+ * - One EVALSHA per REGISTER does expiry-on-read, RFC 3261 §10.3 step 7 Call-ID/CSeq
+ *   ordering, `*` removal, changes, max contacts, write-back with key TTLs, and returns
+ *   the current bindings — atomically, on the keys of one AOR (one hash slot).
+ * - Secondary indexes (flow token -> AORs, edge -> AORs, next-expiry ZSET) are in other
+ *   hash slots, so on Redis Cluster they cannot be in the same script. They are updated
+ *   right after the script, in one auto-pipelined round trip, and are only ever HINTS:
+ *   every reader re-checks the authoritative per-AOR hash inside its own script
+ *   (markUnreachable re-matches the token/edge on each binding; the sweep re-checks
+ *   expiry). A stale extra index entry costs one wasted script call and is trimmed then;
+ *   a missing one (index write lost when Redis died between the two calls) delays
+ *   marking that binding unreachable until the UA's next REGISTER re-adds it, while
+ *   expiry is still enforced on read and by key TTL. Correctness of a REGISTER never
+ *   depends on an index.
+ * - No KEYS/SCAN anywhere. The sweep reads `ep:expiry` (AOR -> next expiry). That is one
+ *   key, hence one Cluster node, which is fine for a background job; sharding it by
+ *   hash of the AOR into N keys would spread it if ever needed.
+ * - Redis down: `enableOfflineQueue: false`, `maxRetriesPerRequest: 0` and a command
+ *   timeout make every call fail within `commandTimeoutMs`; register() turns that into a
+ *   503 result, the client keeps reconnecting with capped backoff, forever.
+ *
+ * Requires Redis >= 7.0 (`PEXPIRE ... NX|GT`).
+ */
+export class RedisBindingStore implements BindingStore {
+  readonly #client: Client;
+  readonly #ownsClient: boolean;
+  readonly #keys: KeyLayout;
+  readonly #knownForMs: number;
+  readonly #graceMs: number;
+  readonly #retryAfter: number;
+  readonly #onError: (err: Error) => void;
+  #closed = false;
+
+  constructor(opts: RedisBindingStoreOptions = {}) {
+    this.#keys = keyLayout(opts.keyPrefix ?? "ep:");
+    this.#knownForMs = opts.knownForMs ?? DEFAULT_KNOWN_FOR_MS;
+    this.#graceMs = opts.graceMs ?? 60_000;
+    this.#retryAfter = opts.retryAfterSec ?? 5;
+    this.#onError = opts.onError ?? (() => undefined);
+    let client: Redis | Cluster;
+    if (opts.client !== undefined) {
+      client = opts.client;
+      this.#ownsClient = false;
+    } else {
+      const defaults: RedisOptions = {
+        enableAutoPipelining: true,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        commandTimeout: opts.commandTimeoutMs ?? 1000,
+        connectTimeout: 2000,
+        // Reconnect forever: 50 ms doubling to a 2 s cap.
+        retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+        connectionName: "edgepath-bindings",
+      };
+      const merged: RedisOptions = { ...defaults, ...opts.redis };
+      client = opts.url !== undefined ? new Redis(opts.url, merged) : new Redis(merged);
+      this.#ownsClient = true;
+    }
+    // Without an 'error' listener ioredis prints every reconnect failure to the console.
+    client.on("error", (err: unknown) => this.#onError(err instanceof Error ? err : new Error(String(err))));
+    client.defineCommand("edgepathRegister", { numberOfKeys: 2, lua: REGISTER_LUA });
+    client.defineCommand("edgepathMarkUnreachable", { numberOfKeys: 1, lua: MARK_UNREACHABLE_LUA });
+    client.defineCommand("edgepathMarkReachable", { numberOfKeys: 1, lua: MARK_REACHABLE_LUA });
+    client.defineCommand("edgepathExpiryCas", { numberOfKeys: 1, lua: EXPIRY_CAS_LUA });
+    this.#client = client as Client;
+  }
+
+  /** True while the connection is up and ready for commands. */
+  get connected(): boolean {
+    return this.#client.status === "ready";
+  }
+
+  /** The key layout in use (for operators' tooling and tests). */
+  get keys(): KeyLayout {
+    return this.#keys;
+  }
+
+  /** Resolves once connected; rejects with BindingStoreUnavailableError after `timeoutMs`. */
+  async waitUntilReady(timeoutMs = 5000): Promise<void> {
+    if (this.connected) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#client.off("ready", onReady);
+        reject(new BindingStoreUnavailableError(`Redis not ready within ${timeoutMs} ms`, this.#retryAfter));
+      }, timeoutMs);
+      const onReady = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.#client.once("ready", onReady);
+    });
+  }
+
+  async register(op: RegisterOp): Promise<RegisterResult> {
+    this.#assertOpen();
+    validateRegisterOp(op);
+    const changes = op.removeAll ? [] : op.changes; // RFC 3261 §10.3 step 6: `*` stands alone
+    const argv: string[] = [
+      op.callId,
+      String(op.cseq),
+      String(op.now),
+      op.removeAll ? "1" : "0",
+      String(op.maxContacts),
+      String(this.#graceMs),
+      String(this.#knownForMs),
+      String(changes.length),
+    ];
+    for (const c of changes) {
+      if (c.expires === 0) {
+        argv.push(c.key, "0", "", "");
+      } else {
+        const expiresAt = op.now + c.expires * 1000;
+        argv.push(c.key, String(expiresAt), bindingJson(op, c, expiresAt), `{"reachable":true,"lastSeen":${op.now}}`);
+      }
+    }
+    let reply: unknown;
+    try {
+      reply = await this.#client.edgepathRegister(this.#keys.bindings(op.aor), this.#keys.meta(op.aor), ...argv);
+    } catch (err) {
+      return { ok: false, code: "unavailable", status: 503, reason: unavailableReason(err), retryAfter: this.#retryAfter };
+    }
+    const parsed = parseRegisterReply(reply);
+    if (parsed.kind === "out-of-order") {
+      return {
+        ok: false,
+        code: "out-of-order",
+        status: 500,
+        reason: `CSeq ${op.cseq} is not higher than the stored CSeq of binding ${parsed.key} with the same Call-ID (RFC 3261 §10.3 step 7)`,
+      };
+    }
+    if (parsed.kind === "too-many-contacts") {
+      return { ok: false, code: "too-many-contacts", status: 403, reason: `Too many contacts: ${parsed.count} > ${op.maxContacts}` };
+    }
+    if (parsed.changed || parsed.removed.length > 0) {
+      await this.#updateIndexes(op.aor, parsed.bindings, parsed.removed, parsed.nextExpiry, op.now, true);
+    }
+    return { ok: true, bindings: parsed.bindings.sort(compareBindings), changed: parsed.changed };
+  }
+
+  async lookup(aor: string, now: number): Promise<{ known: boolean; bindings: Binding[] }> {
+    this.#assertOpen();
+    let fields: Record<string, string>;
+    let until: string | null;
+    try {
+      // Same hash slot, auto-pipelined: one round trip.
+      [fields, until] = await Promise.all([this.#client.hgetall(this.#keys.bindings(aor)), this.#client.hget(this.#keys.meta(aor), "until")]);
+    } catch (err) {
+      throw this.#unavailable(err);
+    }
+    const bindings: Binding[] = [];
+    for (const [field, json] of Object.entries(fields)) {
+      if (!field.startsWith("b:")) continue;
+      const b = decodeBinding(json, fields[`r:${field.slice(2)}`]);
+      if (b.expiresAt > now) bindings.push(b); // expiry enforced on read
+    }
+    bindings.sort(compareBindings);
+    const known = bindings.length > 0 || (until !== null && Number(until) + this.#knownForMs > now);
+    return { known, bindings };
+  }
+
+  async markUnreachable(sel: UnreachableSelector, reason: string, now: number): Promise<string[]> {
+    this.#assertOpen();
+    const [field, value, indexKey] = "flowToken" in sel ? ["flowToken", sel.flowToken, this.#keys.flow(sel.flowToken)] : ["edge", sel.edge, this.#keys.edge(sel.edge)];
+    try {
+      const aors = await this.#members(indexKey);
+      const affected: string[] = [];
+      const trim: string[] = [];
+      for (let i = 0; i < aors.length; i += 256) {
+        const batch = aors.slice(i, i + 256);
+        const replies = await Promise.all(batch.map((aor) => this.#client.edgepathMarkUnreachable(this.#keys.bindings(aor), field, value, reason, String(now))));
+        replies.forEach((r, j) => {
+          const [flipped, matched] = Array.isArray(r) ? (r as unknown[]).map(Number) : [0, 0];
+          const aor = batch[j] as string;
+          if ((flipped ?? 0) > 0) affected.push(aor);
+          if ((matched ?? 0) === 0) trim.push(aor); // stale hint: nothing of this AOR uses it any more
+        });
+      }
+      if (trim.length > 0) await this.#client.srem(indexKey, ...trim);
+      return affected.sort();
+    } catch (err) {
+      throw this.#unavailable(err);
+    }
+  }
+
+  async markReachable(aor: string, key: string, now: number): Promise<void> {
+    this.#assertOpen();
+    try {
+      await this.#client.edgepathMarkReachable(this.#keys.bindings(aor), key, String(now));
+    } catch (err) {
+      throw this.#unavailable(err);
+    }
+  }
+
+  /**
+   * Removes expired bindings of AORs whose next expiry is due, at most `limit` bindings
+   * (default: all due), and trims the indexes. Returns the number of bindings removed.
+   * Unlimited sweeps run AORs in parallel batches; a limited one goes AOR by AOR so the
+   * budget is exact.
+   */
+  async sweepExpired(now: number, limit = Number.POSITIVE_INFINITY): Promise<number> {
+    this.#assertOpen();
+    let removed = 0;
+    try {
+      // Bounded rounds: an AOR whose score a concurrent REGISTER keeps moving cannot loop us.
+      for (let round = 0; round < 100 && removed < limit; round++) {
+        const page = Number.isFinite(limit) ? Math.min(1000, limit - removed) : 1000;
+        const due = await this.#client.zrangebyscore(this.#keys.expiry, "-inf", now, "WITHSCORES", "LIMIT", 0, page);
+        if (due.length === 0) break;
+        const pairs: [string, string][] = [];
+        for (let i = 0; i + 1 < due.length; i += 2) pairs.push([due[i] as string, due[i + 1] as string]);
+        let progressed = false;
+        if (Number.isFinite(limit)) {
+          for (const [aor, score] of pairs) {
+            if (removed >= limit) break;
+            const n = await this.#sweepAor(aor, score, now, limit - removed);
+            removed += n.removed;
+            progressed ||= n.applied;
+          }
+        } else {
+          const results = await Promise.all(pairs.map(([aor, score]) => this.#sweepAor(aor, score, now, undefined)));
+          for (const n of results) {
+            removed += n.removed;
+            progressed ||= n.applied;
+          }
+        }
+        if (!progressed) break;
+      }
+      return removed;
+    } catch (err) {
+      throw this.#unavailable(err);
+    }
+  }
+
+  /** One AOR of the sweep: a fetch through the REGISTER script (expiry on read, write back). */
+  async #sweepAor(aor: string, score: string, now: number, budget: number | undefined): Promise<{ removed: number; applied: boolean }> {
+    const argv = ["", "0", String(now), "0", FETCH_MAX_CONTACTS, String(this.#graceMs), String(this.#knownForMs), "0"];
+    if (budget !== undefined) argv.push(String(budget));
+    const parsed = parseRegisterReply(await this.#client.edgepathRegister(this.#keys.bindings(aor), this.#keys.meta(aor), ...argv));
+    if (parsed.kind !== "ok") return { removed: 0, applied: false };
+    if (parsed.removed.length > 0) await this.#updateIndexes(aor, parsed.bindings, parsed.removed, 0, now, false);
+    const applied = Number(await this.#client.edgepathExpiryCas(this.#keys.expiry, aor, score, String(parsed.nextExpiry))) === 1;
+    return { removed: parsed.removed.length, applied: applied || parsed.removed.length > 0 };
+  }
+
+  /** Admin: AORs with bindings or due for the sweep, sorted (from the expiry ZSET, no SCAN). */
+  async listAors(limit: number): Promise<string[]> {
+    this.#assertOpen();
+    try {
+      return (await this.#client.zrange(this.#keys.expiry, 0, Math.max(0, limit - 1))).sort();
+    } catch (err) {
+      throw this.#unavailable(err);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.#ownsClient) return;
+    try {
+      if (this.#client.status === "ready") await this.#client.quit();
+      else this.#client.disconnect();
+    } catch {
+      this.#client.disconnect();
+    }
+  }
+
+  /**
+   * Index maintenance after the per-AOR script (see the class comment: hints only).
+   * Failures are reported, not thrown: the REGISTER itself already succeeded.
+   */
+  async #updateIndexes(aor: string, current: readonly Binding[], removedJson: readonly string[], nextExpiry: number, now: number, add: boolean): Promise<void> {
+    const tokens = new Map<string, number>();
+    const edges = new Map<string, number>();
+    for (const b of current) {
+      if (b.flowToken !== undefined) tokens.set(b.flowToken, Math.max(tokens.get(b.flowToken) ?? 0, b.expiresAt));
+      if (b.edge !== undefined) edges.set(b.edge, Math.max(edges.get(b.edge) ?? 0, b.expiresAt));
+    }
+    const ops: Promise<unknown>[] = [];
+    for (const json of removedJson) {
+      const old = JSON.parse(json) as StoredBinding;
+      if (old.flowToken !== undefined && !tokens.has(old.flowToken)) ops.push(this.#client.srem(this.#keys.flow(old.flowToken), aor));
+      if (old.edge !== undefined && !edges.has(old.edge)) ops.push(this.#client.srem(this.#keys.edge(old.edge), aor));
+    }
+    if (add) {
+      const index = (key: string, expiresAt: number): void => {
+        const ttl = Math.max(1, expiresAt - now + this.#graceMs);
+        ops.push(this.#client.sadd(key, aor));
+        // NX gives a fresh set a TTL; GT only ever extends it (other AORs share the set).
+        ops.push(this.#client.pexpire(key, ttl, "NX"));
+        ops.push(this.#client.pexpire(key, ttl, "GT"));
+      };
+      for (const [token, exp] of tokens) index(this.#keys.flow(token), exp);
+      for (const [edge, exp] of edges) index(this.#keys.edge(edge), exp);
+      if (nextExpiry > 0) ops.push(this.#client.zadd(this.#keys.expiry, nextExpiry, aor));
+    }
+    const results = await Promise.allSettled(ops);
+    for (const r of results) {
+      if (r.status === "rejected") {
+        this.#onError(new BindingStoreUnavailableError(`index update for ${aor} failed: ${unavailableReason(r.reason)}`, this.#retryAfter, { cause: r.reason }));
+        return;
+      }
+    }
+  }
+
+  /** Members of an index set; SSCAN in pages so a big edge set never blocks Redis. */
+  async #members(key: string): Promise<string[]> {
+    const seen = new Set<string>();
+    let cursor = "0";
+    do {
+      const [next, page] = await this.#client.sscan(key, cursor, "COUNT", 1000);
+      for (const m of page) seen.add(m);
+      cursor = next;
+    } while (cursor !== "0");
+    return [...seen];
+  }
+
+  #unavailable(err: unknown): BindingStoreUnavailableError {
+    return new BindingStoreUnavailableError(unavailableReason(err), this.#retryAfter, { cause: err });
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new BindingStoreError("closed", "RedisBindingStore is closed");
+  }
+}
+
+/**
+ * Binding JSON as stored, in a fixed field order, WITHOUT `registeredAt`: the script
+ * appends it (it keeps the first registration time of a key across refreshes).
+ */
+function bindingJson(op: RegisterOp, c: ContactChange, expiresAt: number): string {
+  const b = c.binding;
+  return JSON.stringify({
+    aor: op.aor,
+    key: c.key,
+    contact: b.contact,
+    instance: b.instance,
+    regId: b.regId,
+    q: b.q,
+    path: b.path,
+    callId: op.callId,
+    cseq: op.cseq,
+    expiresAt,
+    updatedAt: op.now,
+    edge: b.edge,
+    flowToken: b.flowToken,
+    transport: b.transport,
+    source: b.source,
+    userAgent: b.userAgent,
+  });
+}
+
+function decodeBinding(json: string, reachJson: string | undefined): Binding {
+  const stored = JSON.parse(json) as StoredBinding;
+  const reach: Reach = reachJson !== undefined && reachJson !== "" ? (JSON.parse(reachJson) as Reach) : { reachable: true, lastSeen: stored.updatedAt };
+  return reach.reason !== undefined
+    ? { ...stored, reachable: reach.reachable, reason: reach.reason, lastSeen: reach.lastSeen }
+    : { ...stored, reachable: reach.reachable, lastSeen: reach.lastSeen };
+}
+
+type ParsedRegister =
+  | { kind: "out-of-order"; key: string }
+  | { kind: "too-many-contacts"; count: number }
+  | { kind: "ok"; changed: boolean; nextExpiry: number; removed: string[]; bindings: Binding[] };
+
+function parseRegisterReply(reply: unknown): ParsedRegister {
+  if (!Array.isArray(reply) || reply.length < 2) throw new Error(`unexpected script reply: ${JSON.stringify(reply)}`);
+  const r = reply as unknown[];
+  switch (r[0]) {
+    case "out-of-order":
+      return { kind: "out-of-order", key: String(r[1]) };
+    case "too-many-contacts":
+      return { kind: "too-many-contacts", count: Number(r[1]) };
+    case "ok": {
+      const nRemoved = Number(r[3]);
+      const removed = r.slice(4, 4 + nRemoved).map(String);
+      const bindings: Binding[] = [];
+      for (let i = 4 + nRemoved; i + 1 < r.length; i += 2) bindings.push(decodeBinding(String(r[i]), String(r[i + 1])));
+      return { kind: "ok", changed: Number(r[1]) === 1, nextExpiry: Number(r[2]), removed, bindings };
+    }
+    default:
+      throw new Error(`unexpected script reply: ${JSON.stringify(reply)}`);
+  }
+}
+
+function unavailableReason(err: unknown): string {
+  return `Redis unavailable: ${err instanceof Error ? err.message : String(err)}`;
+}

@@ -1,0 +1,259 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, describeSettings, flagFor, loadConfig, loadConfigOrThrow } from "./config.js";
+import type { EdgepathConfig, Role } from "./config.js";
+import { parseListenList } from "./parse.js";
+
+const HOST = { hostname: "node1.example", pid: 42, randomSecret: () => "generated-secret-0123456789" };
+const SECRET = "s3cret-s3cret-s3cret";
+const EDGE_ENV = { EDGEPATH_INTERNAL_LISTEN: "10.0.0.5:5070", EDGEPATH_SECRET: SECRET, NATS_URL: "nats://nats:4222" };
+const REG_ENV = { ...EDGE_ENV, REDIS_URL: "redis://redis:6379" };
+
+function ok(env: Record<string, string | undefined>, role: Role = "all", argv: string[] = []): { config: EdgepathConfig; warnings: string[] } {
+  const r = loadConfig(env, argv, role, HOST);
+  if (!r.ok) throw new Error(`unexpected errors: ${r.errors.join("; ")}`);
+  return r;
+}
+
+function errs(env: Record<string, string | undefined>, role: Role = "all", argv: string[] = []): string[] {
+  const r = loadConfig(env, argv, role, HOST);
+  if (r.ok) throw new Error("expected errors");
+  return r.errors;
+}
+
+describe("loadConfig defaults", () => {
+  it("all-mode works with an empty environment", () => {
+    const { config, warnings } = ok({});
+    expect(config.role).toBe("all");
+    expect(config.sip.listen).toEqual([
+      { transport: "udp", host: "0.0.0.0", port: 5060 },
+      { transport: "tcp", host: "0.0.0.0", port: 5060 },
+    ]);
+    expect(config.sip.internalListen).toEqual({ host: "127.0.0.1", port: 0 });
+    expect(config.sip.advertise).toEqual({ host: "127.0.0.1", port: 0 });
+    expect(config.sip.internalTransport).toBe("udp");
+    expect(config.httpListen).toEqual({ host: "127.0.0.1", port: 8080 });
+    expect(config.domains).toEqual(["localhost"]);
+    expect(config.secret).toBe("generated-secret-0123456789");
+    expect(config.workers).toBe(2);
+    expect(config.nodeId).toBe("node1.example-42");
+    expect(config.logLevel).toBe("info");
+    expect(config.redis).toBeUndefined();
+    expect(config.nats).toBeUndefined();
+    expect(config.registrar).toEqual({ defaultExpires: 3600, minExpires: 60, maxExpires: 7200, maxContacts: 10 });
+    expect(config.limits).toEqual({ maxMessageBytes: 65535, tcpIdleTimeoutMs: 300000, maxConnections: 10000, maxConnectionsPerIp: 100 });
+    expect(warnings.some((w) => w.startsWith("EDGEPATH_DOMAINS:"))).toBe(true);
+    expect(warnings.some((w) => w.startsWith("EDGEPATH_SECRET:"))).toBe(true);
+  });
+
+  it("random secret is generated when no generator is injected", () => {
+    const r = loadConfig({}, [], "all");
+    expect(r.ok && r.config.secret.length >= 16).toBe(true);
+  });
+
+  it("edge and registrar bind HTTP on all interfaces by default", () => {
+    expect(ok(EDGE_ENV, "edge").config.httpListen).toEqual({ host: "0.0.0.0", port: 8080 });
+    expect(ok(REG_ENV, "registrar").config.httpListen).toEqual({ host: "0.0.0.0", port: 8080 });
+  });
+
+  it("edge needs NATS only; REDIS_URL is ignored with a warning", () => {
+    const { config, warnings } = ok({ ...REG_ENV }, "edge");
+    expect(config.nats).toEqual({ servers: ["nats://nats:4222"], tls: false });
+    expect(config.redis).toBeUndefined();
+    expect(warnings).toContain("REDIS_URL: not used by the edge role");
+  });
+
+  it("registrar gets redis and nats settings", () => {
+    const { config } = ok(
+      { ...REG_ENV, REDIS_URL: "rediss://redis:6380/0", REDIS_USERNAME: "ep", REDIS_PASSWORD: "pw", NATS_URL: "tls://a:4222, tls://b:4222", NATS_TOKEN: "tok" },
+      "registrar",
+    );
+    expect(config.redis).toEqual({ url: "rediss://redis:6380/0", tls: true, username: "ep", password: "pw" });
+    expect(config.nats).toEqual({ servers: ["tls://a:4222", "tls://b:4222"], tls: true, token: "tok" });
+  });
+
+  it("advertise defaults to the internal listen address unless it is a wildcard", () => {
+    expect(ok(EDGE_ENV, "edge").config.sip.advertise).toEqual({ host: "10.0.0.5", port: 5070 });
+    expect(ok({ ...EDGE_ENV, EDGEPATH_ADVERTISE: "edge-0.edge:5070" }, "edge").config.sip.advertise).toEqual({ host: "edge-0.edge", port: 5070 });
+    expect(ok({ EDGEPATH_INTERNAL_LISTEN: "0.0.0.0:0" }).config.sip.advertise).toBeUndefined();
+  });
+
+  it("trims values and treats blank as unset", () => {
+    const { config } = ok({ EDGEPATH_WORKERS: "  4 ", EDGEPATH_LOG_LEVEL: "   ", EDGEPATH_DOMAINS: " Example.COM, b.example ,,example.com" });
+    expect(config.workers).toBe(4);
+    expect(config.logLevel).toBe("info");
+    expect(config.domains).toEqual(["example.com", "b.example"]);
+  });
+
+  it("unknown EDGEPATH_* variables are warned about (typos)", () => {
+    expect(ok({ EDGEPATH_SIP_LISTN: "x" }).warnings).toContain("EDGEPATH_SIP_LISTN: unknown setting, ignored");
+  });
+});
+
+describe("listen specs", () => {
+  it("parses transports, IPv4, IPv6 and host names", () => {
+    const r = parseListenList("udp:0.0.0.0:5060, tls:[::]:5061 ws:[2001:db8::1]:8088,[::1]:5062,sip.example.com:5070");
+    expect(r).toEqual({
+      ok: true,
+      value: [
+        { transport: "udp", host: "0.0.0.0", port: 5060 },
+        { transport: "tls", host: "::", port: 5061 },
+        { transport: "ws", host: "2001:db8::1", port: 8088 },
+        { transport: "udp", host: "::1", port: 5062 },
+        { transport: "tcp", host: "::1", port: 5062 },
+        { transport: "udp", host: "sip.example.com", port: 5070 },
+        { transport: "tcp", host: "sip.example.com", port: 5070 },
+      ],
+    });
+  });
+
+  it("IPv6 via env: [::1]:5060", () => {
+    const { config } = ok({ EDGEPATH_SIP_LISTEN: "[::1]:5060", EDGEPATH_INTERNAL_LISTEN: "[::1]:5070", EDGEPATH_HTTP_LISTEN: "[::1]:0" });
+    expect(config.sip.listen).toEqual([
+      { transport: "udp", host: "::1", port: 5060 },
+      { transport: "tcp", host: "::1", port: 5060 },
+    ]);
+    expect(config.sip.internalListen).toEqual({ host: "::1", port: 5070 });
+    expect(config.httpListen).toEqual({ host: "::1", port: 0 });
+  });
+
+  it.each([
+    ["sctp:0.0.0.0:5060", "unknown transport"],
+    ["0.0.0.0", "no port"],
+    ["::1:5060", "brackets"],
+    ["[::1:5060", "[ipv6]:port"],
+    ["[fe80::zz]:5060", "not an IPv6"],
+    ["0.0.0.0:70000", "out of range"],
+    ["0.0.0.0:abc", "bad port"],
+    ["bad_host:5060", "not a valid host"],
+    ["udp:0.0.0.0:5060,udp:0.0.0.0:5060", "given twice"],
+    [",", "no listen address"],
+  ])("EDGEPATH_SIP_LISTEN=%s is rejected naming the setting", (value, why) => {
+    const e = errs({ EDGEPATH_SIP_LISTEN: value });
+    expect(e).toHaveLength(1);
+    expect(e[0]).toMatch(/^EDGEPATH_SIP_LISTEN: /);
+    expect(e[0]).toContain(why);
+  });
+});
+
+describe("flags", () => {
+  it("mirror env names and override env", () => {
+    const { config } = ok({ EDGEPATH_WORKERS: "3", REDIS_URL: "redis://a:1" }, "all", ["--workers=5", "--redis-url", "redis://b:2", "--log-level=debug"]);
+    expect(config.workers).toBe(5);
+    expect(config.redis?.url).toBe("redis://b:2");
+    expect(config.logLevel).toBe("debug");
+  });
+
+  it("a blank flag unsets the env value", () => {
+    expect(ok({ EDGEPATH_WORKERS: "3" }, "all", ["--workers="]).config.workers).toBe(2);
+  });
+
+  it("flag names: EDGEPATH_ prefix dropped, lower-case, dashes", () => {
+    expect(flagFor("EDGEPATH_SIP_LISTEN")).toBe("--sip-listen");
+    expect(flagFor("REDIS_URL")).toBe("--redis-url");
+    expect(flagFor("NATS_CREDS")).toBe("--nats-creds");
+  });
+
+  it("errors from flags say so", () => {
+    expect(errs({}, "all", ["--workers=0"])).toEqual(["EDGEPATH_WORKERS (from --workers): 0 is out of range (1..64)"]);
+  });
+
+  it("unknown flags, stray arguments and missing values are errors", () => {
+    expect(errs({}, "all", ["--nope=1"])).toEqual(["--nope: unknown option"]);
+    expect(errs({}, "all", ["stray"])).toEqual(["stray: unexpected argument (settings are --name=value)"]);
+    expect(errs({}, "all", ["--workers"])).toEqual(["EDGEPATH_WORKERS: --workers needs a value"]);
+  });
+
+  it("secrets on the command line are warned about", () => {
+    expect(ok({}, "all", [`--secret=${SECRET}`]).warnings.some((w) => w.startsWith("EDGEPATH_SECRET: given as --secret"))).toBe(true);
+  });
+});
+
+describe("errors name the setting", () => {
+  const cases: [string, Record<string, string>, Role, RegExp][] = [
+    ["EDGEPATH_INTERNAL_LISTEN", { EDGEPATH_SECRET: SECRET, NATS_URL: "nats://n:4222" }, "edge", /required for the edge role \(or --internal-listen\)/],
+    ["EDGEPATH_INTERNAL_LISTEN", { EDGEPATH_INTERNAL_LISTEN: "nohost" }, "all", /no port/],
+    ["EDGEPATH_SECRET", { EDGEPATH_INTERNAL_LISTEN: "10.0.0.5:5070", NATS_URL: "nats://n:4222" }, "edge", /required for the edge role/],
+    ["EDGEPATH_SECRET", { EDGEPATH_SECRET: "short" }, "all", /at least 16/],
+    ["NATS_URL", { EDGEPATH_INTERNAL_LISTEN: "10.0.0.5:5070", EDGEPATH_SECRET: SECRET }, "edge", /required for the edge role/],
+    ["REDIS_URL", EDGE_ENV, "registrar", /required for the registrar role/],
+    ["REDIS_URL", { REDIS_URL: "http://redis:6379" }, "all", /scheme "http:" not supported/],
+    ["REDIS_URL", { REDIS_URL: "not a url" }, "all", /not a URL/],
+    ["NATS_URL", { NATS_URL: "nats://ok:4222,ftp://x" }, "all", /not supported/],
+    ["NATS_URL", { NATS_URL: " , " }, "all", /no server/],
+    ["EDGEPATH_ADVERTISE", { ...EDGE_ENV, EDGEPATH_INTERNAL_LISTEN: "0.0.0.0:5070" }, "edge", /required when EDGEPATH_INTERNAL_LISTEN is a wildcard/],
+    ["EDGEPATH_ADVERTISE", { EDGEPATH_ADVERTISE: "0.0.0.0:5070" }, "all", /wildcard/],
+    ["EDGEPATH_ADVERTISE", { EDGEPATH_ADVERTISE: "10.0.0.1:0" }, "all", /out of range/],
+    ["EDGEPATH_HTTP_LISTEN", { EDGEPATH_HTTP_LISTEN: "8080" }, "all", /no port/],
+    ["EDGEPATH_INTERNAL_TRANSPORT", { EDGEPATH_INTERNAL_TRANSPORT: "sctp" }, "all", /not udp or tcp/],
+    ["EDGEPATH_DOMAINS", { EDGEPATH_DOMAINS: "ok.example,bad domain" }, "all", /not a domain/],
+    ["EDGEPATH_DOMAINS", { EDGEPATH_DOMAINS: " , " }, "all", /no domain/],
+    ["EDGEPATH_WORKERS", { EDGEPATH_WORKERS: "65" }, "all", /out of range \(1..64\)/],
+    ["EDGEPATH_WORKERS", { EDGEPATH_WORKERS: "two" }, "all", /not an integer/],
+    ["EDGEPATH_NODE_ID", { EDGEPATH_NODE_ID: "a b" }, "all", /letters, digits/],
+    ["EDGEPATH_LOG_LEVEL", { EDGEPATH_LOG_LEVEL: "verbose" }, "all", /not one of fatal/],
+    ["REDIS_TLS", { REDIS_TLS: "maybe" }, "all", /not a boolean/],
+    ["NATS_TLS", { NATS_TLS: "2" }, "all", /not a boolean/],
+    ["EDGEPATH_MIN_EXPIRES", { EDGEPATH_MIN_EXPIRES: "8000" }, "all", /greater than EDGEPATH_MAX_EXPIRES/],
+    ["EDGEPATH_DEFAULT_EXPIRES", { EDGEPATH_DEFAULT_EXPIRES: "30" }, "all", /less than EDGEPATH_MIN_EXPIRES/],
+    ["EDGEPATH_DEFAULT_EXPIRES", { EDGEPATH_DEFAULT_EXPIRES: "9000" }, "all", /greater than EDGEPATH_MAX_EXPIRES/],
+    ["EDGEPATH_MIN_EXPIRES", { EDGEPATH_MIN_EXPIRES: "0" }, "all", /out of range/],
+    ["EDGEPATH_MAX_EXPIRES", { EDGEPATH_MAX_EXPIRES: "-5" }, "all", /out of range/],
+    ["EDGEPATH_MAX_CONTACTS", { EDGEPATH_MAX_CONTACTS: "0" }, "all", /out of range/],
+    ["EDGEPATH_MAX_MESSAGE_BYTES", { EDGEPATH_MAX_MESSAGE_BYTES: "100" }, "all", /out of range/],
+    ["EDGEPATH_TCP_IDLE_TIMEOUT_MS", { EDGEPATH_TCP_IDLE_TIMEOUT_MS: "1.5" }, "all", /not an integer/],
+    ["EDGEPATH_MAX_CONNECTIONS", { EDGEPATH_MAX_CONNECTIONS: "0" }, "all", /out of range/],
+    ["EDGEPATH_MAX_CONNECTIONS_PER_IP", { EDGEPATH_MAX_CONNECTIONS_PER_IP: "x" }, "all", /not an integer/],
+    ["EDGEPATH_TLS_CERT", { EDGEPATH_SIP_LISTEN: "tls:0.0.0.0:5061", EDGEPATH_TLS_KEY: "/k.pem" }, "all", /required for tls\/wss/],
+    ["EDGEPATH_TLS_KEY", { EDGEPATH_TLS_CERT: "/c.pem" }, "all", /go together/],
+    ["NATS_TOKEN", { NATS_URL: "nats://n:4222", NATS_TOKEN: "t", NATS_USER: "u", NATS_PASSWORD: "p" }, "all", /one of/],
+    ["NATS_PASSWORD", { NATS_URL: "nats://n:4222", NATS_USER: "u" }, "all", /go together/],
+    ["NATS_USER", { NATS_URL: "nats://n:4222", NATS_USER: "u", NATS_PASSWORD: "p", NATS_CREDS: "/c" }, "all", /one of/],
+  ];
+  it.each(cases)("%s (%j, %s)", (name, env, role, why) => {
+    const e = errs(env, role);
+    const mine = e.filter((x) => x.startsWith(`${name}: `));
+    expect(mine, e.join("\n")).toHaveLength(1);
+    expect(mine[0]).toMatch(why);
+  });
+
+  it("reports every bad setting at once", () => {
+    const e = errs({ EDGEPATH_WORKERS: "0", EDGEPATH_LOG_LEVEL: "loud", REDIS_TLS: "?" }, "registrar");
+    const names = e.map((x) => x.split(":")[0]);
+    expect(names).toEqual(
+      expect.arrayContaining(["EDGEPATH_INTERNAL_LISTEN", "EDGEPATH_SECRET", "NATS_URL", "REDIS_URL", "EDGEPATH_WORKERS", "EDGEPATH_LOG_LEVEL", "REDIS_TLS"]),
+    );
+  });
+
+  it("never echoes a URL password", () => {
+    const e = errs({ REDIS_URL: "http://user:hunter2@redis:6379" });
+    expect(e.join()).not.toContain("hunter2");
+  });
+
+  it("loadConfigOrThrow throws a typed ConfigError listing every line", () => {
+    let err: unknown;
+    try {
+      loadConfigOrThrow({ EDGEPATH_WORKERS: "0" }, [], "all", HOST);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).code).toBe("invalid-config");
+    expect((err as ConfigError).name).toBe("ConfigError");
+    expect((err as ConfigError).errors).toEqual(["EDGEPATH_WORKERS: 0 is out of range (1..64)"]);
+    expect(loadConfigOrThrow({}, [], "all", HOST).config.workers).toBe(2);
+  });
+});
+
+describe("describeSettings", () => {
+  it("lists every setting with help, flag and defaults", () => {
+    const s = describeSettings();
+    const names = s.map((x) => x.name);
+    for (const n of ["EDGEPATH_SIP_LISTEN", "EDGEPATH_SECRET", "REDIS_URL", "NATS_URL", "EDGEPATH_MAX_CONNECTIONS_PER_IP", "EDGEPATH_INTERNAL_TRANSPORT"]) {
+      expect(names).toContain(n);
+    }
+    expect(new Set(names).size).toBe(names.length);
+    for (const x of s) expect(x.help.length).toBeGreaterThan(10);
+    expect(s.find((x) => x.name === "EDGEPATH_DEFAULT_EXPIRES")?.default).toBe("3600");
+    expect(s.find((x) => x.name === "EDGEPATH_SIP_LISTEN")?.flag).toBe("--sip-listen");
+  });
+});

@@ -1,0 +1,566 @@
+/**
+ * One validated configuration for every role (CONVENTIONS §9, DESIGN §5).
+ *
+ * Read once at the entry point from the environment and command-line flags; flags
+ * mirror env names (`EDGEPATH_SIP_LISTEN` <-> `--sip-listen`, `REDIS_URL` <->
+ * `--redis-url`) and win over env. Readers trim and treat blank as unset. One zod
+ * schema, built for the role, validates everything; every error names the setting
+ * (`EDGEPATH_SIP_LISTEN: ...`) so a bad value exits with a useful line. Packages
+ * never read `process.env`; services pass the parsed config down.
+ */
+import { randomBytes } from "node:crypto";
+import { hostname as osHostname } from "node:os";
+import { z } from "zod";
+import {
+  formatHostPort,
+  isWildcardHost,
+  parseBool,
+  parseDomains,
+  parseHostPort,
+  parseInteger,
+  parseListenList,
+  parseUrl,
+} from "./parse.js";
+import type { HostPort, ListenSpec, Parsed } from "./parse.js";
+
+export type Role = "all" | "edge" | "registrar";
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+export type InternalTransport = "udp" | "tcp";
+
+export interface RedisConfig {
+  readonly url: string;
+  readonly username?: string;
+  readonly password?: string;
+  /** TLS to Redis; true for `rediss://` URLs or REDIS_TLS=true. */
+  readonly tls: boolean;
+}
+
+export interface NatsConfig {
+  /** Server URLs, e.g. ["nats://nats-0:4222", "nats://nats-1:4222"]. */
+  readonly servers: readonly string[];
+  readonly user?: string;
+  readonly password?: string;
+  readonly token?: string;
+  /** Path to a NATS credentials (JWT + nkey) file; read by the NATS client, not here. */
+  readonly credsFile?: string;
+  readonly tls: boolean;
+}
+
+export interface EdgepathConfig {
+  readonly role: Role;
+  readonly nodeId: string;
+  readonly logLevel: LogLevel;
+  readonly sip: {
+    /** Public listeners, parsed from EDGEPATH_SIP_LISTEN. */
+    readonly listen: readonly ListenSpec[];
+    /** Internal SIP address (edge <-> worker hops). Port 0 = OS-assigned. */
+    readonly internalListen: HostPort;
+    /**
+     * Address other processes use to reach `internalListen`. Absent only in
+     * all-mode with an OS-assigned port, where the service advertises what it bound.
+     * A port of 0 means "the port internalListen was bound to".
+     */
+    readonly advertise?: HostPort;
+    readonly internalTransport: InternalTransport;
+    /** PEM files for tls/wss listeners (present when one is configured). */
+    readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  };
+  readonly httpListen: HostPort;
+  /** Local SIP domains, lower-case (RFC 3261 §10.3 step 1). */
+  readonly domains: readonly string[];
+  /** Cluster secret: flow-token HMAC and digest nonces. */
+  readonly secret: string;
+  /** Registrar worker count in all-mode. */
+  readonly workers: number;
+  /** Absent = embedded in-memory store (all-mode only). */
+  readonly redis?: RedisConfig;
+  /** Absent = in-process bus (all-mode only). */
+  readonly nats?: NatsConfig;
+  readonly registrar: {
+    /** Expiry granted when the REGISTER has none (RFC 3261 §10.2.1.1), seconds. */
+    readonly defaultExpires: number;
+    /** Below this a REGISTER gets 423 Interval Too Brief (RFC 3261 §10.3 step 7). */
+    readonly minExpires: number;
+    /** Requested expiries above this are shortened to it (RFC 3261 §10.3 step 7). */
+    readonly maxExpires: number;
+    /** Bindings per AOR; more gets 403. */
+    readonly maxContacts: number;
+  };
+  readonly limits: {
+    readonly maxMessageBytes: number;
+    readonly tcpIdleTimeoutMs: number;
+    readonly maxConnections: number;
+    readonly maxConnectionsPerIp: number;
+  };
+}
+
+export type LoadConfigResult =
+  | { readonly ok: true; readonly config: EdgepathConfig; readonly warnings: string[] }
+  | { readonly ok: false; readonly errors: string[] };
+
+/** Thrown by `loadConfigOrThrow`; `errors` holds one line per bad setting. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  readonly code = "invalid-config";
+  readonly errors: readonly string[];
+  constructor(errors: readonly string[]) {
+    super(`invalid configuration:\n  ${errors.join("\n  ")}`);
+    this.errors = errors;
+  }
+}
+
+/** What the host provides; injectable for tests. */
+export interface LoadConfigHost {
+  readonly hostname?: string;
+  readonly pid?: number;
+  readonly randomSecret?: () => string;
+}
+
+// ---------------------------------------------------------------------------
+// The settings table: the one place a setting's name, default and help live.
+
+interface SettingDef {
+  readonly name: string;
+  readonly help: string;
+  /** Default per role (undefined = none / required / computed). */
+  readonly default?: string | ((role: Role) => string | undefined);
+  /** Shown in describeSettings() when the default is computed. */
+  readonly defaultText?: string;
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+const SETTINGS = [
+  {
+    name: "EDGEPATH_SIP_LISTEN",
+    default: "0.0.0.0:5060",
+    help: "Public SIP listeners: comma list of [transport:]host:port, transport udp|tcp|tls|ws|wss; none = udp and tcp. IPv6 as [::]:5060.",
+  },
+  {
+    name: "EDGEPATH_INTERNAL_LISTEN",
+    default: (role: Role) => (role === "all" ? "127.0.0.1:0" : undefined),
+    defaultText: "127.0.0.1:0 in all-mode, required otherwise",
+    help: "host:port of this process's internal SIP socket (edge <-> registrar hops).",
+  },
+  {
+    name: "EDGEPATH_ADVERTISE",
+    defaultText: "EDGEPATH_INTERNAL_LISTEN unless it is a wildcard address",
+    help: "host:port other processes use to reach the internal SIP socket (e.g. the pod IP).",
+  },
+  {
+    name: "EDGEPATH_INTERNAL_TRANSPORT",
+    default: "udp",
+    help: "Transport between edges and registrars: udp or tcp.",
+  },
+  {
+    name: "EDGEPATH_TLS_CERT",
+    help: "PEM certificate chain file for tls/wss listeners (required when one is configured).",
+  },
+  { name: "EDGEPATH_TLS_KEY", help: "PEM private key file for tls/wss listeners." },
+  {
+    name: "EDGEPATH_HTTP_LISTEN",
+    default: (role: Role) => (role === "all" ? "127.0.0.1:8080" : "0.0.0.0:8080"),
+    defaultText: "127.0.0.1:8080 in all-mode, 0.0.0.0:8080 otherwise",
+    help: "host:port for /healthz, /readyz, /metrics and the admin API.",
+  },
+  {
+    name: "EDGEPATH_DOMAINS",
+    default: "localhost",
+    help: "Comma list of SIP domains this cluster is responsible for (lower-cased).",
+  },
+  {
+    name: "EDGEPATH_SECRET",
+    defaultText: "random per process in all-mode, required otherwise",
+    help: "Cluster secret (>= 16 chars) signing flow tokens and digest nonces; the same on every node.",
+  },
+  { name: "EDGEPATH_WORKERS", default: "2", help: "Registrar workers in all-mode (1..64)." },
+  { name: "EDGEPATH_NODE_ID", defaultText: "hostname-pid", help: "This process's id in the cluster." },
+  { name: "EDGEPATH_LOG_LEVEL", default: "info", help: `Log level: ${LOG_LEVELS.join(", ")}.` },
+  {
+    name: "REDIS_URL",
+    defaultText: "embedded store in all-mode; required for registrar",
+    help: "redis:// or rediss:// URL of the binding store.",
+  },
+  { name: "REDIS_USERNAME", help: "Redis ACL user name." },
+  { name: "REDIS_PASSWORD", help: "Redis password." },
+  { name: "REDIS_TLS", default: "false", help: "Use TLS to Redis (implied by rediss://)." },
+  {
+    name: "NATS_URL",
+    defaultText: "in-process bus in all-mode; required for edge and registrar",
+    help: "Comma list of NATS server URLs (nats://, tls://, ws://, wss://).",
+  },
+  { name: "NATS_USER", help: "NATS user (with NATS_PASSWORD)." },
+  { name: "NATS_PASSWORD", help: "NATS password." },
+  { name: "NATS_TOKEN", help: "NATS token (instead of user/password)." },
+  { name: "NATS_CREDS", help: "Path to a NATS .creds file." },
+  { name: "NATS_TLS", default: "false", help: "Require TLS to NATS." },
+  { name: "EDGEPATH_DEFAULT_EXPIRES", default: "3600", help: "Registration expiry when the UA asks for none, seconds (RFC 3261 §10.2.1.1)." },
+  { name: "EDGEPATH_MIN_EXPIRES", default: "60", help: "Shorter registrations get 423 with Min-Expires (RFC 3261 §10.3), seconds." },
+  { name: "EDGEPATH_MAX_EXPIRES", default: "7200", help: "Longer registrations are shortened to this, seconds." },
+  { name: "EDGEPATH_MAX_CONTACTS", default: "10", help: "Maximum bindings per AOR (403 beyond)." },
+  { name: "EDGEPATH_MAX_MESSAGE_BYTES", default: "65535", help: "Largest SIP message accepted (513 / drop beyond)." },
+  {
+    name: "EDGEPATH_TCP_IDLE_TIMEOUT_MS",
+    default: "300000",
+    help: "Close TCP/TLS/WS connections idle this long, ms. Keep above the RFC 5626 §4.4.1 keep-alive interval (up to 120 s).",
+  },
+  { name: "EDGEPATH_MAX_CONNECTIONS", default: "10000", help: "Maximum concurrent stream connections per edge." },
+  { name: "EDGEPATH_MAX_CONNECTIONS_PER_IP", default: "100", help: "Maximum concurrent stream connections from one IP." },
+] as const satisfies readonly SettingDef[];
+
+type SettingName = (typeof SETTINGS)[number]["name"];
+type Raw = Partial<Record<SettingName, string>>;
+
+const SETTING_NAMES: ReadonlySet<string> = new Set(SETTINGS.map((s) => s.name));
+
+/** `EDGEPATH_SIP_LISTEN` -> `--sip-listen`, `REDIS_URL` -> `--redis-url`. */
+export function flagFor(name: string): string {
+  return `--${name.replace(/^EDGEPATH_/, "").toLowerCase().replace(/_/g, "-")}`;
+}
+
+const FLAG_TO_NAME: ReadonlyMap<string, SettingName> = new Map(SETTINGS.map((s) => [flagFor(s.name), s.name]));
+
+function defaultFor(def: SettingDef, role: Role): string | undefined {
+  return typeof def.default === "function" ? def.default(role) : def.default;
+}
+
+/** Every setting with its default and help, for the README and `--help`. */
+export function describeSettings(): { name: string; flag: string; default?: string; help: string }[] {
+  return SETTINGS.map((s: SettingDef) => {
+    const d = s.defaultText ?? (typeof s.default === "string" ? s.default : undefined);
+    return d === undefined ? { name: s.name, flag: flagFor(s.name), help: s.help } : { name: s.name, flag: flagFor(s.name), default: d, help: s.help };
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Schema pieces.
+
+function fromParsed<T>(parse: (s: string) => Parsed<T>) {
+  return (v: string, ctx: z.RefinementCtx): T => {
+    const r = parse(v);
+    if (!r.ok) {
+      ctx.addIssue(r.message);
+      return z.NEVER;
+    }
+    return r.value;
+  };
+}
+
+const int = (min: number, max: number) => fromParsed((s) => parseInteger(s, min, max));
+const bool = fromParsed(parseBool);
+const hostPort = (allowZero: boolean) => fromParsed((s) => parseHostPort(s, allowZero));
+
+function makeSchema(role: Role, warnings: string[]) {
+  // Defaults are filled in (and required settings checked) before the schema runs,
+  // so a setting that always has a value is a plain z.string() here.
+  const req = z.string();
+  const opt = z.string().optional();
+  return z
+    .object({
+      EDGEPATH_SIP_LISTEN: req.transform(fromParsed(parseListenList)),
+      EDGEPATH_INTERNAL_LISTEN: req.transform(hostPort(true)),
+      EDGEPATH_ADVERTISE: opt.transform((v, ctx) => {
+        if (v === undefined) return undefined;
+        const r = parseHostPort(v, false);
+        if (r.ok && isWildcardHost(r.value.host)) {
+          ctx.addIssue(`${v} is a wildcard address; advertise one that others can reach`);
+          return z.NEVER;
+        }
+        return fromParsed(() => r)(v, ctx);
+      }),
+      EDGEPATH_INTERNAL_TRANSPORT: req.pipe(z.enum(["udp", "tcp"], { error: (iss) => `"${String(iss.input)}" is not udp or tcp` })),
+      EDGEPATH_TLS_CERT: opt,
+      EDGEPATH_TLS_KEY: opt,
+      EDGEPATH_HTTP_LISTEN: req.transform(hostPort(true)),
+      EDGEPATH_DOMAINS: req.transform(fromParsed(parseDomains)),
+      EDGEPATH_SECRET: opt.refine((v) => v === undefined || v.length >= 16, { error: "must be at least 16 characters" }),
+      EDGEPATH_WORKERS: req.transform(int(1, 64)),
+      EDGEPATH_NODE_ID: opt.refine((v) => v === undefined || /^[A-Za-z0-9._:-]{1,128}$/.test(v), {
+        error: "must be 1..128 chars of letters, digits, '.', '_', ':' or '-'",
+      }),
+      EDGEPATH_LOG_LEVEL: req.pipe(
+        z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]], {
+          error: (iss) => `"${String(iss.input)}" is not one of ${LOG_LEVELS.join(", ")}`,
+        }),
+      ),
+      REDIS_URL: opt.transform((v, ctx) => (v === undefined ? undefined : fromParsed((s) => parseUrl(s, ["redis", "rediss"]))(v, ctx))),
+      REDIS_USERNAME: opt,
+      REDIS_PASSWORD: opt,
+      REDIS_TLS: req.transform(bool),
+      NATS_URL: opt.transform((v, ctx) => (v === undefined ? undefined : fromParsed(parseNatsServers)(v, ctx))),
+      NATS_USER: opt,
+      NATS_PASSWORD: opt,
+      NATS_TOKEN: opt,
+      NATS_CREDS: opt,
+      NATS_TLS: req.transform(bool),
+      EDGEPATH_DEFAULT_EXPIRES: req.transform(int(1, 2 ** 31 - 1)),
+      EDGEPATH_MIN_EXPIRES: req.transform(int(1, 2 ** 31 - 1)),
+      EDGEPATH_MAX_EXPIRES: req.transform(int(1, 2 ** 31 - 1)),
+      EDGEPATH_MAX_CONTACTS: req.transform(int(1, 1000)),
+      // Below 1500 not even a typical INVITE fits; above 16 MiB is a memory hazard.
+      EDGEPATH_MAX_MESSAGE_BYTES: req.transform(int(1500, 16 * 1024 * 1024)),
+      EDGEPATH_TCP_IDLE_TIMEOUT_MS: req.transform(int(1000, 24 * 3600 * 1000)),
+      EDGEPATH_MAX_CONNECTIONS: req.transform(int(1, 1_000_000)),
+      EDGEPATH_MAX_CONNECTIONS_PER_IP: req.transform(int(1, 1_000_000)),
+    })
+    .superRefine((c, ctx) => {
+      const issue = (name: SettingName, message: string): void => ctx.addIssue({ code: "custom", path: [name], message });
+      const min = c.EDGEPATH_MIN_EXPIRES;
+      const def = c.EDGEPATH_DEFAULT_EXPIRES;
+      const max = c.EDGEPATH_MAX_EXPIRES;
+      if (min > max) {
+        issue("EDGEPATH_MIN_EXPIRES", `${min} is greater than EDGEPATH_MAX_EXPIRES (${max})`);
+      }
+      if (def < min) {
+        issue("EDGEPATH_DEFAULT_EXPIRES", `${def} is less than EDGEPATH_MIN_EXPIRES (${min})`);
+      }
+      if (def > max) {
+        issue("EDGEPATH_DEFAULT_EXPIRES", `${def} is greater than EDGEPATH_MAX_EXPIRES (${max})`);
+      }
+      const il = c.EDGEPATH_INTERNAL_LISTEN;
+      if (role !== "all" && c.EDGEPATH_ADVERTISE === undefined && isWildcardHost(il.host)) {
+        issue("EDGEPATH_ADVERTISE", `required when EDGEPATH_INTERNAL_LISTEN is a wildcard address (${formatHostPort(il)})`);
+      }
+      const needsTls = c.EDGEPATH_SIP_LISTEN.some((l) => l.transport === "tls" || l.transport === "wss");
+      if (needsTls && (role === "all" || role === "edge")) {
+        if (c.EDGEPATH_TLS_CERT === undefined) issue("EDGEPATH_TLS_CERT", "required for tls/wss listeners in EDGEPATH_SIP_LISTEN");
+        if (c.EDGEPATH_TLS_KEY === undefined) issue("EDGEPATH_TLS_KEY", "required for tls/wss listeners in EDGEPATH_SIP_LISTEN");
+      }
+      if ((c.EDGEPATH_TLS_CERT === undefined) !== (c.EDGEPATH_TLS_KEY === undefined)) {
+        const missing = c.EDGEPATH_TLS_CERT === undefined ? "EDGEPATH_TLS_CERT" : "EDGEPATH_TLS_KEY";
+        if (!needsTls) issue(missing, "EDGEPATH_TLS_CERT and EDGEPATH_TLS_KEY go together");
+      }
+      if (c.NATS_TOKEN !== undefined && (c.NATS_USER !== undefined || c.NATS_CREDS !== undefined)) {
+        issue("NATS_TOKEN", "use one of NATS_TOKEN, NATS_USER/NATS_PASSWORD or NATS_CREDS");
+      }
+      if (c.NATS_USER !== undefined && c.NATS_CREDS !== undefined) {
+        issue("NATS_USER", "use one of NATS_USER/NATS_PASSWORD or NATS_CREDS");
+      }
+      if ((c.NATS_USER === undefined) !== (c.NATS_PASSWORD === undefined)) {
+        issue(c.NATS_USER === undefined ? "NATS_USER" : "NATS_PASSWORD", "NATS_USER and NATS_PASSWORD go together");
+      }
+      if (c.REDIS_URL === undefined) {
+        for (const n of ["REDIS_USERNAME", "REDIS_PASSWORD"] as const) {
+          if (c[n] !== undefined) warnings.push(`${n}: ignored without REDIS_URL`);
+        }
+      }
+      if (c.NATS_URL === undefined) {
+        for (const n of ["NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_CREDS"] as const) {
+          if (c[n] !== undefined) warnings.push(`${n}: ignored without NATS_URL`);
+        }
+      }
+    });
+}
+
+// ---------------------------------------------------------------------------
+
+function readRaw(
+  env: Record<string, string | undefined>,
+  argv: readonly string[],
+  errors: string[],
+  warnings: string[],
+): { raw: Raw; fromFlag: Set<SettingName> } {
+  const raw: Raw = {};
+  const fromFlag = new Set<SettingName>();
+  for (const def of SETTINGS) {
+    const v = env[def.name]?.trim();
+    if (v !== undefined && v !== "") raw[def.name] = v;
+  }
+  for (const key of Object.keys(env)) {
+    if (key.startsWith("EDGEPATH_") && !SETTING_NAMES.has(key)) warnings.push(`${key}: unknown setting, ignored`);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith("--")) {
+      errors.push(`${arg}: unexpected argument (settings are --name=value)`);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const flag = eq < 0 ? arg : arg.slice(0, eq);
+    const name = FLAG_TO_NAME.get(flag);
+    if (name === undefined) {
+      errors.push(`${flag}: unknown option`);
+      continue;
+    }
+    let value: string | undefined;
+    if (eq >= 0) value = arg.slice(eq + 1);
+    else if (i + 1 < argv.length && !argv[i + 1]!.startsWith("--")) value = argv[++i];
+    if (value === undefined) {
+      errors.push(`${name}: ${flag} needs a value`);
+      continue;
+    }
+    value = value.trim();
+    if (value === "") delete raw[name];
+    else raw[name] = value;
+    fromFlag.add(name);
+    if (name === "EDGEPATH_SECRET" || name === "REDIS_PASSWORD" || name === "NATS_PASSWORD" || name === "NATS_TOKEN") {
+      warnings.push(`${name}: given as ${flag}, which other local users can read in the process list; prefer the environment`);
+    }
+  }
+  return { raw, fromFlag };
+}
+
+/** Required settings per role, with the reason shown in the error. */
+function requiredFor(role: Role): readonly SettingName[] {
+  switch (role) {
+    case "all":
+      return [];
+    case "edge":
+      return ["EDGEPATH_INTERNAL_LISTEN", "EDGEPATH_SECRET", "NATS_URL"];
+    case "registrar":
+      return ["EDGEPATH_INTERNAL_LISTEN", "EDGEPATH_SECRET", "NATS_URL", "REDIS_URL"];
+  }
+}
+
+function nameOf(n: string): SettingName | undefined {
+  return SETTING_NAMES.has(n) ? (n as SettingName) : undefined;
+}
+
+function parseNatsServers(v: string): Parsed<string[]> {
+  const servers = v
+    .split(",")
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0);
+  if (servers.length === 0) return { ok: false, message: "no server given" };
+  for (const s of servers) {
+    const r = parseUrl(s, ["nats", "tls", "ws", "wss"]);
+    if (!r.ok) return r;
+  }
+  return { ok: true, value: servers };
+}
+
+/**
+ * Reads and validates the configuration for `role`. Never throws; every error
+ * line starts with the setting's env name.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  argv: readonly string[],
+  role: Role,
+  host: LoadConfigHost = {},
+): LoadConfigResult {
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  const { raw, fromFlag } = readRaw(env, argv, errors, warnings);
+  const given = new Set(Object.keys(raw));
+  const missing = new Set<string>();
+  for (const name of requiredFor(role)) {
+    if (raw[name] === undefined) {
+      missing.add(name);
+      errors.push(`${name}: required for the ${role} role (or ${flagFor(name)})`);
+    }
+  }
+  for (const def of SETTINGS as readonly SettingDef[]) {
+    const n = def.name as SettingName;
+    if (raw[n] === undefined) {
+      const d = defaultFor(def, role);
+      if (d !== undefined) raw[n] = d;
+    }
+  }
+  const result = makeSchema(role, warnings).safeParse(raw);
+  if (!result.success) {
+    for (const iss of result.error.issues) {
+      const name = String(iss.path[0] ?? "config");
+      if (missing.has(name)) continue; // already reported as required
+      const n = nameOf(name);
+      const via = n !== undefined && fromFlag.has(n) ? ` (from ${flagFor(name)})` : "";
+      errors.push(`${name}${via}: ${iss.message}`);
+    }
+  }
+  if (errors.length > 0 || !result.success) return { ok: false, errors };
+  const c = result.data;
+
+  // Role-dependent facts that are not errors.
+  if (!given.has("EDGEPATH_DOMAINS")) {
+    warnings.push(`EDGEPATH_DOMAINS: not set; serving only "localhost"`);
+  }
+  let secret = c.EDGEPATH_SECRET;
+  if (secret === undefined) {
+    // role === "all" (required otherwise).
+    secret = (host.randomSecret ?? (() => randomBytes(32).toString("base64url")))();
+    warnings.push("EDGEPATH_SECRET: not set; generated a random one for this process (flow tokens and nonces won't survive a restart)");
+  }
+  if (role === "edge" && c.REDIS_URL !== undefined) warnings.push("REDIS_URL: not used by the edge role");
+  if (role !== "all" && given.has("EDGEPATH_WORKERS")) warnings.push(`EDGEPATH_WORKERS: only used in all-mode`);
+
+  const internalListen = c.EDGEPATH_INTERNAL_LISTEN;
+  // Default advertise = the internal listen address unless it is a wildcard.
+  const advertise = c.EDGEPATH_ADVERTISE ?? (isWildcardHost(internalListen.host) ? undefined : internalListen);
+
+  const tlsFiles =
+    c.EDGEPATH_TLS_CERT !== undefined && c.EDGEPATH_TLS_KEY !== undefined
+      ? { certFile: c.EDGEPATH_TLS_CERT, keyFile: c.EDGEPATH_TLS_KEY }
+      : undefined;
+
+  const redis: RedisConfig | undefined =
+    c.REDIS_URL === undefined || role === "edge"
+      ? undefined
+      : {
+          url: c.REDIS_URL,
+          tls: c.REDIS_TLS || c.REDIS_URL.startsWith("rediss:"),
+          ...(c.REDIS_USERNAME !== undefined ? { username: c.REDIS_USERNAME } : {}),
+          ...(c.REDIS_PASSWORD !== undefined ? { password: c.REDIS_PASSWORD } : {}),
+        };
+  const nats: NatsConfig | undefined =
+    c.NATS_URL === undefined
+      ? undefined
+      : {
+          servers: c.NATS_URL,
+          tls: c.NATS_TLS || c.NATS_URL.some((u) => u.startsWith("tls:") || u.startsWith("wss:")),
+          ...(c.NATS_USER !== undefined ? { user: c.NATS_USER } : {}),
+          ...(c.NATS_PASSWORD !== undefined ? { password: c.NATS_PASSWORD } : {}),
+          ...(c.NATS_TOKEN !== undefined ? { token: c.NATS_TOKEN } : {}),
+          ...(c.NATS_CREDS !== undefined ? { credsFile: c.NATS_CREDS } : {}),
+        };
+
+  const nodeId = c.EDGEPATH_NODE_ID ?? defaultNodeId(host);
+
+  const config: EdgepathConfig = {
+    role,
+    nodeId,
+    logLevel: c.EDGEPATH_LOG_LEVEL,
+    sip: {
+      listen: c.EDGEPATH_SIP_LISTEN,
+      internalListen,
+      ...(advertise !== undefined ? { advertise } : {}),
+      internalTransport: c.EDGEPATH_INTERNAL_TRANSPORT,
+      ...(tlsFiles !== undefined ? { tls: tlsFiles } : {}),
+    },
+    httpListen: c.EDGEPATH_HTTP_LISTEN,
+    domains: c.EDGEPATH_DOMAINS,
+    secret,
+    workers: c.EDGEPATH_WORKERS,
+    ...(redis !== undefined ? { redis } : {}),
+    ...(nats !== undefined ? { nats } : {}),
+    registrar: {
+      defaultExpires: c.EDGEPATH_DEFAULT_EXPIRES,
+      minExpires: c.EDGEPATH_MIN_EXPIRES,
+      maxExpires: c.EDGEPATH_MAX_EXPIRES,
+      maxContacts: c.EDGEPATH_MAX_CONTACTS,
+    },
+    limits: {
+      maxMessageBytes: c.EDGEPATH_MAX_MESSAGE_BYTES,
+      tcpIdleTimeoutMs: c.EDGEPATH_TCP_IDLE_TIMEOUT_MS,
+      maxConnections: c.EDGEPATH_MAX_CONNECTIONS,
+      maxConnectionsPerIp: c.EDGEPATH_MAX_CONNECTIONS_PER_IP,
+    },
+  };
+  return { ok: true, config, warnings };
+}
+
+/** `loadConfig` for entry points that prefer an exception. */
+export function loadConfigOrThrow(
+  env: Record<string, string | undefined>,
+  argv: readonly string[],
+  role: Role,
+  host?: LoadConfigHost,
+): { config: EdgepathConfig; warnings: string[] } {
+  const r = loadConfig(env, argv, role, host);
+  if (!r.ok) throw new ConfigError(r.errors);
+  return { config: r.config, warnings: r.warnings };
+}
+
+function defaultNodeId(host: LoadConfigHost): string {
+  const h = (host.hostname ?? osHostname()).replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 100) || "node";
+  return `${h}-${host.pid ?? process.pid}`;
+}

@@ -1,0 +1,156 @@
+/**
+ * Pure parsers for the textual forms config values take. Each returns a result
+ * union; the schema in config.ts turns failures into zod issues that name the
+ * setting.
+ */
+import { isIPv4, isIPv6 } from "node:net";
+
+export type SipTransport = "udp" | "tcp" | "tls" | "ws" | "wss";
+
+export interface HostPort {
+  /** IPv6 literals without brackets. */
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface ListenSpec extends HostPort {
+  readonly transport: SipTransport;
+}
+
+export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly message: string };
+
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const fail = (message: string): Parsed<never> => ({ ok: false, message });
+
+const TRANSPORTS: readonly SipTransport[] = ["udp", "tcp", "tls", "ws", "wss"];
+// RFC 1123 host names: labels of letters, digits and hyphens, not starting/ending with "-".
+const HOSTNAME = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
+
+export function isHostname(s: string): boolean {
+  return HOSTNAME.test(s);
+}
+
+export function isWildcardHost(host: string): boolean {
+  return host === "0.0.0.0" || host === "::" || host === "0:0:0:0:0:0:0:0";
+}
+
+/** "host:port", "[v6]:port". `allowPortZero` for addresses the OS assigns. */
+export function parseHostPort(s: string, allowPortZero: boolean): Parsed<HostPort> {
+  let host: string;
+  let portText: string;
+  if (s.startsWith("[")) {
+    const close = s.indexOf("]");
+    if (close < 0 || s[close + 1] !== ":") return fail(`"${s}" is not [ipv6]:port`);
+    host = s.slice(1, close);
+    portText = s.slice(close + 2);
+    if (!isIPv6(host)) return fail(`"${host}" is not an IPv6 address`);
+  } else {
+    const colon = s.lastIndexOf(":");
+    if (colon < 0) return fail(`"${s}" has no port (expected host:port)`);
+    host = s.slice(0, colon);
+    portText = s.slice(colon + 1);
+    if (host.includes(":")) return fail(`"${s}": IPv6 addresses need brackets, e.g. [::1]:5060`);
+    if (!isIPv4(host) && !isHostname(host)) return fail(`"${host}" is not a valid host`);
+  }
+  if (!/^\d{1,5}$/.test(portText)) return fail(`"${s}" has a bad port "${portText}"`);
+  const port = Number(portText);
+  if (port > 65535 || (port === 0 && !allowPortZero)) return fail(`port ${port} is out of range (1..65535)`);
+  return ok({ host: host.toLowerCase(), port });
+}
+
+/** Formats host:port, bracketing IPv6. */
+export function formatHostPort(hp: HostPort): string {
+  return hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+}
+
+/**
+ * Comma/space separated `[transport:]host:port`. No transport means both UDP and
+ * TCP on that address (RFC 3261 §18: UDP and TCP MUST both be supported).
+ */
+export function parseListenList(s: string): Parsed<ListenSpec[]> {
+  const items = s.split(/[\s,]+/).filter((x) => x.length > 0);
+  if (items.length === 0) return fail("no listen address given");
+  const out: ListenSpec[] = [];
+  const seen = new Set<string>();
+  for (const item of items) {
+    let transports: readonly SipTransport[] = ["udp", "tcp"];
+    let rest = item;
+    // "tls:host:port" / "tls:[v6]:port": an alphabetic prefix followed by another
+    // host:port. "host:port" alone has a single colon after the name.
+    const colon = item.indexOf(":");
+    const prefix = colon > 0 ? item.slice(0, colon) : "";
+    if (/^[a-z]+$/i.test(prefix) && item.slice(colon + 1).includes(":")) {
+      const t = prefix.toLowerCase();
+      if (!(TRANSPORTS as readonly string[]).includes(t)) {
+        return fail(`"${item}": unknown transport "${prefix}" (use udp, tcp, tls, ws or wss)`);
+      }
+      transports = [t as SipTransport];
+      rest = item.slice(colon + 1);
+    }
+    const hp = parseHostPort(rest, true);
+    if (!hp.ok) return fail(`"${item}": ${hp.message}`);
+    for (const transport of transports) {
+      const key = `${transport}|${hp.value.host}|${hp.value.port}`;
+      if (seen.has(key)) return fail(`"${item}": ${transport} listener on ${formatHostPort(hp.value)} given twice`);
+      seen.add(key);
+      out.push({ transport, host: hp.value.host, port: hp.value.port });
+    }
+  }
+  return ok(out);
+}
+
+export function parseInteger(s: string, min: number, max: number): Parsed<number> {
+  if (!/^-?\d+$/.test(s)) return fail(`"${s}" is not an integer`);
+  const n = Number(s);
+  if (!Number.isSafeInteger(n) || n < min || n > max) return fail(`${s} is out of range (${min}..${max})`);
+  return ok(n);
+}
+
+export function parseBool(s: string): Parsed<boolean> {
+  switch (s.toLowerCase()) {
+    case "1":
+    case "true":
+    case "yes":
+    case "on":
+      return ok(true);
+    case "0":
+    case "false":
+    case "no":
+    case "off":
+      return ok(false);
+    default:
+      return fail(`"${s}" is not a boolean (true/false, yes/no, on/off, 1/0)`);
+  }
+}
+
+/** Comma list of SIP domains, lower-cased, de-duplicated, order kept. */
+export function parseDomains(s: string): Parsed<string[]> {
+  const out: string[] = [];
+  for (const raw of s.split(",")) {
+    const d = raw.trim().toLowerCase();
+    if (d.length === 0) continue;
+    const bare = d.startsWith("[") && d.endsWith("]") ? d.slice(1, -1) : d;
+    if (!isHostname(bare) && !isIPv4(bare) && !isIPv6(bare)) return fail(`"${raw.trim()}" is not a domain name or IP address`);
+    if (!out.includes(bare)) out.push(bare);
+  }
+  if (out.length === 0) return fail("no domain given");
+  return ok(out);
+}
+
+export function parseUrl(s: string, schemes: readonly string[]): Parsed<string> {
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    return fail(`"${redactUrl(s)}" is not a URL`);
+  }
+  const scheme = u.protocol.slice(0, -1);
+  if (!schemes.includes(scheme)) return fail(`scheme "${scheme}:" not supported (use ${schemes.map((x) => `${x}://`).join(", ")})`);
+  if (u.hostname === "") return fail(`"${redactUrl(s)}" has no host`);
+  return ok(s);
+}
+
+/** Removes a password from a URL for messages (never log credentials). */
+export function redactUrl(s: string): string {
+  return s.replace(/\/\/([^/@:]*):[^/@]*@/, "//$1:***@");
+}

@@ -1,0 +1,243 @@
+/**
+ * MessageEditor: mutation for a proxy without re-serialising what it did not touch.
+ *
+ * The editor keeps a list of header "entries": a number is an untouched header line of the
+ * original message (its byte range in `raw`, CRLF and any folding included), an object is a new
+ * line. toBuffer() allocates once and copies runs of untouched bytes as they are, so a forwarded
+ * message keeps the sender's spelling, compact forms and whitespace for every header it did not
+ * change (RFC 3261 §16.6: a proxy only adds/changes what the procedure says).
+ */
+import { canonicalName, firstListComma, isListHeader, knownDisplayName } from "./headers.js";
+import type { LazyMessage } from "./lazy-message.js";
+
+export interface MessageEditor {
+  /** requests only */
+  setRequestUri(uri: string): this;
+  /** replaces the field, or adds one */
+  setMaxForwards(n: number): this;
+  /** new field line before the first existing field of that name, or before the first header line */
+  prependHeader(name: string, value: string): this;
+  /** new field line after the last header line */
+  appendHeader(name: string, value: string): this;
+  /** removes the first value of a list header (the whole line when it held one value) */
+  removeTopValue(name: string): this;
+  /** replaces the first value of a header (only that value of a list line) */
+  replaceTopValue(name: string, value: string): this;
+  /** all fields of that name */
+  removeHeader(name: string): this;
+  /** replace all fields of that name with one (in place of the first; appended when absent) */
+  setHeader(name: string, value: string): this;
+  /** fixes Content-Length (and Content-Type when given) */
+  setBody(body: Buffer, contentType?: string): this;
+  toBuffer(): Buffer;
+}
+
+interface NewLine {
+  readonly canon: string;
+  readonly text: string;
+  readonly value: string;
+}
+
+type Entry = number | NewLine;
+
+function checkValue(v: string): void {
+  // No header injection: a value must not carry CR/LF (folding is never produced).
+  if (v.indexOf("\r") >= 0 || v.indexOf("\n") >= 0) throw new TypeError("header value must not contain CR or LF");
+}
+
+class Editor implements MessageEditor {
+  private readonly msg: LazyMessage;
+  private entries: Entry[] | undefined;
+  private startLine: string | undefined;
+  private body: Buffer | undefined;
+
+  constructor(msg: LazyMessage) {
+    this.msg = msg;
+  }
+
+  private list(): Entry[] {
+    if (this.entries === undefined) {
+      const n = this.msg._names.length;
+      const e = new Array<Entry>(n);
+      for (let i = 0; i < n; i++) e[i] = i;
+      this.entries = e;
+    }
+    return this.entries;
+  }
+
+  private nameOf(e: Entry): string {
+    return typeof e === "number" ? this.msg._names[e]! : e.canon;
+  }
+
+  private valueOf(e: Entry): string {
+    return typeof e === "number" ? this.msg._value(e) : e.value;
+  }
+
+  /** How the header was spelled on the line being rewritten (keeps "v:" for a compact Via). */
+  private spellingOf(e: Entry): string {
+    if (typeof e !== "number") return e.text.slice(0, e.text.indexOf(":"));
+    const s = this.msg._s;
+    const start = this.msg._meta[e * 5]!;
+    let ne = s.indexOf(":", start);
+    while (ne > start && (s.charCodeAt(ne - 1) === 32 || s.charCodeAt(ne - 1) === 9)) ne--;
+    return s.slice(start, ne);
+  }
+
+  private line(canon: string, spelling: string, value: string): NewLine {
+    checkValue(value);
+    return { canon, text: `${spelling}: ${value}\r\n`, value };
+  }
+
+  private find(canon: string): number {
+    const entries = this.entries;
+    if (entries === undefined) return this.msg._names.indexOf(canon);
+    for (let i = 0; i < entries.length; i++) if (this.nameOf(entries[i]!) === canon) return i;
+    return -1;
+  }
+
+  setRequestUri(uri: string): this {
+    const msg = this.msg as LazyMessage & { readonly method?: string };
+    if (msg.kind !== "request" || msg.method === undefined) throw new TypeError("setRequestUri on a response");
+    if (/\s/.test(uri) || uri.length === 0) throw new TypeError("Request-URI must be non-empty without whitespace");
+    this.startLine = `${msg.method} ${uri} SIP/2.0\r\n`;
+    return this;
+  }
+
+  setMaxForwards(n: number): this {
+    if (!Number.isInteger(n) || n < 0 || n > 255) throw new RangeError(`Max-Forwards ${n} out of 0..255`);
+    return this.setHeader("max-forwards", String(n));
+  }
+
+  prependHeader(name: string, value: string): this {
+    const canon = canonicalName(name);
+    const nl = this.line(canon, writeName(name, canon), value);
+    const at = this.find(canon);
+    this.list().splice(at < 0 ? 0 : at, 0, nl);
+    return this;
+  }
+
+  appendHeader(name: string, value: string): this {
+    const canon = canonicalName(name);
+    this.list().push(this.line(canon, writeName(name, canon), value));
+    return this;
+  }
+
+  removeTopValue(name: string): this {
+    const canon = canonicalName(name);
+    const at = this.find(canon);
+    if (at < 0) return this;
+    const entries = this.list();
+    const e = entries[at]!;
+    const v = this.valueOf(e);
+    const comma = isListHeader(canon) ? firstListComma(v) : -1;
+    const rest = comma < 0 ? "" : v.slice(comma + 1).trim();
+    if (rest.length === 0) entries.splice(at, 1);
+    else entries[at] = this.line(canon, this.spellingOf(e), rest);
+    return this;
+  }
+
+  replaceTopValue(name: string, value: string): this {
+    const canon = canonicalName(name);
+    const at = this.find(canon);
+    if (at < 0) return this.prependHeader(name, value);
+    const entries = this.list();
+    const e = entries[at]!;
+    const v = this.valueOf(e);
+    const comma = isListHeader(canon) ? firstListComma(v) : -1;
+    const rest = comma < 0 ? "" : v.slice(comma + 1).trim();
+    entries[at] = this.line(canon, this.spellingOf(e), rest.length === 0 ? value : `${value}, ${rest}`);
+    return this;
+  }
+
+  removeHeader(name: string): this {
+    const canon = canonicalName(name);
+    if (this.find(canon) < 0) return this;
+    this.entries = this.list().filter((e) => this.nameOf(e) !== canon);
+    return this;
+  }
+
+  setHeader(name: string, value: string): this {
+    const canon = canonicalName(name);
+    const at = this.find(canon);
+    if (at < 0) return this.appendHeader(name, value);
+    const entries = this.list();
+    const nl = this.line(canon, this.spellingOf(entries[at]!), value);
+    const out: Entry[] = [];
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (i === at) out.push(nl);
+      else if (this.nameOf(e) !== canon) out.push(e);
+    }
+    this.entries = out;
+    return this;
+  }
+
+  setBody(body: Buffer, contentType?: string): this {
+    this.body = body;
+    this.setHeader("content-length", String(body.length));
+    if (contentType !== undefined) this.setHeader("content-type", contentType);
+    return this;
+  }
+
+  toBuffer(): Buffer {
+    const msg = this.msg;
+    const raw = msg.raw;
+    const entries = this.entries;
+    if (entries === undefined && this.startLine === undefined && this.body === undefined) return raw;
+    const meta = msg._meta;
+    const blockEnd = msg._bodyStart - 2; // start of the empty line
+    // pass 1: size
+    let size = this.startLine !== undefined ? Buffer.byteLength(this.startLine) : msg._startLineEnd;
+    if (entries === undefined) size += blockEnd - msg._startLineEnd;
+    else {
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        size += typeof e === "number" ? meta[e * 5 + 3]! - meta[e * 5]! : Buffer.byteLength(e.text);
+      }
+    }
+    size += this.body !== undefined ? 2 + this.body.length : raw.length - blockEnd;
+    // pass 2: copy
+    const out = Buffer.allocUnsafe(size);
+    let off = this.startLine !== undefined ? out.write(this.startLine, 0, "utf8") : raw.copy(out, 0, 0, msg._startLineEnd);
+    if (entries === undefined) off += raw.copy(out, off, msg._startLineEnd, blockEnd);
+    else {
+      let runStart = -1;
+      let runEnd = -1;
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        if (typeof e === "number") {
+          const a = meta[e * 5]!;
+          const b = meta[e * 5 + 3]!;
+          if (a === runEnd) runEnd = b;
+          else {
+            if (runStart >= 0) off += raw.copy(out, off, runStart, runEnd);
+            runStart = a;
+            runEnd = b;
+          }
+        } else {
+          if (runStart >= 0) {
+            off += raw.copy(out, off, runStart, runEnd);
+            runStart = runEnd = -1;
+          }
+          off += out.write(e.text, off, "utf8");
+        }
+      }
+      if (runStart >= 0) off += raw.copy(out, off, runStart, runEnd);
+    }
+    if (this.body !== undefined) {
+      out[off++] = 13;
+      out[off++] = 10;
+      off += this.body.copy(out, off);
+    } else off += raw.copy(out, off, blockEnd, raw.length);
+    return off === size ? out : out.subarray(0, off);
+  }
+}
+
+/** Canonical spelling for known headers (never compact), the caller's spelling for others. */
+function writeName(name: string, canon: string): string {
+  return knownDisplayName(canon) ?? name;
+}
+
+export function createEditor(msg: LazyMessage): MessageEditor {
+  return new Editor(msg);
+}

@@ -1,0 +1,226 @@
+/**
+ * Header names: canonical (lower-case long) form, compact forms (RFC 3261 §7.3.3 and
+ * the registries of later RFCs), display spelling, and which headers are comma lists.
+ */
+
+/** Compact forms (RFC 3261 §20 table; RFC 3841, 3265, 3515, 3892, 4028, 4474). */
+const COMPACT: Readonly<Record<string, string>> = {
+  a: "accept-contact",
+  b: "referred-by",
+  c: "content-type",
+  d: "request-disposition",
+  e: "content-encoding",
+  f: "from",
+  i: "call-id",
+  j: "reject-contact",
+  k: "supported",
+  l: "content-length",
+  m: "contact",
+  n: "identity-info",
+  o: "event",
+  r: "refer-to",
+  s: "subject",
+  t: "to",
+  u: "allow-events",
+  v: "via",
+  x: "session-expires",
+  y: "identity",
+};
+
+/** Canonical spelling used when we write a header line and in error reasons. */
+const DISPLAY: Readonly<Record<string, string>> = {
+  "accept": "Accept", "accept-contact": "Accept-Contact", "accept-encoding": "Accept-Encoding",
+  "accept-language": "Accept-Language", "alert-info": "Alert-Info", "allow": "Allow", "allow-events": "Allow-Events",
+  "authentication-info": "Authentication-Info", "authorization": "Authorization", "call-id": "Call-ID",
+  "call-info": "Call-Info", "contact": "Contact", "content-disposition": "Content-Disposition",
+  "content-encoding": "Content-Encoding", "content-language": "Content-Language", "content-length": "Content-Length",
+  "content-type": "Content-Type", "cseq": "CSeq", "date": "Date", "error-info": "Error-Info", "event": "Event",
+  "expires": "Expires", "from": "From", "identity": "Identity", "identity-info": "Identity-Info",
+  "in-reply-to": "In-Reply-To", "max-forwards": "Max-Forwards", "mime-version": "MIME-Version",
+  "min-expires": "Min-Expires", "min-se": "Min-SE", "organization": "Organization", "path": "Path",
+  "p-asserted-identity": "P-Asserted-Identity", "p-preferred-identity": "P-Preferred-Identity",
+  "priority": "Priority", "privacy": "Privacy", "proxy-authenticate": "Proxy-Authenticate",
+  "proxy-authorization": "Proxy-Authorization", "proxy-require": "Proxy-Require", "rack": "RAck",
+  "reason": "Reason", "record-route": "Record-Route", "refer-to": "Refer-To", "referred-by": "Referred-By",
+  "reject-contact": "Reject-Contact", "reply-to": "Reply-To", "request-disposition": "Request-Disposition",
+  "require": "Require", "retry-after": "Retry-After", "route": "Route", "rseq": "RSeq", "server": "Server",
+  "service-route": "Service-Route", "session-expires": "Session-Expires", "sip-etag": "SIP-ETag",
+  "sip-if-match": "SIP-If-Match", "subject": "Subject", "subscription-state": "Subscription-State",
+  "supported": "Supported", "timestamp": "Timestamp", "to": "To", "unsupported": "Unsupported",
+  "user-agent": "User-Agent", "via": "Via", "warning": "Warning", "www-authenticate": "WWW-Authenticate",
+  "flow-timer": "Flow-Timer", "history-info": "History-Info", "security-client": "Security-Client",
+  "security-server": "Security-Server", "security-verify": "Security-Verify",
+  "p-associated-uri": "P-Associated-URI",
+};
+
+/**
+ * Headers whose grammar is a comma-separated list (RFC 3261 §7.3.1: "multiple header field rows
+ * ... if and only if the entire field-value for that header field is defined as a comma-separated
+ * list"). Everything else (WWW-Authenticate, Authorization, Date, User-Agent, Subject, From, To,
+ * Call-ID, CSeq, unknown extension headers, ...) is never split.
+ */
+const LIST_HEADERS: ReadonlySet<string> = new Set([
+  "accept", "accept-contact", "accept-encoding", "accept-language", "alert-info", "allow", "allow-events",
+  "call-info", "contact", "content-encoding", "content-language", "error-info", "in-reply-to", "path",
+  "p-asserted-identity", "p-preferred-identity", "p-associated-uri", "proxy-require", "reason",
+  "record-route", "reject-contact", "request-disposition", "require", "route", "service-route",
+  "supported", "unsupported", "via", "warning", "history-info", "security-client", "security-server",
+  "security-verify", "privacy",
+]);
+
+/** Exact spellings seen on the wire -> canonical; filled lazily with whatever we meet (bounded). */
+const NAME_CACHE = new Map<string, string>();
+const NAME_CACHE_MAX = 2048;
+for (const [k, v] of Object.entries(COMPACT)) {
+  NAME_CACHE.set(k, v);
+  NAME_CACHE.set(k.toUpperCase(), v);
+}
+for (const [k, v] of Object.entries(DISPLAY)) {
+  NAME_CACHE.set(k, k);
+  NAME_CACHE.set(v, k);
+}
+
+/**
+ * Known names by length and lower-cased first char, so the parser can recognise a header name
+ * in place (case-insensitive compare against the message string) without slicing or hashing.
+ */
+const BY_SHAPE: (string[] | undefined)[] = [];
+for (const canon of [...Object.keys(DISPLAY)]) {
+  const k = canon.length * 128 + canon.charCodeAt(0);
+  (BY_SHAPE[k] ??= []).push(canon);
+}
+const COMPACT_BY_CODE: (string | undefined)[] = [];
+for (const [k, v] of Object.entries(COMPACT)) {
+  COMPACT_BY_CODE[k.charCodeAt(0)] = v;
+  COMPACT_BY_CODE[k.toUpperCase().charCodeAt(0)] = v;
+}
+
+/** Canonical name of s[a, b) when it is a known header (or compact form), else undefined. */
+export function knownNameAt(s: string, a: number, b: number): string | undefined {
+  const len = b - a;
+  let c0 = s.charCodeAt(a);
+  if (len === 1) return COMPACT_BY_CODE[c0];
+  if (c0 >= 65 && c0 <= 90) c0 += 32;
+  const cands = BY_SHAPE[len * 128 + c0];
+  if (cands === undefined) return undefined;
+  outer: for (let k = 0; k < cands.length; k++) {
+    const cand = cands[k]!;
+    for (let i = 1; i < len; i++) {
+      let c = s.charCodeAt(a + i);
+      if (c >= 65 && c <= 90) c += 32;
+      if (c !== cand.charCodeAt(i)) continue outer;
+    }
+    return cand;
+  }
+  return undefined;
+}
+
+/** Canonical lower-case long form of a header name (compact forms expanded). */
+export function canonicalName(name: string): string {
+  const hit = NAME_CACHE.get(name);
+  if (hit !== undefined) return hit;
+  const lower = name.toLowerCase();
+  const canon = lower.length === 1 ? (COMPACT[lower] ?? lower) : lower;
+  if (NAME_CACHE.size < NAME_CACHE_MAX) NAME_CACHE.set(name, canon);
+  return canon;
+}
+
+/** Spelling to write (and to name in "Bad Header: X"), e.g. "call-id" -> "Call-ID". */
+export function displayName(canonical: string): string {
+  const d = DISPLAY[canonical];
+  if (d !== undefined) return d;
+  let out = "";
+  let up = true;
+  for (let i = 0; i < canonical.length; i++) {
+    const ch = canonical[i]!;
+    out += up ? ch.toUpperCase() : ch;
+    up = ch === "-";
+  }
+  return out;
+}
+
+/** The registered spelling of a known header, undefined for an extension header we do not know. */
+export function knownDisplayName(canonical: string): string | undefined {
+  return DISPLAY[canonical];
+}
+
+export function isListHeader(canonical: string): boolean {
+  return LIST_HEADERS.has(canonical);
+}
+
+/** RFC 3261 §25.1 token characters. */
+const TOKEN = new Uint8Array(128);
+for (const c of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~") TOKEN[c.charCodeAt(0)] = 1;
+
+export function isTokenChar(code: number): boolean {
+  return code < 128 && TOKEN[code] === 1;
+}
+
+export function isToken(s: string, start = 0, end = s.length): boolean {
+  if (end <= start) return false;
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || TOKEN[c] !== 1) return false;
+  }
+  return true;
+}
+
+/**
+ * Split a list header value at top-level commas: commas inside quoted strings (with
+ * backslash escapes) and inside <...> are not separators (RFC 3261 §7.3.1, §20.10).
+ * Empty elements are dropped; elements are trimmed.
+ */
+export function splitList(value: string): string[] {
+  const out: string[] = [];
+  if (value.indexOf(",") < 0) {
+    pushTrimmed(out, value, 0, value.length);
+    return out;
+  }
+  let start = 0;
+  let inQuote = false;
+  let inAngle = false;
+  const n = value.length;
+  for (let i = 0; i < n; i++) {
+    const c = value.charCodeAt(i);
+    if (inQuote) {
+      if (c === 92 /* \ */) i++;
+      else if (c === 34 /* " */) inQuote = false;
+    } else if (c === 34) inQuote = true;
+    else if (c === 60 /* < */) inAngle = true;
+    else if (c === 62 /* > */) inAngle = false;
+    else if (c === 44 /* , */ && !inAngle) {
+      pushTrimmed(out, value, start, i);
+      start = i + 1;
+    }
+  }
+  pushTrimmed(out, value, start, n);
+  return out;
+}
+
+/** Index of the first top-level comma (see splitList), or -1. */
+export function firstListComma(value: string): number {
+  let inQuote = false;
+  let inAngle = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (inQuote) {
+      if (c === 92) i++;
+      else if (c === 34) inQuote = false;
+    } else if (c === 34) inQuote = true;
+    else if (c === 60) inAngle = true;
+    else if (c === 62) inAngle = false;
+    else if (c === 44 && !inAngle) return i;
+  }
+  return -1;
+}
+
+function pushTrimmed(out: string[], s: string, a: number, b: number): void {
+  while (a < b && isWs(s.charCodeAt(a))) a++;
+  while (b > a && isWs(s.charCodeAt(b - 1))) b--;
+  if (b > a) out.push(s.slice(a, b));
+}
+
+/** SP, HTAB, CR, LF */
+export function isWs(c: number): boolean {
+  return c === 32 || c === 9 || c === 13 || c === 10;
+}

@@ -1,0 +1,379 @@
+/**
+ * The lazy message: the parser records where each header line is (offsets into `raw`) and
+ * parses a header VALUE only when it is asked for, caching the result. Offsets are byte
+ * offsets: the header block is decoded as latin1 once, so string index == byte index; values
+ * are re-decoded as UTF-8 from the bytes when the block is not pure ASCII.
+ */
+import { badHeader, missingHeader, SipParseError } from "./errors.js";
+import { canonicalName, displayName, isListHeader, splitList } from "./headers.js";
+import { parseAuthParamsIn } from "./auth.js";
+import { parseContactIn, parseDeltaSeconds, parseNameAddrIn } from "./name-addr.js";
+import { parseUri } from "./uri.js";
+import { parseVia } from "./via.js";
+import { createEditor, type MessageEditor } from "./editor.js";
+import type { HeaderField, SipRequest, SipResponse } from "./message.js";
+import type { AuthParams, Contact, NameAddr, SipUri, TelUri, Via } from "./types.js";
+
+/** Per field, 5 numbers in `meta`: line start, value start, value end, line end (after CRLF), flags. */
+export const F_STRIDE = 5;
+export const F_FOLDED = 1;
+
+const FOLD_RE = /[ \t]*\r\n[ \t]+/g;
+
+export abstract class LazyMessage {
+  abstract readonly kind: "request" | "response";
+  /** set once by the parser (a datagram's octets beyond Content-Length are cut off) */
+  raw: Buffer;
+  /** latin1 decode of raw[0, headerEnd) — the start line and header lines with their CRLFs */
+  readonly _s: string;
+  readonly _ascii: boolean;
+  /** end of the start line including its CRLF */
+  readonly _startLineEnd: number;
+  readonly _meta: number[];
+  readonly _names: string[];
+  /** offset of the body (after the empty line) */
+  readonly _bodyStart: number;
+  private readonly _values: (string | undefined)[];
+  private _fields: HeaderField[] | undefined = undefined;
+  private _body: Buffer | undefined = undefined;
+
+  // caches (some filled by the parser's validation pass)
+  _callId: string | undefined = undefined;
+  _cseq: { seq: number; method: string } | undefined = undefined;
+  _from: NameAddr | undefined = undefined;
+  _to: NameAddr | undefined = undefined;
+  _topVia: Via | undefined = undefined;
+  _vias: Via[] | undefined = undefined;
+  _maxForwards: number | undefined = undefined;
+  _contentLength: number | undefined = undefined;
+  private _contacts: Contact[] | "*" | undefined = undefined;
+  private _routes: NameAddr[] | undefined = undefined;
+  private _recordRoutes: NameAddr[] | undefined = undefined;
+  private _paths: NameAddr[] | undefined = undefined;
+
+  constructor(raw: Buffer, s: string, ascii: boolean, startLineEnd: number, meta: number[], names: string[], bodyStart: number) {
+    this.raw = raw;
+    this._s = s;
+    this._ascii = ascii;
+    this._startLineEnd = startLineEnd;
+    this._meta = meta;
+    this._names = names;
+    this._bodyStart = bodyStart;
+    this._values = new Array<string | undefined>(names.length);
+  }
+
+  /** Value of field `i`: trimmed, unfolded (RFC 3261 §7.3.1), UTF-8 decoded when needed. */
+  _value(i: number): string {
+    const cached = this._values[i];
+    if (cached !== undefined) return cached;
+    const m = this._meta;
+    const o = i * F_STRIDE;
+    const a = m[o + 1]!;
+    const b = m[o + 2]!;
+    let v = this._ascii ? this._s.slice(a, b) : this.raw.toString("utf8", a, b);
+    if ((m[o + 4]! & F_FOLDED) !== 0) v = v.replace(FOLD_RE, " ");
+    this._values[i] = v;
+    return v;
+  }
+
+  _index(canon: string): number {
+    return this._names.indexOf(canon);
+  }
+
+  get fields(): readonly HeaderField[] {
+    if (this._fields === undefined) {
+      const out: HeaderField[] = [];
+      for (let i = 0; i < this._names.length; i++) out.push({ name: this._names[i]!, value: this._value(i) });
+      this._fields = out;
+    }
+    return this._fields;
+  }
+
+  get body(): Buffer {
+    if (this._body === undefined) this._body = this.raw.subarray(this._bodyStart);
+    return this._body;
+  }
+
+  header(name: string): string | undefined {
+    const i = this._names.indexOf(canonicalName(name));
+    return i < 0 ? undefined : this._value(i);
+  }
+
+  headerValues(name: string): string[] {
+    const canon = canonicalName(name);
+    const list = isListHeader(canon);
+    const out: string[] = [];
+    const names = this._names;
+    for (let i = 0; i < names.length; i++) {
+      if (names[i] !== canon) continue;
+      const v = this._value(i);
+      if (list) for (const p of splitList(v)) out.push(p);
+      else out.push(v);
+    }
+    return out;
+  }
+
+  hasHeader(name: string): boolean {
+    return this._names.indexOf(canonicalName(name)) >= 0;
+  }
+
+  get callId(): string {
+    if (this._callId === undefined) {
+      const v = this.header("call-id");
+      if (v === undefined) throw missingHeader("Call-ID");
+      this._callId = v;
+    }
+    return this._callId;
+  }
+
+  cseq(): { seq: number; method: string } {
+    if (this._cseq === undefined) {
+      const v = this.header("cseq");
+      if (v === undefined) throw missingHeader("CSeq");
+      this._cseq = parseCSeq(v);
+    }
+    return this._cseq;
+  }
+
+  from(): NameAddr {
+    if (this._from === undefined) {
+      const v = this.header("from");
+      if (v === undefined) throw missingHeader("From");
+      this._from = parseNameAddrIn(v, "From");
+    }
+    return this._from;
+  }
+
+  to(): NameAddr {
+    if (this._to === undefined) {
+      const v = this.header("to");
+      if (v === undefined) throw missingHeader("To");
+      this._to = parseNameAddrIn(v, "To");
+    }
+    return this._to;
+  }
+
+  fromTag(): string | undefined {
+    return this.from().params.get("tag") ?? undefined;
+  }
+
+  toTag(): string | undefined {
+    return this.to().params.get("tag") ?? undefined;
+  }
+
+  vias(): Via[] {
+    if (this._vias === undefined) {
+      const out: Via[] = [];
+      for (const v of this.headerValues("via")) out.push(parseVia(v));
+      this._vias = out;
+    }
+    return this._vias;
+  }
+
+  topVia(): Via {
+    if (this._topVia === undefined) {
+      const i = this._index("via");
+      if (i < 0) throw missingHeader("Via");
+      const v = this._value(i);
+      const parts = splitList(v);
+      if (parts.length === 0) throw badHeader("Via", "empty");
+      this._topVia = parseVia(parts[0]!);
+    }
+    return this._topVia;
+  }
+
+  maxForwards(): number | undefined {
+    if (this._maxForwards === undefined) {
+      const v = this.header("max-forwards");
+      if (v === undefined) return undefined;
+      this._maxForwards = parseMaxForwards(v);
+    }
+    return this._maxForwards;
+  }
+
+  private nameAddrList(canon: string, display: string): NameAddr[] {
+    const out: NameAddr[] = [];
+    for (const v of this.headerValues(canon)) out.push(parseNameAddrIn(v, display));
+    return out;
+  }
+
+  routes(): NameAddr[] {
+    return (this._routes ??= this.nameAddrList("route", "Route"));
+  }
+
+  recordRoutes(): NameAddr[] {
+    return (this._recordRoutes ??= this.nameAddrList("record-route", "Record-Route"));
+  }
+
+  paths(): NameAddr[] {
+    return (this._paths ??= this.nameAddrList("path", "Path"));
+  }
+
+  /** RFC 3261 §20.10: `*` is only valid alone (REGISTER, §10.2.2). [] when absent. */
+  contacts(): Contact[] | "*" {
+    if (this._contacts === undefined) {
+      const values = this.headerValues("contact");
+      if (values.length === 1 && values[0] === "*") this._contacts = "*";
+      else {
+        const out: Contact[] = [];
+        for (const v of values) {
+          if (v === "*") throw badHeader("Contact", "'*' mixed with other contacts");
+          out.push(parseContactIn(v));
+        }
+        this._contacts = out;
+      }
+    }
+    return this._contacts;
+  }
+
+  private delta(canon: string, display: string): number | undefined {
+    const v = this.header(canon);
+    if (v === undefined) return undefined;
+    const n = parseDeltaSeconds(v);
+    if (n === undefined) throw badHeader(display, `not delta-seconds: "${v}"`);
+    return n;
+  }
+
+  expires(): number | undefined {
+    return this.delta("expires", "Expires");
+  }
+
+  minExpires(): number | undefined {
+    return this.delta("min-expires", "Min-Expires");
+  }
+
+  private optionTags(canon: string): string[] {
+    const vals = this.headerValues(canon);
+    for (let i = 0; i < vals.length; i++) vals[i] = vals[i]!.toLowerCase();
+    return vals;
+  }
+
+  supported(): string[] {
+    return this.optionTags("supported");
+  }
+
+  require(): string[] {
+    return this.optionTags("require");
+  }
+
+  proxyRequire(): string[] {
+    return this.optionTags("proxy-require");
+  }
+
+  unsupported(): string[] {
+    return this.optionTags("unsupported");
+  }
+
+  contentLength(): number | undefined {
+    if (this._contentLength === undefined) {
+      const v = this.header("content-length");
+      if (v === undefined) return undefined;
+      const n = parseContentLength(v);
+      if (n < 0) throw badHeader("Content-Length", `not a number: "${v}"`);
+      this._contentLength = n;
+    }
+    return this._contentLength;
+  }
+
+  contentType(): string | undefined {
+    return this.header("content-type");
+  }
+
+  private auth(canon: string): AuthParams | undefined {
+    const v = this.header(canon);
+    return v === undefined ? undefined : parseAuthParamsIn(v, displayName(canon));
+  }
+
+  authorization(): AuthParams | undefined {
+    return this.auth("authorization");
+  }
+
+  proxyAuthorization(): AuthParams | undefined {
+    return this.auth("proxy-authorization");
+  }
+
+  wwwAuthenticate(): AuthParams | undefined {
+    return this.auth("www-authenticate");
+  }
+
+  proxyAuthenticate(): AuthParams | undefined {
+    return this.auth("proxy-authenticate");
+  }
+
+  toBuffer(): Buffer {
+    return this.raw;
+  }
+
+  edit(): MessageEditor {
+    return createEditor(this);
+  }
+}
+
+export class LazyRequest extends LazyMessage implements SipRequest {
+  readonly kind = "request" as const;
+  method!: string;
+  uri!: string;
+  _ruri: SipUri | TelUri | undefined = undefined;
+
+  requestUri(): SipUri | TelUri {
+    return (this._ruri ??= parseUri(this.uri));
+  }
+}
+
+export class LazyResponse extends LazyMessage implements SipResponse {
+  readonly kind = "response" as const;
+  status!: number;
+  reason!: string;
+}
+
+/** RFC 3261 §20.16: CSeq = 1*DIGIT LWS Method; the number must fit 32 bits (RFC 4475 §3.1.2.4). */
+export function parseCSeq(v: string): { seq: number; method: string } {
+  let i = 0;
+  const n = v.length;
+  while (i < n) {
+    const c = v.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    i++;
+  }
+  if (i === 0 || i > 10) throw badHeader("CSeq", `bad sequence number in "${v}"`);
+  const seq = Number(v.slice(0, i));
+  if (seq > 4294967295) throw badHeader("CSeq", `sequence number too large in "${v}"`);
+  const ws = i;
+  while (i < n && (v.charCodeAt(i) === 32 || v.charCodeAt(i) === 9)) i++;
+  if (i === ws || i === n) throw badHeader("CSeq", `missing method in "${v}"`);
+  const method = v.slice(i);
+  for (let k = 0; k < method.length; k++) {
+    const c = method.charCodeAt(k);
+    if (c <= 32 || c >= 127) throw badHeader("CSeq", `bad method in "${v}"`);
+  }
+  return { seq, method };
+}
+
+/** RFC 3261 §20.22: 1*DIGIT, and RFC 3261 §8.1.1.6 / RFC 4475 §3.1.2.4: 0..255 accepted. */
+export function parseMaxForwards(v: string): number {
+  if (v.length === 0 || v.length > 6) throw badHeader("Max-Forwards", `bad value "${v}"`);
+  let n = 0;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 48 || c > 57) throw badHeader("Max-Forwards", `bad value "${v}"`);
+    n = n * 10 + c - 48;
+  }
+  if (n > 255) throw badHeader("Max-Forwards", `out of range: ${n}`);
+  return n;
+}
+
+/** Content-Length value, -1 when not 1*DIGIT (RFC 3261 §20.14). */
+export function parseContentLength(v: string): number {
+  if (v.length === 0 || v.length > 10) return -1;
+  let n = 0;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 48 || c > 57) return -1;
+    n = n * 10 + c - 48;
+  }
+  return n;
+}
+
+export function isSipParseError(e: unknown): e is SipParseError {
+  return e instanceof SipParseError;
+}

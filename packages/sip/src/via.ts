@@ -1,0 +1,213 @@
+/**
+ * Via (RFC 3261 §20.42, §18.2.1) with RFC 3581 rport and RFC 5118 §4.5 tolerance for a
+ * bracketed IPv6 `received`. branch / received / rport are read in the validating scan; the
+ * full parameter map is built only when `params` is asked for.
+ */
+import { badHeader } from "./errors.js";
+import { isGenValueChar, lowerSlice, parseGenericParams, scanQuoted, scanToken, skipWs, unquote } from "./lex.js";
+import { isIpv6 } from "./uri.js";
+import type { Via } from "./types.js";
+
+const EMPTY: ReadonlyMap<string, string | null> = new Map();
+
+class ViaValue implements Via {
+  private _params: ReadonlyMap<string, string | null> | undefined = undefined;
+  constructor(
+    readonly transport: string,
+    readonly host: string,
+    readonly port: number | undefined,
+    readonly branch: string | undefined,
+    readonly received: string | undefined,
+    readonly rport: number | null | undefined,
+    readonly raw: string,
+    private readonly _ps: number,
+  ) {}
+
+  get params(): ReadonlyMap<string, string | null> {
+    if (this._params === undefined) {
+      if (this._ps < 0) this._params = EMPTY;
+      else {
+        const m = new Map<string, string | null>();
+        parseGenericParams(this.raw, this._ps, this.raw.length, m);
+        this._params = m;
+      }
+    }
+    return this._params;
+  }
+}
+
+function fail(detail: string): never {
+  throw badHeader("Via", detail);
+}
+
+function isHostChar(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95;
+}
+
+/** `s[a, b)` equals lower-case `name` ignoring ASCII case. */
+function nameIs(s: string, a: number, b: number, name: string): boolean {
+  if (b - a !== name.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    let c = s.charCodeAt(a + i);
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== name.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/**
+ * Parse one via-parm: `SIP / 2.0 / UDP host[:port] *(; param)`. LWS is allowed around '/', ':',
+ * ';' and '=' (RFC 3261 §25.1 SLASH, COLON, SEMI, EQUAL; RFC 4475 §3.1.1.1).
+ */
+export function parseVia(input: string): Via {
+  let start = 0;
+  let end = input.length;
+  while (start < end && isWsCode(input.charCodeAt(start))) start++;
+  while (end > start && isWsCode(input.charCodeAt(end - 1))) end--;
+  const s = start === 0 && end === input.length ? input : input.slice(start, end);
+  end = s.length;
+  let i: number;
+  let j: number;
+  // sent-protocol; fast path for the canonical "SIP/2.0/"
+  if (s.startsWith("SIP/2.0/")) i = 8;
+  else {
+    j = scanToken(s, 0, end);
+    if (!nameIs(s, 0, j, "sip")) fail("protocol name is not SIP");
+    i = skipWs(s, j, end);
+    if (s.charCodeAt(i) !== 47) fail("missing / after protocol name");
+    i = skipWs(s, i + 1, end);
+    j = scanToken(s, i, end);
+    if (s.slice(i, j) !== "2.0") fail("protocol version is not 2.0");
+    i = skipWs(s, j, end);
+    if (s.charCodeAt(i) !== 47) fail("missing / after protocol version");
+    i = skipWs(s, i + 1, end);
+  }
+  j = scanToken(s, i, end);
+  if (j === i) fail("missing transport");
+  const t = s.slice(i, j);
+  const transport = t === "UDP" || t === "TCP" || t === "TLS" || t === "WS" || t === "WSS" ? t : t.toUpperCase();
+  i = skipWs(s, j, end);
+  if (i === j) fail("missing LWS before sent-by");
+  // sent-by
+  let host: string;
+  if (s.charCodeAt(i) === 91) {
+    const close = s.indexOf("]", i);
+    if (close < 0) fail("unterminated IPv6 reference");
+    host = s.slice(i + 1, close).toLowerCase();
+    if (!isIpv6(host)) fail("bad IPv6 reference");
+    i = close + 1;
+  } else {
+    j = i;
+    while (j < end && isHostChar(s.charCodeAt(j))) j++;
+    if (j === i) fail("missing host");
+    host = lowerSlice(s, i, j);
+    i = j;
+  }
+  i = skipWs(s, i, end);
+  let port: number | undefined;
+  if (s.charCodeAt(i) === 58) {
+    i = skipWs(s, i + 1, end);
+    j = i;
+    let n = 0;
+    while (j < end) {
+      const c = s.charCodeAt(j);
+      if (c < 48 || c > 57) break;
+      n = n * 10 + c - 48;
+      j++;
+    }
+    if (j === i || j - i > 5 || n > 65535) fail("bad port");
+    port = n;
+    i = skipWs(s, j, end);
+  }
+  const ps = i < end ? i : -1;
+  let branch: string | undefined;
+  let received: string | undefined;
+  let rport: number | null | undefined;
+  // *( SEMI via-params ), validated in one scan that picks branch / received / rport
+  while (i < end) {
+    if (s.charCodeAt(i) !== 59) fail(`unexpected '${s[i]!}'`);
+    i = skipWs(s, i + 1, end);
+    const ns = i;
+    i = scanToken(s, i, end);
+    if (i === ns) fail("empty parameter");
+    const ne = i;
+    i = skipWs(s, i, end);
+    let vs = -1;
+    let ve = -1;
+    if (i < end && s.charCodeAt(i) === 61) {
+      i = skipWs(s, i + 1, end);
+      vs = i;
+      if (s.charCodeAt(i) === 34) {
+        i = scanQuoted(s, i, end);
+        if (i < 0) fail("unterminated quoted string");
+      } else {
+        while (i < end && isGenValueChar(s.charCodeAt(i))) i++;
+        if (i === vs) fail("empty parameter value");
+      }
+      ve = i;
+      i = skipWs(s, i, end);
+    }
+    const len = ne - ns;
+    if (len === 6 && nameIs(s, ns, ne, "branch")) {
+      if (vs < 0) fail("branch without value");
+      branch = s.slice(vs, ve);
+    } else if (len === 8 && nameIs(s, ns, ne, "received")) {
+      if (vs >= 0) {
+        received = unquote(s.slice(vs, ve));
+        if (received.charCodeAt(0) === 91 && received.endsWith("]")) received = received.slice(1, -1);
+      }
+    } else if (len === 5 && nameIs(s, ns, ne, "rport")) {
+      if (vs < 0) rport = null;
+      else {
+        let n = 0;
+        for (let k = vs; k < ve; k++) {
+          const c = s.charCodeAt(k);
+          if (c < 48 || c > 57) fail("bad rport");
+          n = n * 10 + c - 48;
+        }
+        if (ve - vs > 5 || n > 65535) fail("bad rport");
+        rport = n;
+      }
+    }
+  }
+  return new ViaValue(transport, host, port, branch, received, rport, s, ps);
+}
+
+function isWsCode(c: number): boolean {
+  return c === 32 || c === 9 || c === 13 || c === 10;
+}
+
+function normIp(ip: string): string {
+  let v = ip.toLowerCase();
+  if (v.startsWith("[") && v.endsWith("]")) v = v.slice(1, -1);
+  if (v.startsWith("::ffff:") && v.indexOf(".") > 0) v = v.slice(7); // IPv4-mapped (dual-stack sockets)
+  return v;
+}
+
+/**
+ * The via-parm with RFC 3261 §18.2.1 `received` and RFC 3581 §4 `rport` applied:
+ * - received=sourceIp when sent-by's host differs from the source address (a name always
+ *   differs), and always when rport is present (RFC 3581 §4: "MUST add a received parameter");
+ * - rport=sourcePort when the client asked for it (rport present).
+ * When nothing changes the raw value is returned as is; when only `received` is added it is
+ * appended to the raw text; otherwise the parameters are re-serialised in their order.
+ */
+export function viaWithReceived(via: Via, sourceIp: string, sourcePort: number): string {
+  const ip = normIp(sourceIp);
+  const wantRport = via.rport !== undefined;
+  const needReceived = wantRport || normIp(via.host) !== ip;
+  if (!wantRport && !needReceived) return via.raw;
+  if (!wantRport && !via.params.has("received")) return `${via.raw};received=${ip}`;
+  let out = `SIP/2.0/${via.transport} ${via.host.indexOf(":") >= 0 ? `[${via.host}]` : via.host}`;
+  if (via.port !== undefined) out += `:${via.port}`;
+  let wroteReceived = false;
+  for (const [k, v] of via.params) {
+    if (k === "received") {
+      out += `;received=${ip}`;
+      wroteReceived = true;
+    } else if (k === "rport") out += `;rport=${sourcePort}`;
+    else out += v === null ? `;${k}` : `;${k}=${v}`;
+  }
+  if (!wroteReceived) out += `;received=${ip}`;
+  return out;
+}

@@ -1,0 +1,492 @@
+/**
+ * The stateless edge proxy (RFC 3261 §16.11): the public face of edgepath.
+ *
+ * Every message is handled by one pass: parse, check (§16.3), decide where it goes
+ * (our own Route entries and flow tokens first, §16.4 / RFC 5626 §5.3; then the
+ * Request-URI on the worker ring), mutate by splicing (Via, Path, Record-Route, Route,
+ * Max-Forwards) and send. No transaction state is kept: responses find their way back
+ * through the `ft` (flow token) parameter of our own Via, so they go out over the very
+ * flow the request came in on (RFC 3261 §18.2.2, RFC 3581 §4).
+ */
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
+import type { Logger } from "pino";
+import {
+  buildResponse,
+  canonicalAor,
+  parseMessage,
+  viaWithReceived,
+  type MessageEditor,
+  type SipParseError,
+  type SipRequest,
+  type SipResponse,
+  type SipUri,
+  type Via,
+} from "@edgepath/sip";
+import type { FlowDescriptor, FlowTokenCodec } from "@edgepath/flow-token";
+import {
+  TransportLayer,
+  type BoundListener,
+  type FlowCloseReason,
+  type FlowInfo,
+  type ListenSpec,
+  type TransportKind,
+  type TransportLimits,
+} from "@edgepath/transport";
+import type { AorRing, RingMember } from "@edgepath/ring";
+import { Subjects, type ClusterBus } from "@edgepath/cluster";
+import { formatHostPort, OwnAddresses, parseHostPort, type HostPort } from "./addresses.js";
+import { descriptorOf, flowRefOf, isSameFlow, tokenOf } from "./flow.js";
+import { decideRoute } from "./loose-route.js";
+import { decidePath, pathValue, type PathPolicy } from "./path.js";
+import { recordRouteValues, shouldRecordRoute, type RouteSide } from "./record-route.js";
+import { checkLoop, checkMaxForwards, checkProxyRequire, EDGE_SUPPORTED, type Rejection } from "./request-checks.js";
+import { EDGE_BRANCH_PREFIX, statelessBranch } from "./stateless-branch.js";
+import { errorResponseForUnparsable } from "./unparsable.js";
+import { EdgeCounters } from "./counters.js";
+
+export interface EdgeProxyOptions {
+  readonly id: string;
+  /** Public listeners (phones, trunks). */
+  readonly publicListen: readonly ListenSpec[];
+  /** Internal SIP socket (UDP) where workers and other edges reach this edge. */
+  readonly internalListen: HostPort;
+  /** host:port others use for the internal socket; default: the bound internal address. */
+  readonly internalAdvertise?: string;
+  /** Host to put in Via/Record-Route on the public side when a listener is bound to a wildcard address. */
+  readonly publicHost?: string;
+  readonly domains: readonly string[];
+  readonly flowTokens: FlowTokenCodec;
+  readonly ring: AorRing;
+  readonly bus?: ClusterBus;
+  readonly logger: Logger;
+  readonly pathPolicy?: PathPolicy;
+  readonly limits?: Partial<TransportLimits>;
+  /** Addresses (host:port) of internal peers: the outbound side for them is the internal socket. */
+  readonly isInternalPeer?: (hostPort: string) => boolean;
+}
+
+const INITIAL_MAX_FORWARDS = 70;
+const ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, REGISTER, SUBSCRIBE, NOTIFY, REFER, INFO, UPDATE, PRACK";
+
+interface Outbound {
+  /** Flow to send on: a UDP socket + remote, or a connection. */
+  readonly flow: FlowDescriptor | undefined;
+  /** Or a target to send to (new/reused connection, or datagram). */
+  readonly target: { readonly transport: TransportKind; readonly address: string; readonly port: number } | undefined;
+  /** Which of our sides the request leaves through. */
+  readonly side: RouteSide;
+  /** Leaves through the internal socket (workers, other edges). */
+  readonly internal: boolean;
+}
+
+export class EdgeProxy {
+  readonly counters = new EdgeCounters();
+  private readonly transport: TransportLayer;
+  private readonly own = new OwnAddresses();
+  private readonly domains: ReadonlySet<string>;
+  private readonly log: Logger;
+  private internal: HostPort = { host: "", port: 0 };
+  private internalListener: BoundListener | undefined;
+  private publicListeners: BoundListener[] = [];
+  private readonly branchSalt: string;
+  private readonly dnsCache = new Map<string, { address: string; until: number }>();
+
+  constructor(private readonly opts: EdgeProxyOptions) {
+    this.log = opts.logger;
+    this.domains = new Set(opts.domains.map((d) => d.toLowerCase()));
+    this.branchSalt = opts.id;
+    const listen: ListenSpec[] = [
+      ...opts.publicListen,
+      { transport: "udp", host: opts.internalListen.host, port: opts.internalListen.port },
+    ];
+    this.transport = new TransportLayer({
+      listen,
+      limits: opts.limits ?? {},
+      delegate: {
+        onMessage: (bytes, flow) => this.onMessage(bytes, flow),
+        onStreamError: (error, flow) => this.onStreamError(error, flow),
+        onFlowClosed: (flow, reason) => this.onFlowClosed(flow, reason),
+        onDrop: (reason) => this.counters.drop(reason),
+      },
+    });
+  }
+
+  async start(): Promise<{ internal: string; listeners: readonly BoundListener[] }> {
+    const bound = await this.transport.start();
+    const n = this.opts.publicListen.length;
+    this.publicListeners = bound.slice(0, n);
+    this.internalListener = bound[n];
+    if (this.internalListener === undefined) throw new Error("edge: internal listener did not bind");
+    const adv = this.opts.internalAdvertise !== undefined ? parseHostPort(this.opts.internalAdvertise) : undefined;
+    this.internal = adv ?? { host: this.internalListener.host, port: this.internalListener.port };
+    this.own.add(this.internal.host, this.internal.port);
+    this.own.add(this.internalListener.host, this.internalListener.port);
+    for (const l of this.publicListeners) {
+      this.own.add(l.host, l.port);
+      if (this.opts.publicHost !== undefined) this.own.add(this.opts.publicHost, l.port);
+    }
+    return { internal: formatHostPort(this.internal), listeners: bound };
+  }
+
+  /** host:port of the internal socket as advertised to the cluster (Path URIs use it). */
+  get internalAddress(): string {
+    return formatHostPort(this.internal);
+  }
+
+  get listeners(): readonly BoundListener[] {
+    return this.publicListeners;
+  }
+
+  flows(): FlowInfo[] {
+    return this.transport.flows();
+  }
+
+  transportStats(): ReturnType<TransportLayer["stats"]> {
+    return this.transport.stats();
+  }
+
+  async stopAccepting(): Promise<void> {
+    await this.transport.stopAccepting();
+  }
+
+  async stop(): Promise<void> {
+    await this.transport.stop();
+  }
+
+  // ---- ingress ----
+
+  private onMessage(bytes: Buffer, flow: FlowInfo): void {
+    const parsed = parseMessage(bytes);
+    if (!parsed.ok) {
+      this.rejectUnparsable(bytes, parsed.error, flow);
+      return;
+    }
+    const msg = parsed.message;
+    try {
+      if (msg.kind === "request") this.onRequest(msg, flow);
+      else this.onResponse(msg, flow);
+    } catch (err) {
+      // Accessors throw SipParseError for a malformed header first read here.
+      if (isSipParseError(err) && msg.kind === "request") {
+        this.reject(msg, flow, { status: err.sipStatus, reason: err.reason }, "bad-header");
+        return;
+      }
+      this.counters.drop(isSipParseError(err) ? "bad-header" : "internal-error");
+      this.log.warn({ err, src: remoteOf(flow), kind: msg.kind }, "edge: message dropped");
+    }
+  }
+
+  private onStreamError(error: SipParseError, flow: FlowInfo): void {
+    this.counters.drop(`stream-${error.code}`);
+    this.log.info({ src: remoteOf(flow), transport: flow.transport, code: error.code, reason: error.reason }, "edge: stream framing error, closing connection");
+  }
+
+  private onFlowClosed(flow: FlowInfo, reason: FlowCloseReason): void {
+    if (flow.id === 0 || this.isInternalFlow(flow)) return;
+    // DESIGN §3: a closed connection makes the bindings registered over it unreachable at once.
+    const flowToken = tokenOf(this.opts.flowTokens, flow);
+    this.opts.bus?.publish(Subjects.flowFailed, { flowToken, edge: this.internalAddress, reason, at: Date.now() });
+  }
+
+  private rejectUnparsable(bytes: Buffer, error: SipParseError, flow: FlowInfo): void {
+    const response = errorResponseForUnparsable(bytes, error);
+    this.counters.reject(error.sipStatus, error.code);
+    this.log.info({ src: remoteOf(flow), status: error.sipStatus, reason: error.reason, answered: response !== undefined }, "edge: unparsable message");
+    if (response !== undefined) this.transport.sendOnFlow(response, flowToRef(flow));
+  }
+
+  private onRequest(req: SipRequest, flow: FlowInfo): void {
+    this.counters.request(req.method);
+    const topVia = req.topVia();
+    const editor = req.edit();
+    // RFC 3261 §18.2.1 / RFC 3581 §4: record where the request really came from.
+    const receivedVia = viaWithReceived(topVia, flow.remoteAddress, flow.remotePort);
+    if (receivedVia !== topVia.raw) editor.replaceTopValue("via", receivedVia);
+
+    const routes = req.routes();
+    const inDialog = req.toTag() !== undefined;
+
+    // RFC 3261 §11 / §16.3 step 3: OPTIONS addressed to the edge itself is answered here
+    // (keepalive and health checks of trunks and load balancers), even at Max-Forwards 0.
+    if (req.method === "OPTIONS" && routes.length === 0 && !inDialog && this.isSelfUri(req)) {
+      this.reply(req, flow, receivedVia, topVia, { status: 200, reason: "OK", headers: [["Allow", ALLOW], ["Accept", "application/sdp"], ["Supported", EDGE_SUPPORTED.join(", ")]] });
+      return;
+    }
+
+    const rejection = checkMaxForwards(req) ?? checkProxyRequire(req);
+    if (rejection !== undefined) {
+      this.reject(req, flow, rejection, rejection.status === 483 ? "max-forwards" : "proxy-require", receivedVia, topVia);
+      return;
+    }
+    const branch = statelessBranch(req, topVia, this.branchSalt);
+    const loop = checkLoop(req, (h, p) => this.own.isOwn(h, p), branch);
+    if (loop !== undefined) {
+      this.reject(req, flow, loop, "loop", receivedVia, topVia);
+      return;
+    }
+
+    const decision = decideRoute(req, this.own, this.opts.flowTokens, flow);
+    switch (decision.kind) {
+      case "reject":
+        this.reject(req, flow, decision, "route", receivedVia, topVia);
+        return;
+      case "flow":
+        for (let i = 0; i < decision.pop; i++) editor.removeTopValue("route");
+        this.forwardToFlow(req, editor, flow, decision.flow, branch, inDialog, receivedVia, topVia);
+        return;
+      case "next-hop": {
+        for (let i = 0; i < decision.pop; i++) editor.removeTopValue("route");
+        const target = { transport: decision.transport, host: decision.host, port: decision.port };
+        this.resolveThen(target.host, req, flow, (address) => {
+          const hp = formatHostPort({ host: address, port: target.port });
+          const internalHop = this.opts.isInternalPeer?.(hp) ?? this.own.isOwnHost(address);
+          const side = internalHop ? this.internalSide() : this.publicSideFor(target.transport, undefined);
+          this.send(req, editor, flow, branch, { flow: undefined, target: { transport: target.transport, address, port: target.port }, side, internal: internalHop }, inDialog);
+        });
+        return;
+      }
+      case "request-uri":
+        for (let i = 0; i < decision.pop; i++) editor.removeTopValue("route");
+        this.routeOnRequestUri(req, editor, flow, branch, inDialog, receivedVia, topVia);
+        return;
+    }
+  }
+
+  /** No Route left: REGISTERs and requests for local domains go to the worker that owns the AOR. */
+  private routeOnRequestUri(req: SipRequest, editor: MessageEditor, flow: FlowInfo, branch: string, inDialog: boolean, receivedVia: string, topVia: Via): void {
+    const ruri = req.requestUri();
+    if (ruri.scheme === "tel") {
+      this.reject(req, flow, { status: 404, reason: "No Route For tel URI" }, "tel-uri", receivedVia, topVia);
+      return;
+    }
+    const local = this.isLocalDomain(ruri.host);
+    if (!local) {
+      if (this.isInternalFlow(flow)) {
+        // Egress from our workers to a non-local target (e.g. a trunk): plain forwarding.
+        const port = ruri.port ?? (ruri.scheme === "sips" ? 5061 : 5060);
+        const transport: TransportKind = ruri.scheme === "sips" ? "tls" : ruri.params.get("transport") === "tcp" ? "tcp" : "udp";
+        this.resolveThen(ruri.host, req, flow, (address) => {
+          this.send(req, editor, flow, branch, { flow: undefined, target: { transport, address, port }, side: this.publicSideFor(transport, undefined), internal: false }, inDialog);
+        });
+        return;
+      }
+      this.reject(req, flow, { status: 403, reason: "Relaying Forbidden" }, "relay", receivedVia, topVia);
+      return;
+    }
+    let aor: string;
+    try {
+      aor = canonicalAor(req.method === "REGISTER" ? req.to().uri : ruri);
+    } catch (err) {
+      const header = req.method === "REGISTER" ? "To" : "Request-URI";
+      this.reject(req, flow, { status: isSipParseError(err) ? err.sipStatus : 400, reason: `Bad ${header}` }, "bad-aor", receivedVia, topVia);
+      return;
+    }
+    const owner = this.opts.ring.ownerOf(aor);
+    if (owner === undefined) {
+      this.reject(req, flow, { status: 503, reason: "No Registrar Available", headers: [["Retry-After", "5"]] }, "ring-empty", receivedVia, topVia);
+      return;
+    }
+    if (req.method === "REGISTER") {
+      const path = decidePath(req, this.opts.pathPolicy ?? "insert");
+      if (!path.insert) {
+        this.reject(req, flow, path, "path-unsupported", receivedVia, topVia);
+        return;
+      }
+      // RFC 3327 §5.2: our Path URI goes on top of any Path already present.
+      editor.prependHeader("Path", pathValue(tokenOf(this.opts.flowTokens, flow), this.internal, path.outbound));
+    }
+    this.forwardToWorker(req, editor, flow, branch, owner, inDialog);
+  }
+
+  private forwardToWorker(req: SipRequest, editor: MessageEditor, flow: FlowInfo, branch: string, owner: RingMember, inDialog: boolean): void {
+    const hp = parseHostPort(owner.sipAddress);
+    if (hp === undefined) {
+      this.counters.drop("bad-member-address");
+      return;
+    }
+    this.send(req, editor, flow, branch, { flow: undefined, target: { transport: "udp", address: hp.host, port: hp.port }, side: this.internalSide(), internal: true }, inDialog);
+  }
+
+  /** A request for a UA on one of our flows (Route = our Path / Record-Route with a token). */
+  private forwardToFlow(req: SipRequest, editor: MessageEditor, inbound: FlowInfo, target: FlowDescriptor, branch: string, inDialog: boolean, receivedVia: string, topVia: Via): void {
+    if (!this.flowAlive(target)) {
+      // RFC 5626 §5.3: "If the flow ... no longer exists, the proxy MUST send a 430 (Flow Failed) response."
+      this.opts.bus?.publish(Subjects.flowFailed, { flowToken: this.opts.flowTokens.encode(target), edge: this.internalAddress, reason: "gone", at: Date.now() });
+      this.reject(req, inbound, { status: 430, reason: "Flow Failed" }, "flow-failed", receivedVia, topVia);
+      return;
+    }
+    this.send(req, editor, inbound, branch, { flow: target, target: undefined, side: this.publicSideFor(target.transport, target), internal: false }, inDialog);
+  }
+
+  private send(req: SipRequest, editor: MessageEditor, inbound: FlowInfo, branch: string, out: Outbound, inDialog: boolean): void {
+    const mf = req.maxForwards();
+    editor.setMaxForwards((mf ?? INITIAL_MAX_FORWARDS + 1) - 1);
+    if (shouldRecordRoute(req.method, inDialog)) {
+      const inboundSide = this.isInternalFlow(inbound) ? this.internalSide() : this.publicSideFor(inbound.transport, inbound);
+      for (const value of recordRouteValues(inboundSide, out.side)) editor.prependHeader("Record-Route", value);
+    }
+    // Our Via: responses come back to this side, and `ft` names the inbound flow so the
+    // response leaves over it (signed, so a forged Via cannot steer responses).
+    const ft = tokenOf(this.opts.flowTokens, inbound);
+    editor.prependHeader("Via", `SIP/2.0/${out.side.transport.toUpperCase()} ${formatHostPort(out.side.address)};branch=${branch};ft=${ft}`);
+    const bytes = editor.toBuffer();
+    const result =
+      out.flow !== undefined
+        ? this.transport.sendOnFlow(bytes, flowRefOf(out.flow))
+        : out.internal && out.target!.transport === "udp"
+          ? this.transport.sendOnFlow(bytes, {
+              id: 0,
+              transport: "udp",
+              remoteAddress: out.target!.address,
+              remotePort: out.target!.port,
+              localAddress: this.internalListener!.host,
+              localPort: this.internalListener!.port,
+            })
+          : this.transport.send(bytes, out.target!);
+    if (!result.ok) {
+      this.counters.drop(`send-${result.reason}`);
+      this.log.info({ method: req.method, callId: req.callId, reason: result.reason }, "edge: forward failed");
+      if (req.method !== "ACK") {
+        const status = result.reason === "flow-gone" ? 430 : 503;
+        this.reply(req, inbound, undefined, undefined, { status, reason: status === 430 ? "Flow Failed" : "Service Unavailable" });
+      }
+      return;
+    }
+    this.counters.forwarded(req.method);
+  }
+
+  // ---- responses ----
+
+  private onResponse(res: SipResponse, flow: FlowInfo): void {
+    this.counters.response(res.status);
+    const top = res.topVia();
+    if (top.branch === undefined || !top.branch.startsWith(EDGE_BRANCH_PREFIX) || !this.own.isOwn(top.host, top.port ?? 5060)) {
+      this.counters.drop("response-not-ours");
+      return;
+    }
+    const ft = top.params.get("ft");
+    const decoded = ft ? this.opts.flowTokens.decode(ft) : undefined;
+    if (decoded === undefined || !decoded.ok) {
+      this.counters.drop("response-bad-ft");
+      return;
+    }
+    const bytes = res.edit().removeTopValue("via").toBuffer();
+    const result = this.transport.sendOnFlow(bytes, flowRefOf(decoded.flow));
+    if (!result.ok) {
+      this.counters.drop(`response-${result.reason}`);
+      this.log.info({ status: res.status, callId: res.callId, reason: result.reason, from: remoteOf(flow) }, "edge: response could not be sent back");
+    }
+  }
+
+  // ---- helpers ----
+
+  private internalSide(): RouteSide {
+    return { address: this.internal, transport: "udp" };
+  }
+
+  /** The public-side address for a flow of this transport, with the flow's token when it is a UA flow. */
+  private publicSideFor(transport: TransportKind, flow: FlowInfo | FlowDescriptor | undefined): RouteSide {
+    const listener =
+      this.publicListeners.find((l) => l.transport === transport && (flow === undefined || l.port === flow.localPort)) ??
+      this.publicListeners.find((l) => l.transport === transport) ??
+      this.publicListeners[0]!;
+    const wildcard = listener.host === "0.0.0.0" || listener.host === "::";
+    const host = wildcard ? (this.opts.publicHost ?? (flow !== undefined && !isWildcard(flow.localAddress) ? flow.localAddress : listener.host)) : listener.host;
+    const flowToken =
+      flow === undefined ? undefined : "connectionId" in flow ? this.opts.flowTokens.encode(flow) : tokenOf(this.opts.flowTokens, flow);
+    return flowToken === undefined ? { address: { host, port: listener.port }, transport } : { address: { host, port: listener.port }, transport, flowToken };
+  }
+
+  private isInternalFlow(flow: FlowInfo): boolean {
+    const l = this.internalListener;
+    return l !== undefined && flow.transport === "udp" && flow.localPort === l.port && (flow.localAddress === l.host || isWildcard(l.host));
+  }
+
+  private flowAlive(d: FlowDescriptor): boolean {
+    if (d.transport === "udp") return this.publicListeners.some((l) => l.transport === "udp" && l.port === d.localPort) || this.internalListener?.port === d.localPort;
+    const current = this.transport.getFlow(d.connectionId);
+    return current !== undefined && isSameFlow(d, current);
+  }
+
+  private isLocalDomain(host: string): boolean {
+    return this.domains.has(host) || this.own.isOwnHost(host);
+  }
+
+  private isSelfUri(req: SipRequest): boolean {
+    const uri = req.requestUri();
+    if (uri.scheme === "tel") return false;
+    return (uri.user === undefined && this.isLocalDomain(uri.host)) || this.own.isOwnUri(uri as SipUri);
+  }
+
+  private resolveThen(host: string, req: SipRequest, flow: FlowInfo, then: (address: string) => void): void {
+    if (isIP(host) !== 0) {
+      then(host);
+      return;
+    }
+    const cached = this.dnsCache.get(host);
+    if (cached !== undefined && cached.until > Date.now()) {
+      then(cached.address);
+      return;
+    }
+    // RFC 3263 in its simplest form (A/AAAA); SRV/NAPTR are not consulted.
+    lookup(host).then(
+      (r) => {
+        this.dnsCache.set(host, { address: r.address, until: Date.now() + 60_000 });
+        then(r.address);
+      },
+      () => {
+        if (req.method !== "ACK") this.reply(req, flow, undefined, undefined, { status: 503, reason: "DNS Lookup Failed" });
+        this.counters.drop("dns");
+      },
+    );
+  }
+
+  private reject(req: SipRequest, flow: FlowInfo, rejection: Rejection, why: string, receivedVia?: string, topVia?: Via): void {
+    this.counters.reject(rejection.status, why);
+    this.log.info({ method: req.method, callId: req.callId, src: remoteOf(flow), status: rejection.status, reason: rejection.reason, why }, "edge: request rejected");
+    // RFC 3261 §17: an ACK is never answered.
+    if (req.method === "ACK") return;
+    this.reply(req, flow, receivedVia, topVia, rejection);
+  }
+
+  /** A response generated here goes straight back over the inbound flow (RFC 3261 §18.2.2). */
+  private reply(req: SipRequest, flow: FlowInfo, receivedVia: string | undefined, topVia: Via | undefined, r: Rejection): void {
+    let bytes = buildResponse(req, r.status, r.reason, { headers: r.headers ?? [], ...(r.status > 100 ? { toTag: edgeToTag(req) } : {}) });
+    if (receivedVia !== undefined && topVia !== undefined && receivedVia !== topVia.raw) {
+      const parsed = parseMessage(bytes);
+      if (parsed.ok) bytes = parsed.message.edit().replaceTopValue("via", receivedVia).toBuffer();
+    }
+    this.transport.sendOnFlow(bytes, flowToRef(flow));
+  }
+}
+
+function isSipParseError(err: unknown): err is SipParseError {
+  return err instanceof Error && err.name === "SipParseError";
+}
+
+function isWildcard(host: string): boolean {
+  return host === "0.0.0.0" || host === "::" || host === "";
+}
+
+function remoteOf(flow: FlowInfo): string {
+  return `${flow.transport}:${formatHostPort({ host: flow.remoteAddress, port: flow.remotePort })}`;
+}
+
+function flowToRef(flow: FlowInfo): ReturnType<typeof flowRefOf> {
+  return flowRefOf(descriptorOf(flow));
+}
+
+/**
+ * RFC 3261 §8.2.6.2: a stateless UAS must give the same To tag to retransmissions of a
+ * request; derive it from the request's identity instead of remembering it.
+ */
+function edgeToTag(req: SipRequest): string {
+  let h = 0x811c9dc5;
+  const s = `${req.callId}|${req.fromTag() ?? ""}|${req.cseq().seq}`;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return `ep${(h >>> 0).toString(36)}`;
+}

@@ -1,0 +1,101 @@
+/**
+ * The HTTP side port of every process (DESIGN §5): /healthz, /readyz, /metrics and the
+ * admin API under /v1. Routing is a switch on the path: a handful of fixed routes do not
+ * need a framework.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Registry } from "prom-client";
+
+export interface Readiness {
+  readonly ready: boolean;
+  readonly checks: Record<string, boolean>;
+}
+
+export interface AdminProviders {
+  readonly role: string;
+  readonly nodeId: string;
+  readonly registry: Registry;
+  readiness(): Readiness;
+  aor?(aor: string): Promise<unknown>;
+  ring?(): unknown;
+  flows?(): unknown;
+}
+
+export class AdminServer {
+  private server: Server | undefined;
+
+  constructor(private readonly providers: AdminProviders) {}
+
+  async listen(host: string, port: number): Promise<{ host: string; port: number }> {
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        sendJson(res, 500, { error: "internal", message: err instanceof Error ? err.message : String(err) });
+      });
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", (err: NodeJS.ErrnoException) =>
+        reject(new Error(`EDGEPATH_HTTP_LISTEN: cannot listen on ${host}:${port}: ${err.code ?? err.message}`)),
+      );
+      server.listen(port, host, () => resolve());
+    });
+    const addr = server.address() as AddressInfo;
+    return { host: addr.address, port: addr.port };
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (server === undefined) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://admin");
+    if (req.method !== "GET") {
+      sendJson(res, 405, { error: "method-not-allowed" });
+      return;
+    }
+    const p = this.providers;
+    if (url.pathname === "/healthz") {
+      sendJson(res, 200, { status: "ok", role: p.role, node: p.nodeId });
+      return;
+    }
+    if (url.pathname === "/readyz") {
+      const r = p.readiness();
+      sendJson(res, r.ready ? 200 : 503, { ready: r.ready, checks: r.checks });
+      return;
+    }
+    if (url.pathname === "/metrics") {
+      const body = await p.registry.metrics();
+      res.writeHead(200, { "content-type": p.registry.contentType });
+      res.end(body);
+      return;
+    }
+    if (url.pathname.startsWith("/v1/aors/")) {
+      if (p.aor === undefined) {
+        sendJson(res, 404, { error: "not-available", message: `the ${p.role} role has no binding store; ask a registrar` });
+        return;
+      }
+      const aor = decodeURIComponent(url.pathname.slice("/v1/aors/".length));
+      sendJson(res, 200, await p.aor(aor));
+      return;
+    }
+    if (url.pathname === "/v1/ring" && p.ring !== undefined) {
+      sendJson(res, 200, p.ring());
+      return;
+    }
+    if (url.pathname === "/v1/flows" && p.flows !== undefined) {
+      sendJson(res, 200, p.flows());
+      return;
+    }
+    sendJson(res, 404, { error: "not-found", path: url.pathname });
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}

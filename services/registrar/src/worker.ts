@@ -1,0 +1,306 @@
+/**
+ * A registrar worker (DESIGN §2): one internal SIP socket that edges forward to, the §10.3
+ * registrar for REGISTER, the §16 location proxy for everything else, a heartbeat so edges put
+ * it on the ring, and the cluster events that keep "registered" honest about "reachable"
+ * (DESIGN §3: a failed flow or a dead edge marks bindings unreachable at once).
+ *
+ * Workers only ever talk to edges (and edges to phones), so the worker's socket is the internal
+ * UDP transport; responses go back by Via (RFC 3261 §18.2.2, RFC 3581 rport).
+ */
+import type { Logger } from "pino";
+import { buildResponse, parseMessage } from "@edgepath/sip";
+import type { SipRequest, SipResponse } from "@edgepath/sip";
+import { TransportLayer } from "@edgepath/transport";
+import type { FlowInfo, SendTarget as TransportTarget } from "@edgepath/transport";
+import { TransactionLayer } from "@edgepath/transactions";
+import type { SendOutcome, SendTarget, ServerTransaction } from "@edgepath/transactions";
+import type { BindingStore } from "@edgepath/bindings";
+import { Heartbeater, Subjects } from "@edgepath/cluster";
+import type { BusMessage, ClusterBus, EdgeDown, FlowFailed, Subscription } from "@edgepath/cluster";
+import type { FlowTokenCodec } from "@edgepath/flow-token";
+import { handleRegister } from "./register.js";
+import type { RegisterContext, RegistrarSettings } from "./register.js";
+import { LocationProxy } from "./location-proxy.js";
+import { formatHostPort, responseTarget } from "./targets.js";
+
+export interface RegistrarWorkerOptions {
+  /** Member id on the ring; stable per process. */
+  readonly id: string;
+  /** Internal SIP socket (UDP). Port 0 = any. */
+  readonly listen: { readonly host: string; readonly port: number };
+  /** host:port edges use to reach us (a pod IP); default: the bound address. */
+  readonly advertise?: string;
+  readonly domains: readonly string[];
+  readonly store: BindingStore;
+  readonly bus: ClusterBus;
+  readonly flowTokens: FlowTokenCodec;
+  readonly logger: Logger;
+  readonly settings: RegistrarSettings;
+  /** Heartbeat interval; edges drop a worker after 3 missed beats. */
+  readonly heartbeatMs?: number;
+  /** Optional §10.3 steps 3-4 hook (digest auth). */
+  readonly authorize?: RegisterContext["authorize"];
+  /** Called with every REGISTER outcome (metrics). */
+  readonly onRegister?: (status: number, step: string | undefined) => void;
+  /** Bound on graceful stop: transactions still open after this are aborted. */
+  readonly drainTimeoutMs?: number;
+}
+
+export interface RegistrarWorkerStats {
+  registers: number;
+  registerRejected: number;
+  unparsable: number;
+  storeErrors: number;
+  markedUnreachable: number;
+}
+
+export class RegistrarWorker {
+  readonly stats: RegistrarWorkerStats = { registers: 0, registerRejected: 0, unparsable: 0, storeErrors: 0, markedUnreachable: 0 };
+  readonly #o: RegistrarWorkerOptions;
+  readonly #domains: ReadonlySet<string>;
+  readonly #log: Logger;
+  #transport: TransportLayer | undefined;
+  #transactions: TransactionLayer | undefined;
+  #proxy: LocationProxy | undefined;
+  #heartbeat: Heartbeater | undefined;
+  #subs: Subscription[] = [];
+  #sipAddress = "";
+  #draining = false;
+  readonly #pending = new Set<Promise<unknown>>();
+
+  constructor(opts: RegistrarWorkerOptions) {
+    this.#o = opts;
+    this.#domains = new Set(opts.domains.map((d) => d.toLowerCase()));
+    this.#log = opts.logger;
+  }
+
+  get id(): string {
+    return this.#o.id;
+  }
+
+  /** host:port of the internal SIP socket as advertised to edges. */
+  get sipAddress(): string {
+    return this.#sipAddress;
+  }
+
+  get proxy(): LocationProxy | undefined {
+    return this.#proxy;
+  }
+
+  /** Live transactions (metrics, drain). */
+  get openTransactions(): number {
+    return this.#transactions?.size() ?? 0;
+  }
+
+  async start(): Promise<{ sipAddress: string }> {
+    const transport = new TransportLayer({
+      listen: [{ transport: "udp", host: this.#o.listen.host, port: this.#o.listen.port }],
+      delegate: {
+        onMessage: (bytes, flow) => this.#onMessage(bytes, flow),
+        onDrop: (reason, where) => this.#log.debug({ reason, from: `${where.remoteAddress}:${where.remotePort}` }, "dropped"),
+      },
+    });
+    const bound = await transport.start();
+    const l = bound[0];
+    if (l === undefined) throw new Error("registrar: internal UDP listener did not bind");
+    this.#transport = transport;
+    this.#sipAddress = this.#o.advertise ?? formatHostPort(l.host, l.port);
+    const [selfHost, selfPort] = splitHostPort(this.#sipAddress);
+
+    const send = (bytes: Buffer, target: SendTarget): SendOutcome => {
+      const r = transport.send(bytes, target as TransportTarget);
+      return r.ok ? { ok: true } : { ok: false, reason: r.reason };
+    };
+    this.#transactions = new TransactionLayer({ sender: { send, reliable: (t) => t.transport !== "udp" } });
+    this.#proxy = new LocationProxy({
+      transactions: this.#transactions,
+      store: this.#o.store,
+      domains: this.#domains,
+      self: { host: selfHost, port: selfPort },
+      logger: this.#log,
+      sendStateless: (bytes, target) => send(bytes, target).ok,
+    });
+
+    // DESIGN §3: flow-failed and edge-down events make bindings unreachable at once. Every worker
+    // hears them; marking is idempotent, so the shared store converges whoever wins.
+    this.#subs.push(
+      this.#o.bus.subscribe(Subjects.flowFailed, (m) => this.#onFlowFailed(m)),
+      this.#o.bus.subscribe(Subjects.edgeDown, (m) => this.#onEdgeDown(m)),
+    );
+    this.#heartbeat = new Heartbeater(
+      this.#o.bus,
+      { id: this.#o.id, role: "worker", sipAddress: this.#sipAddress, startedAt: Date.now() },
+      this.#o.heartbeatMs ?? 1000,
+    );
+    this.#heartbeat.start();
+    this.#log.info({ sip: this.#sipAddress }, "registrar worker started");
+    return { sipAddress: this.#sipAddress };
+  }
+
+  /**
+   * DESIGN §5: a graceful stop leaves the ring first (draining heartbeat, then leave), keeps
+   * serving what edges still send during the switch-over, finishes open transactions, then closes.
+   */
+  async stop(opts: { graceful: boolean }): Promise<void> {
+    if (this.#transport === undefined) return;
+    if (opts.graceful) {
+      this.#draining = true;
+      this.#heartbeat?.setDraining(true);
+      this.#heartbeat?.stop(true);
+      await Promise.allSettled([...this.#pending]);
+      const idle = this.#transactions?.whenIdle() ?? Promise.resolve();
+      await Promise.race([idle, sleep(this.#o.drainTimeoutMs ?? 5000)]);
+    } else {
+      this.#heartbeat?.stop(false);
+    }
+    for (const s of this.#subs) s.unsubscribe();
+    this.#subs = [];
+    this.#transactions?.stop();
+    await this.#transport.stop();
+    this.#transport = undefined;
+    this.#log.info({ graceful: opts.graceful }, "registrar worker stopped");
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  #onMessage(bytes: Buffer, flow: FlowInfo): void {
+    const parsed = parseMessage(bytes);
+    if (!parsed.ok) {
+      // Edges only forward what parsed for them; this is a bug or a stray sender. Count, log, drop.
+      this.stats.unparsable++;
+      this.#log.warn({ from: `${flow.remoteAddress}:${flow.remotePort}`, err: parsed.error.message }, "unparsable message dropped");
+      return;
+    }
+    const msg = parsed.message;
+    try {
+      if (msg.kind === "response") this.#onResponse(msg);
+      else this.#onRequest(msg, flow);
+    } catch (err) {
+      // A malformed header only found by an accessor: answer 400 when we can, never crash.
+      this.stats.unparsable++;
+      this.#log.warn({ err: err instanceof Error ? err.message : String(err), from: `${flow.remoteAddress}:${flow.remotePort}` }, "message rejected");
+      if (msg.kind === "request" && msg.method !== "ACK") this.#statelessReply(msg, flow, 400, "Bad Request");
+    }
+  }
+
+  #onResponse(res: SipResponse): void {
+    const tx = this.#transactions!;
+    if (tx.handleResponse(res).kind === "stray") this.#proxy!.handleStrayResponse(res);
+  }
+
+  #onRequest(req: SipRequest, flow: FlowInfo): void {
+    const source = responseTarget(req.topVia(), flow);
+    const d = this.#transactions!.handleRequest(req, source);
+    switch (d.kind) {
+      case "new":
+        if (req.method === "REGISTER") this.#register(req, d.tx);
+        else this.#proxy!.handleRequest(req, d.tx);
+        return;
+      case "cancel":
+        this.#proxy!.handleCancel(d.tx, d.inviteTx);
+        return;
+      case "ack-for-2xx":
+        this.#proxy!.handleAck(req);
+        return;
+      case "stray-cancel":
+        // §16.10 would forward it statelessly; a worker is never a UAS, so the only honest answer is 481.
+        this.#statelessReply(req, flow, 481, "Call/Transaction Does Not Exist");
+        return;
+      case "retransmission":
+      case "ack-absorbed":
+        return;
+    }
+  }
+
+  #register(req: SipRequest, tx: ServerTransaction): void {
+    this.stats.registers++;
+    const p = handleRegister(req, {
+      domains: this.#domains,
+      store: this.#o.store,
+      now: Date.now(),
+      settings: this.#o.settings,
+      flowTokens: this.#o.flowTokens,
+      ...(this.#o.authorize !== undefined ? { authorize: this.#o.authorize } : {}),
+    })
+      .then((reply) => {
+        const o = reply.outcome;
+        tx.respond(o.status, reply.response);
+        this.#o.onRegister?.(o.status, o.result === "rejected" ? o.step : undefined);
+        if (o.result === "ok") {
+          if (o.changed) this.#o.bus.publish(Subjects.bindingChanged, { aor: o.aor, by: this.#o.id });
+          this.#log.debug({ aor: o.aor, contacts: o.contacts, callId: req.callId }, "REGISTER ok");
+        } else {
+          this.stats.registerRejected++;
+          if (o.step === "store") this.stats.storeErrors++;
+          this.#log.info({ status: o.status, reason: o.reason, step: o.step, aor: o.aor, detail: o.detail, callId: req.callId }, "REGISTER rejected");
+        }
+      })
+      .catch((err: unknown) => {
+        // handleRegister turns store failures into 503; anything reaching here is a bug. Answer anyway.
+        this.stats.storeErrors++;
+        this.#log.error({ err: err instanceof Error ? err.message : String(err), callId: req.callId }, "REGISTER failed");
+        tx.respond(500, buildResponse(req, 500, "Server Internal Error"));
+      });
+    this.#track(p);
+  }
+
+  #onFlowFailed(m: BusMessage): void {
+    let ev: FlowFailed;
+    try {
+      ev = m.json<FlowFailed>();
+    } catch {
+      return;
+    }
+    if (typeof ev.flowToken !== "string") return;
+    this.#mark({ flowToken: ev.flowToken }, typeof ev.reason === "string" ? `flow-failed: ${ev.reason}` : "flow-failed");
+  }
+
+  #onEdgeDown(m: BusMessage): void {
+    let ev: EdgeDown;
+    try {
+      ev = m.json<EdgeDown>();
+    } catch {
+      return;
+    }
+    if (typeof ev.edge !== "string") return;
+    this.#mark({ edge: ev.edge }, "edge-down");
+  }
+
+  #mark(sel: { flowToken: string } | { edge: string }, reason: string): void {
+    this.#track(
+      this.#o.store
+        .markUnreachable(sel, reason, Date.now())
+        .then((aors) => {
+          this.stats.markedUnreachable += aors.length;
+          if (aors.length > 0) this.#log.info({ ...sel, reason, aors: aors.length }, "bindings marked unreachable");
+        })
+        .catch((err: unknown) => this.#log.warn({ err: err instanceof Error ? err.message : String(err), ...sel }, "markUnreachable failed")),
+    );
+  }
+
+  #statelessReply(req: SipRequest, flow: FlowInfo, status: number, reason: string): void {
+    try {
+      const target = responseTarget(req.topVia(), flow);
+      this.#transport?.send(buildResponse(req, status, reason), target as TransportTarget);
+    } catch {
+      // no usable Via: nothing to answer to
+    }
+  }
+
+  #track(p: Promise<unknown>): void {
+    this.#pending.add(p);
+    void p.finally(() => this.#pending.delete(p));
+  }
+}
+
+function splitHostPort(hp: string): [string, number] {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(hp);
+  if (m === null) throw new Error(`registrar: advertise must be host:port, got "${hp}"`);
+  return [m[1]!, Number(m[2])];
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
