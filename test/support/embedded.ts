@@ -1,0 +1,55 @@
+/**
+ * Starts the embedded system (`edgepath all`: one edge, N workers, memory store, in-process bus)
+ * inside the test process on free loopback ports, exactly as `pnpm start` composes it.
+ * Shared by every e2e test that does not need separate processes.
+ */
+import { pino } from "pino";
+import { loadConfig } from "@edgepath/config";
+import type { EdgepathConfig } from "@edgepath/config";
+import { runAll } from "@edgepath/cli";
+import type { RunningSystem } from "@edgepath/cli";
+import { freePort, freeSipPort } from "@edgepath/testkit";
+
+export interface EmbeddedSystem {
+  readonly system: RunningSystem;
+  readonly config: EdgepathConfig;
+  /** Public SIP port: UDP and TCP on the same number. */
+  readonly sipPort: number;
+  readonly host: "127.0.0.1";
+  /** Admin HTTP base URL, e.g. http://127.0.0.1:40123 */
+  readonly adminUrl: string;
+  stop(graceful?: boolean): Promise<void>;
+}
+
+/**
+ * @param env extra EDGEPATH_* settings (override the defaults below).
+ * Defaults: domain example.com, 2 workers, a fixed secret, log level "silent"
+ * (set EDGEPATH_TEST_LOG=debug in the environment to see the system's logs).
+ */
+export async function startEmbedded(env: Record<string, string> = {}): Promise<EmbeddedSystem> {
+  const sipPort = await freeSipPort();
+  const httpPort = await freePort("tcp");
+  const merged: Record<string, string> = {
+    EDGEPATH_SIP_LISTEN: `udp:127.0.0.1:${sipPort},tcp:127.0.0.1:${sipPort}`,
+    EDGEPATH_INTERNAL_LISTEN: "127.0.0.1:0",
+    EDGEPATH_HTTP_LISTEN: `127.0.0.1:${httpPort}`,
+    EDGEPATH_DOMAINS: "example.com",
+    EDGEPATH_SECRET: "e2e-test-secret-0123456789abcdef0123456789",
+    EDGEPATH_WORKERS: "2",
+    EDGEPATH_NODE_ID: "e2e",
+    ...env,
+  };
+  const r = loadConfig(merged, [], "all");
+  if (!r.ok) throw new Error(`embedded config invalid: ${r.errors.join("; ")}`);
+  const level = process.env["EDGEPATH_TEST_LOG"] ?? "silent";
+  const logger = pino({ level });
+  const system = await runAll(r.config, logger);
+  return {
+    system,
+    config: r.config,
+    sipPort,
+    host: "127.0.0.1",
+    adminUrl: `http://127.0.0.1:${system.http.port}`,
+    stop: (graceful = false) => system.stop(graceful),
+  };
+}
