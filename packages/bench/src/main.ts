@@ -1,0 +1,265 @@
+/**
+ * `pnpm bench`: the whole-system benchmark (issue 7). Starts Redis (AOF, fsync every second),
+ * NATS, one edge and two registrar workers as separate processes — or one `edgepath all` process
+ * with `--embedded`, or nothing with `--target host:port` — and drives them with sipp:
+ *
+ *   1. REGISTER   users register from the port the phones (a sipp UAS) will listen on;
+ *   2. MESSAGE    RFC 3428 to registered users: edge -> worker -> edge -> phone;
+ *   3. INVITE+BYE call setup through the location proxy, ACK/BYE along Record-Route.
+ *
+ * Each phase steps through increasing rates; a step counts as clean when sipp saw no failed call.
+ * The table reports, per phase, the highest clean step's achieved rate, p50/p95/p99 response times
+ * (of the first transaction of each call, sipp's -trace_rtt, 1 ms resolution) at about half the
+ * top clean rate, CPU seconds per 1000 calls of each of our processes, and their RSS.
+ * Numbers are printed and written to JSON, never asserted (CONVENTIONS: benchmarks print numbers).
+ */
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { freePort } from "@edgepath/testkit";
+import type { BenchProcess } from "./processes.js";
+import { removeDir, startEdgepath, startNatsForBench, startRedisForBench } from "./processes.js";
+import { percentile, runUac, startUas } from "./sipp.js";
+import type { UacRun } from "./sipp.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = resolve(here, "../../..");
+const scenarios = resolve(here, "../scenarios");
+const mainJs = join(repoRoot, "services/edgepath/dist/main.js");
+
+interface Step {
+  readonly rate: number;
+  readonly calls: number;
+  readonly successful: number;
+  readonly failed: number;
+  readonly retransmissions: number;
+  readonly achievedPerSec: number;
+  readonly p50: number;
+  readonly p95: number;
+  readonly p99: number;
+  /** CPU seconds per 1000 calls, by process name. */
+  readonly cpuPer1000: Record<string, number>;
+}
+
+interface PhaseResult {
+  readonly phase: string;
+  readonly steps: Step[];
+  readonly bestCleanPerSec: number;
+  readonly latencyAtHalf: { rate: number; p50: number; p95: number; p99: number } | undefined;
+}
+
+const { values: args } = parseArgs({
+  options: {
+    embedded: { type: "boolean", default: false },
+    target: { type: "string" },
+    smoke: { type: "boolean", default: false },
+    users: { type: "string" },
+    seconds: { type: "string" },
+    "register-rates": { type: "string" },
+    "message-rates": { type: "string" },
+    "invite-rates": { type: "string" },
+    transport: { type: "string", default: "udp" },
+    out: { type: "string" },
+    help: { type: "boolean", default: false },
+  },
+});
+
+if (args.help) {
+  process.stdout.write(`usage: pnpm bench [--embedded | --target host:port] [--smoke] [--users N] [--seconds S]
+       [--register-rates 1000,2000,...] [--message-rates ...] [--invite-rates ...] [--transport udp|tcp] [--out file.json]
+Default: Redis + NATS + 1 edge + 2 workers as separate processes. --target drives an already running edge
+(its domain must be example.com). --smoke: low rates, proves the harness (CI).
+`);
+  process.exit(0);
+}
+
+const smoke = args.smoke === true;
+const seconds = Number(args.seconds ?? (smoke ? 2 : 5));
+const users = Number(args.users ?? (smoke ? 50 : 2000));
+const rates = (s: string | undefined, dflt: number[]): number[] => (s === undefined ? dflt : s.split(",").map(Number).filter((n) => n > 0));
+const registerRates = rates(args["register-rates"], smoke ? [50] : [1000, 2000, 4000, 6000, 8000]);
+const messageRates = rates(args["message-rates"], smoke ? [50] : [1000, 2000, 3000, 5000]);
+const inviteRates = rates(args["invite-rates"], smoke ? [20] : [250, 500, 1000, 1500]);
+const sippTransport = args.transport === "tcp" ? "t1" : "u1";
+const domain = "example.com";
+
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime and stime are fields 14 and 15 of /proc/pid/stat (index 11, 12 after the comm field).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function rssMiB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m === null ? Number.NaN : Math.round(Number(m[1]) / 1024);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function main(): Promise<number> {
+  const procs: BenchProcess[] = [];
+  const cleanup: Array<() => Promise<void>> = [];
+  let target: string;
+  const mode = args.target !== undefined ? "target" : args.embedded ? "embedded" : "cluster";
+  try {
+    if (args.target !== undefined) {
+      target = args.target;
+    } else if (args.embedded) {
+      const all = await startEdgepath(mainJs, "all", "edgepath-all", { EDGEPATH_DOMAINS: domain, EDGEPATH_SECRET: "bench-secret-0123456789abcdef0123", EDGEPATH_WORKERS: "2" });
+      procs.push(all);
+      target = `127.0.0.1:${all.sipPort}`;
+    } else {
+      const redis = await startRedisForBench();
+      procs.push(redis.proc);
+      cleanup.push(() => removeDir(redis.dir));
+      const nats = await startNatsForBench();
+      procs.push(nats.proc);
+      const common = { REDIS_URL: redis.url, NATS_URL: nats.url, EDGEPATH_DOMAINS: domain, EDGEPATH_SECRET: "bench-secret-0123456789abcdef0123" };
+      for (const n of [1, 2]) {
+        const port = await freePort("udp");
+        procs.push(await startEdgepath(mainJs, "registrar", `worker-${n}`, { ...common, EDGEPATH_INTERNAL_LISTEN: `127.0.0.1:${port}` }));
+      }
+      const iport = await freePort("udp");
+      const edge = await startEdgepath(mainJs, "edge", "edge-1", { ...common, EDGEPATH_INTERNAL_LISTEN: `127.0.0.1:${iport}` });
+      procs.push(edge);
+      target = `127.0.0.1:${edge.sipPort}`;
+      await waitForRing(edge.httpPort, 2);
+    }
+
+    const work = mkdtempSync(join(tmpdir(), "edgepath-bench-"));
+    cleanup.push(() => Promise.resolve(rmSync(work, { recursive: true, force: true })));
+    const usersFile = join(work, "users.csv");
+    writeFileSync(usersFile, `SEQUENTIAL\n${Array.from({ length: users }, (_, i) => `bench${i + 1};${domain}`).join("\n")}\n`);
+    const phonePort = await freePort(sippTransport === "t1" ? "tcp" : "udp");
+    const ours = procs.filter((p) => p.name.startsWith("edge") || p.name.startsWith("worker"));
+
+    process.stdout.write(`edgepath bench: mode=${mode} target=${target} users=${users} transport=${args.transport} ${seconds}s per step\n`);
+    const results: PhaseResult[] = [];
+
+    // Phase 1: REGISTER, from the phones' port so later phases reach them.
+    results.push(await phase("REGISTER", registerRates, (rate, calls) =>
+      runUac({ scenario: join(scenarios, "register.xml"), target, localPort: phonePort, rate, calls, injectionFile: usersFile, transport: sippTransport, timeoutMs: (calls / rate) * 1000 + 30_000 }), ours));
+
+    // Phases 2 and 3: a UAS on the phones' port answers what the edge delivers over the registered flows.
+    // With TCP the phones' registrations are gone when the REGISTER sipp exits (its connections close), so
+    // MESSAGE/INVITE use UDP registrations only.
+    if (sippTransport === "u1") {
+      const senderPort = await freePort("udp");
+      const msgUas = await startUas(join(scenarios, "message-uas.xml"), phonePort, "u1");
+      try {
+        results.push(await phase("MESSAGE", messageRates, (rate, calls) =>
+          runUac({ scenario: join(scenarios, "message-uac.xml"), target, localPort: senderPort, rate, calls, injectionFile: usersFile, transport: "u1", timeoutMs: (calls / rate) * 1000 + 30_000 }), ours));
+      } finally {
+        await msgUas.stop();
+      }
+      const invUas = await startUas(join(scenarios, "invite-uas.xml"), phonePort, "u1");
+      try {
+        results.push(await phase("INVITE+BYE", inviteRates, (rate, calls) =>
+          runUac({ scenario: join(scenarios, "invite-uac.xml"), target, localPort: senderPort, rate, calls, injectionFile: usersFile, transport: "u1", timeoutMs: (calls / rate) * 1000 + 30_000 }), ours));
+      } finally {
+        await invUas.stop();
+      }
+    }
+
+    const rss = Object.fromEntries(ours.map((p) => [p.name, rssMiB(p.pid)]));
+    printTable(results, rss);
+    const out = args.out ?? join(repoRoot, `bench-result-${mode}.json`);
+    writeFileSync(out, `${JSON.stringify({ at: new Date().toISOString(), mode, target, users, seconds, transport: args.transport, node: process.version, results, rssMiB: rss }, null, 2)}\n`);
+    process.stdout.write(`wrote ${out}\n`);
+    const failedSmoke = smoke && results.some((r) => r.steps.some((s) => s.failed > 0 || s.successful === 0));
+    if (failedSmoke) process.stdout.write("smoke run had failed calls\n");
+    return failedSmoke ? 1 : 0;
+  } finally {
+    for (const p of procs.reverse()) await p.stop().catch(() => undefined);
+    for (const c of cleanup) await c().catch(() => undefined);
+  }
+
+  async function phase(name: string, stepRates: number[], run: (rate: number, calls: number) => Promise<UacRun>, measured: BenchProcess[]): Promise<PhaseResult> {
+    const steps: Step[] = [];
+    for (const rate of stepRates) {
+      const calls = Math.max(rate * seconds, 10);
+      const before = new Map(measured.map((p) => [p.name, cpuSeconds(p.pid)]));
+      const r = await run(rate, calls);
+      const cpuPer1000: Record<string, number> = {};
+      for (const p of measured) cpuPer1000[p.name] = round(((cpuSeconds(p.pid) - (before.get(p.name) ?? 0)) / Math.max(1, r.successful)) * 1000, 3);
+      const sorted = [...r.rtt].sort((a, b) => a - b);
+      const step: Step = {
+        rate, calls, successful: r.successful, failed: r.failed, retransmissions: r.retransmissions,
+        achievedPerSec: round(r.successful / Math.max(0.001, r.elapsedMs / 1000), 0),
+        p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), cpuPer1000,
+      };
+      steps.push(step);
+      process.stdout.write(`  ${name.padEnd(10)} rate ${String(rate).padStart(5)}/s: ok ${step.successful}/${calls} failed ${step.failed} retrans ${step.retransmissions} achieved ${step.achievedPerSec}/s p50/p95/p99 ${step.p50}/${step.p95}/${step.p99} ms\n`);
+      if (r.failed > 0 && r.errors !== "") process.stdout.write(`    first errors: ${r.errors.split("\n").slice(0, 6).join(" | ")}\n`);
+      if (!isClean(step)) break; // the next step would only fail harder
+    }
+    // Clean: no failed call, and sipp kept the offered rate (a step that only "passes" by falling far
+    // behind with retransmissions is not a rate the system sustains).
+    const clean = steps.filter(isClean);
+    const best = clean.reduce((m, s) => Math.max(m, s.achievedPerSec), 0);
+    const half = clean.filter((s) => s.rate <= best / 2 + 1).pop() ?? clean[0];
+    return {
+      phase: name,
+      steps,
+      bestCleanPerSec: best,
+      latencyAtHalf: half === undefined ? undefined : { rate: half.rate, p50: half.p50, p95: half.p95, p99: half.p99 },
+    };
+  }
+}
+
+function printTable(results: PhaseResult[], rss: Record<string, number>): void {
+  const names = Object.keys(rss);
+  const header = ["phase", "clean/s", "p50 ms", "p95 ms", "p99 ms", "at rate", ...names.map((n) => `cpu s/1k ${n}`)];
+  const rows = results.map((r) => {
+    const top = [...r.steps].reverse().find(isClean) ?? r.steps[r.steps.length - 1];
+    return [
+      r.phase, String(r.bestCleanPerSec),
+      String(r.latencyAtHalf?.p50 ?? "-"), String(r.latencyAtHalf?.p95 ?? "-"), String(r.latencyAtHalf?.p99 ?? "-"), String(r.latencyAtHalf?.rate ?? "-"),
+      ...names.map((n) => String(top?.cpuPer1000[n] ?? "-")),
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ");
+  process.stdout.write(`\n${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}\n${rows.map(line).join("\n")}\n`);
+  process.stdout.write(`RSS MiB after run: ${names.map((n) => `${n}=${rss[n]}`).join(" ")}\n`);
+}
+
+async function waitForRing(httpPort: number, members: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    try {
+      const r = (await (await fetch(`http://127.0.0.1:${httpPort}/v1/ring`)).json()) as { members?: unknown[] };
+      if ((r.members?.length ?? 0) >= members) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`ring did not reach ${members} members`);
+}
+
+function isClean(s: Step): boolean {
+  return s.failed === 0 && s.successful === s.calls && s.achievedPerSec >= 0.9 * s.rate;
+}
+
+function round(n: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(2);
+  },
+);
