@@ -40,7 +40,18 @@ describe("loadConfig defaults", () => {
     expect(config.redis).toBeUndefined();
     expect(config.nats).toBeUndefined();
     expect(config.registrar).toEqual({ defaultExpires: 3600, minExpires: 60, maxExpires: 7200, maxContacts: 10 });
-    expect(config.limits).toEqual({ maxMessageBytes: 65535, tcpIdleTimeoutMs: 300000, maxConnections: 10000, maxConnectionsPerIp: 100 });
+    expect(config.limits).toEqual({
+      maxMessageBytes: 65535,
+      tcpIdleTimeoutMs: 300000,
+      maxConnections: 10000,
+      maxConnectionsPerIp: 100,
+      ratePerSec: 0,
+      rateBurst: 1,
+      rateAction: "reply",
+      maxHeaders: 128,
+      maxVia: 32,
+      maxRoute: 32,
+    });
     expect(warnings.some((w) => w.startsWith("EDGEPATH_DOMAINS:"))).toBe(true);
     expect(warnings.some((w) => w.startsWith("EDGEPATH_SECRET:"))).toBe(true);
   });
@@ -255,5 +266,55 @@ describe("describeSettings", () => {
     for (const x of s) expect(x.help.length).toBeGreaterThan(10);
     expect(s.find((x) => x.name === "EDGEPATH_DEFAULT_EXPIRES")?.default).toBe("3600");
     expect(s.find((x) => x.name === "EDGEPATH_SIP_LISTEN")?.flag).toBe("--sip-listen");
+  });
+});
+
+describe("auth and edge limits (DESIGN §6)", () => {
+  it("EDGEPATH_AUTH defaults to off with a loud warning in all-mode, required in cluster roles", () => {
+    const all = loadConfigOrThrow({}, [], "all", HOST);
+    expect(all.config.auth).toEqual({ mode: "off", nonceTtlSec: 300, trustedCidrs: [] });
+    expect(all.warnings.some((w) => w.startsWith("EDGEPATH_AUTH: off") && w.includes("NOT authenticated"))).toBe(true);
+    const reg = loadConfigOrThrow(
+      { EDGEPATH_INTERNAL_LISTEN: "10.0.0.5:5070", EDGEPATH_SECRET: "0123456789abcdef0123", NATS_URL: "nats://n:4222", REDIS_URL: "redis://r:6379" },
+      [],
+      "registrar",
+      HOST,
+    );
+    expect(reg.config.auth.mode).toBe("required");
+    expect(reg.warnings.some((w) => w.startsWith("EDGEPATH_AUTH"))).toBe(false);
+  });
+
+  it("parses realm, nonce TTL, trusted CIDRs and the rate limit settings", () => {
+    const { config } = loadConfigOrThrow(
+      {
+        EDGEPATH_AUTH: "required",
+        EDGEPATH_AUTH_REALM: "Corp",
+        EDGEPATH_NONCE_TTL: "60",
+        EDGEPATH_TRUSTED_CIDRS: "10.0.0.0/8, 192.0.2.7,2001:db8::/32",
+        EDGEPATH_RATE_LIMIT: "50",
+        EDGEPATH_RATE_LIMIT_ACTION: "drop",
+        EDGEPATH_MAX_VIA: "10",
+      },
+      [],
+      "all",
+      HOST,
+    );
+    expect(config.auth).toEqual({ mode: "required", realm: "corp", nonceTtlSec: 60, trustedCidrs: ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"] });
+    expect(config.limits).toMatchObject({ ratePerSec: 50, rateBurst: 100, rateAction: "drop", maxVia: 10 });
+  });
+
+  it("names the setting for bad values", () => {
+    const r = loadConfig(
+      { EDGEPATH_AUTH: "maybe", EDGEPATH_TRUSTED_CIDRS: "10.0.0.0/33", EDGEPATH_RATE_LIMIT_ACTION: "ignore", EDGEPATH_AUTH_REALM: 'a"b' },
+      [],
+      "all",
+      HOST,
+    );
+    expect(r.ok).toBe(false);
+    const errors = r.ok ? [] : r.errors;
+    expect(errors.some((e) => e.startsWith("EDGEPATH_AUTH:") && e.includes("maybe"))).toBe(true);
+    expect(errors.some((e) => e.startsWith("EDGEPATH_TRUSTED_CIDRS:") && e.includes("prefix"))).toBe(true);
+    expect(errors.some((e) => e.startsWith("EDGEPATH_RATE_LIMIT_ACTION:"))).toBe(true);
+    expect(errors.some((e) => e.startsWith("EDGEPATH_AUTH_REALM:"))).toBe(true);
   });
 });

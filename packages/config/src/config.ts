@@ -9,6 +9,7 @@
  * never read `process.env`; services pass the parsed config down.
  */
 import { randomBytes } from "node:crypto";
+import { isIP } from "node:net";
 import { hostname as osHostname } from "node:os";
 import { z } from "zod";
 import {
@@ -91,6 +92,24 @@ export interface EdgepathConfig {
     readonly tcpIdleTimeoutMs: number;
     readonly maxConnections: number;
     readonly maxConnectionsPerIp: number;
+    /** Requests per second per source address at the edge; 0 = no limit (token bucket). */
+    readonly ratePerSec: number;
+    /** Token bucket size (burst). */
+    readonly rateBurst: number;
+    /** Over the rate: answer 503 + Retry-After, or drop silently. */
+    readonly rateAction: "reply" | "drop";
+    readonly maxHeaders: number;
+    readonly maxVia: number;
+    readonly maxRoute: number;
+  };
+  /** Digest authentication and the trust boundary (DESIGN §6). */
+  readonly auth: {
+    readonly mode: "required" | "off";
+    /** Fixed realm; absent = each AOR's domain. */
+    readonly realm?: string;
+    readonly nonceTtlSec: number;
+    /** Sources that skip auth (trunks, peers), CIDR strings as given. */
+    readonly trustedCidrs: readonly string[];
   };
 }
 
@@ -206,6 +225,25 @@ const SETTINGS = [
   },
   { name: "EDGEPATH_MAX_CONNECTIONS", default: "10000", help: "Maximum concurrent stream connections per edge." },
   { name: "EDGEPATH_MAX_CONNECTIONS_PER_IP", default: "100", help: "Maximum concurrent stream connections from one IP." },
+  {
+    name: "EDGEPATH_AUTH",
+    default: (role: Role) => (role === "all" ? "off" : "required"),
+    defaultText: "off in all-mode (with a warning), required otherwise",
+    help: "Digest authentication (RFC 3261 §22, RFC 8760) of REGISTER (401) and of requests from untrusted sources (407): required or off.",
+  },
+  { name: "EDGEPATH_AUTH_REALM", defaultText: "the AOR's domain", help: "Digest realm for every user instead of each AOR's domain." },
+  { name: "EDGEPATH_NONCE_TTL", default: "300", help: "Digest nonce lifetime, seconds; older nonces get stale=true." },
+  {
+    name: "EDGEPATH_TRUSTED_CIDRS",
+    defaultText: "none",
+    help: "Comma list of CIDRs (or addresses) of trusted peers (trunks, proxies) that skip digest auth.",
+  },
+  { name: "EDGEPATH_RATE_LIMIT", default: "0", help: "Requests per second per source address at the edge (token bucket); 0 = unlimited." },
+  { name: "EDGEPATH_RATE_BURST", defaultText: "2 x EDGEPATH_RATE_LIMIT", help: "Token bucket size: requests a source may send in a burst." },
+  { name: "EDGEPATH_RATE_LIMIT_ACTION", default: "reply", help: "Over the rate: reply (503 with Retry-After) or drop (silently)." },
+  { name: "EDGEPATH_MAX_HEADERS", default: "128", help: "Header lines per message; more gets 400." },
+  { name: "EDGEPATH_MAX_VIA", default: "32", help: "Via entries per request; more gets 483." },
+  { name: "EDGEPATH_MAX_ROUTE", default: "32", help: "Route entries per request; more gets 400." },
 ] as const satisfies readonly SettingDef[];
 
 type SettingName = (typeof SETTINGS)[number]["name"];
@@ -302,6 +340,18 @@ function makeSchema(role: Role, warnings: string[]) {
       EDGEPATH_TCP_IDLE_TIMEOUT_MS: req.transform(int(1000, 24 * 3600 * 1000)),
       EDGEPATH_MAX_CONNECTIONS: req.transform(int(1, 1_000_000)),
       EDGEPATH_MAX_CONNECTIONS_PER_IP: req.transform(int(1, 1_000_000)),
+      EDGEPATH_AUTH: req.pipe(z.enum(["required", "off"], { error: (iss) => `"${String(iss.input)}" is not required or off` })),
+      EDGEPATH_AUTH_REALM: opt.refine((v) => v === undefined || (/^[\x21-\x7e]{1,255}$/.test(v) && !/["\\]/.test(v)), {
+        error: "must be 1..255 visible characters without quotes or backslashes",
+      }),
+      EDGEPATH_NONCE_TTL: req.transform(int(5, 86_400)),
+      EDGEPATH_TRUSTED_CIDRS: opt.transform((v, ctx) => (v === undefined ? undefined : fromParsed(parseCidrList)(v, ctx))),
+      EDGEPATH_RATE_LIMIT: req.transform(int(0, 1_000_000)),
+      EDGEPATH_RATE_BURST: opt.transform((v, ctx) => (v === undefined ? undefined : int(1, 10_000_000)(v, ctx))),
+      EDGEPATH_RATE_LIMIT_ACTION: req.pipe(z.enum(["reply", "drop"], { error: (iss) => `"${String(iss.input)}" is not reply or drop` })),
+      EDGEPATH_MAX_HEADERS: req.transform(int(16, 10_000)),
+      EDGEPATH_MAX_VIA: req.transform(int(2, 1000)),
+      EDGEPATH_MAX_ROUTE: req.transform(int(1, 1000)),
     })
     .superRefine((c, ctx) => {
       const issue = (name: SettingName, message: string): void => ctx.addIssue({ code: "custom", path: [name], message });
@@ -416,6 +466,26 @@ function nameOf(n: string): SettingName | undefined {
   return SETTING_NAMES.has(n) ? (n as SettingName) : undefined;
 }
 
+/** EDGEPATH_TRUSTED_CIDRS: "10.0.0.0/8, 192.0.2.7, 2001:db8::/32". */
+function parseCidrList(v: string): Parsed<string[]> {
+  const out: string[] = [];
+  for (const raw of v.split(",")) {
+    const c = raw.trim();
+    if (c === "") continue;
+    const slash = c.indexOf("/");
+    const addr = slash < 0 ? c : c.slice(0, slash);
+    const family = isIP(addr);
+    if (family === 0) return { ok: false, message: `"${c}" is not an IP address or CIDR` };
+    if (slash >= 0) {
+      const p = c.slice(slash + 1);
+      const max = family === 4 ? 32 : 128;
+      if (!/^\d{1,3}$/.test(p) || Number(p) > max) return { ok: false, message: `"${c}" has a bad prefix length (0..${max})` };
+    }
+    out.push(c);
+  }
+  return { ok: true, value: out };
+}
+
 function parseNatsServers(v: string): Parsed<string[]> {
   const servers = v
     .split(",")
@@ -480,6 +550,11 @@ export function loadConfig(
     secret = (host.randomSecret ?? (() => randomBytes(32).toString("base64url")))();
     warnings.push("EDGEPATH_SECRET: not set; generated a random one for this process (flow tokens and nonces won't survive a restart)");
   }
+  if (c.EDGEPATH_AUTH === "off" && role !== "edge") {
+    warnings.push(
+      "EDGEPATH_AUTH: off — REGISTER and calls are NOT authenticated; anyone who can reach the SIP port can register any AOR. Set EDGEPATH_AUTH=required before exposing this system",
+    );
+  }
   if (role === "edge" && c.REDIS_URL !== undefined) warnings.push("REDIS_URL: not used by the edge role");
   if (role !== "all" && given.has("EDGEPATH_WORKERS")) warnings.push(`EDGEPATH_WORKERS: only used in all-mode`);
 
@@ -543,6 +618,18 @@ export function loadConfig(
       tcpIdleTimeoutMs: c.EDGEPATH_TCP_IDLE_TIMEOUT_MS,
       maxConnections: c.EDGEPATH_MAX_CONNECTIONS,
       maxConnectionsPerIp: c.EDGEPATH_MAX_CONNECTIONS_PER_IP,
+      ratePerSec: c.EDGEPATH_RATE_LIMIT,
+      rateBurst: c.EDGEPATH_RATE_BURST ?? Math.max(1, 2 * c.EDGEPATH_RATE_LIMIT),
+      rateAction: c.EDGEPATH_RATE_LIMIT_ACTION,
+      maxHeaders: c.EDGEPATH_MAX_HEADERS,
+      maxVia: c.EDGEPATH_MAX_VIA,
+      maxRoute: c.EDGEPATH_MAX_ROUTE,
+    },
+    auth: {
+      mode: c.EDGEPATH_AUTH,
+      ...(c.EDGEPATH_AUTH_REALM !== undefined ? { realm: c.EDGEPATH_AUTH_REALM.toLowerCase() } : {}),
+      nonceTtlSec: c.EDGEPATH_NONCE_TTL,
+      trustedCidrs: c.EDGEPATH_TRUSTED_CIDRS ?? [],
     },
   };
   return { ok: true, config, warnings };

@@ -28,8 +28,13 @@ export function parseAuthParamsIn(s: string, hdr: string): AuthParams {
       if (k < end && s.charCodeAt(k) !== 44) break;
       params.set("token68", name);
       i = k;
+    } else if (params.size === 0 && isToken68Padding(s, k, end)) {
+      // RFC 7235 §2.1: token68 may end in '=' padding ("abc==") — no value follows the '='s
+      let e = k;
+      while (e < end && s.charCodeAt(e) === 61) e++;
+      params.set("token68", s.slice(i, e));
+      i = e;
     } else {
-      // token68 may end in '=' padding: "abc==" — treat as token68 when no value follows
       k = skipWs(s, k + 1, end);
       let value: string;
       if (s.charCodeAt(k) === 34) {
@@ -56,6 +61,14 @@ export function parseAuthParamsIn(s: string, hdr: string): AuthParams {
     }
   }
   return new AuthValue(scheme, params);
+}
+
+/** At `k` a run of '=' followed by nothing, or by LWS then ',' or the end. */
+function isToken68Padding(s: string, k: number, end: number): boolean {
+  let e = k;
+  while (e < end && s.charCodeAt(e) === 61) e++;
+  e = skipWs(s, e, end);
+  return e >= end || s.charCodeAt(e) === 44;
 }
 
 export function parseAuthParams(s: string): AuthParams {

@@ -185,21 +185,25 @@ class Editor implements MessageEditor {
     const entries = this.entries;
     if (entries === undefined && this.startLine === undefined && this.body === undefined) return raw;
     const meta = msg._meta;
-    const blockEnd = msg._bodyStart - 2; // start of the empty line
+    const nf = msg._names.length;
+    // end of the last header line (CRLF included); the empty line is always written anew, so a
+    // datagram that lacked it (see parser) still comes out as a well-formed message
+    const headEnd = nf > 0 ? meta[(nf - 1) * 5 + 3]! : msg._startLineEnd;
+    const body = this.body ?? raw.subarray(msg._bodyStart);
     // pass 1: size
     let size = this.startLine !== undefined ? Buffer.byteLength(this.startLine) : msg._startLineEnd;
-    if (entries === undefined) size += blockEnd - msg._startLineEnd;
+    if (entries === undefined) size += headEnd - msg._startLineEnd;
     else {
       for (let i = 0; i < entries.length; i++) {
         const e = entries[i]!;
         size += typeof e === "number" ? meta[e * 5 + 3]! - meta[e * 5]! : Buffer.byteLength(e.text);
       }
     }
-    size += this.body !== undefined ? 2 + this.body.length : raw.length - blockEnd;
+    size += 2 + body.length;
     // pass 2: copy
     const out = Buffer.allocUnsafe(size);
     let off = this.startLine !== undefined ? out.write(this.startLine, 0, "utf8") : raw.copy(out, 0, 0, msg._startLineEnd);
-    if (entries === undefined) off += raw.copy(out, off, msg._startLineEnd, blockEnd);
+    if (entries === undefined) off += raw.copy(out, off, msg._startLineEnd, headEnd);
     else {
       let runStart = -1;
       let runEnd = -1;
@@ -224,11 +228,9 @@ class Editor implements MessageEditor {
       }
       if (runStart >= 0) off += raw.copy(out, off, runStart, runEnd);
     }
-    if (this.body !== undefined) {
-      out[off++] = 13;
-      out[off++] = 10;
-      off += this.body.copy(out, off);
-    } else off += raw.copy(out, off, blockEnd, raw.length);
+    out[off++] = 13;
+    out[off++] = 10;
+    off += body.copy(out, off);
     return off === size ? out : out.subarray(0, off);
   }
 }

@@ -124,7 +124,9 @@ export class StreamFramer {
         }
         const from = pos + Math.max(0, this.scanned - 3);
         let hdr = d.indexOf(CRLFCRLF, from);
-        if (hdr >= end) hdr = -1;
+        // `d` may be the accumulator, whose bytes past `end` are stale: a match must lie wholly
+        // inside [from, end) — one that straddles `end` is half stale (found by the property test)
+        if (hdr + 4 > end) hdr = -1;
         if (hdr < 0) {
           if (end - pos > this.maxHeader) return this.fail(events, tooLarge(`header section exceeds ${this.maxHeader} bytes`));
           this.scanned = end - pos;

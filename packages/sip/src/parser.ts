@@ -61,9 +61,17 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
   // String#indexOf is much cheaper than Buffer#indexOf for short messages.
   const all = bytes.toString("latin1");
   const hdrEnd = all.indexOf("\r\n\r\n");
-  if (hdrEnd < 0) throw incomplete("no empty line after the header fields");
-  const blockEnd = hdrEnd + 2; // the last header line keeps its CRLF
-  const bodyStart = hdrEnd + 4;
+  let blockEnd: number; // the last header line keeps its CRLF
+  let bodyStart: number;
+  if (hdrEnd >= 0) {
+    blockEnd = hdrEnd + 2;
+    bodyStart = hdrEnd + 4;
+  } else if (!stream && all.length > 2 && all.endsWith("\r\n")) {
+    // A datagram is whole (RFC 3261 §18.3): when it ends right after a header line the missing
+    // empty line can only mean "no body". Accepting it lets the real fault, if any, be named
+    // (RFC 4475 §3.1.2.15's archive file ends this way). Content-Length, if any, must be 0.
+    blockEnd = bodyStart = all.length;
+  } else throw incomplete("no empty line after the header fields");
   const s = blockEnd === all.length ? all : all.slice(0, blockEnd);
   const ascii = isAscii(bytes.subarray(0, blockEnd));
 

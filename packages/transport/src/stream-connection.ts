@@ -3,17 +3,11 @@ import { performance } from "node:perf_hooks";
 import { StreamFramer } from "@edgepath/sip";
 import type { SipParseError } from "@edgepath/sip";
 import { normaliseAddress } from "./address.js";
-import type { FlowCloseReason, FlowInfo, MutableFlow, TransportDelegate, TransportKind, TransportLimits } from "./types.js";
+import { remoteKey } from "./connection.js";
+import type { Connection, ConnectionHost } from "./connection.js";
+import type { FlowCloseReason, MutableFlow, TransportKind, TransportLimits } from "./types.js";
 
-/** What a connection needs from the layer that owns it. */
-export interface StreamConnectionHost {
-  readonly delegate: TransportDelegate;
-  /** Called once, from the socket's 'close' event. */
-  streamClosed(conn: StreamConnection, reason: FlowCloseReason): void;
-  /** Called once when an outbound connection is established. */
-  streamConnected(conn: StreamConnection): void;
-  drop(reason: string, flow: FlowInfo): void;
-}
+export type StreamConnectionHost = ConnectionHost;
 
 type State = "connecting" | "open" | "failing" | "closing" | "closed";
 
@@ -23,14 +17,14 @@ const PONG = Buffer.from("\r\n", "latin1");
 const END_GRACE_MS = 2_000;
 
 /**
- * One SIP stream connection (RFC 3261 §18.3): TCP today, and the same class for TLS (a TLSSocket
- * is a net.Socket; the listener hands over the socket after the handshake). Frames the byte stream
+ * One SIP stream connection (RFC 3261 §18.3): TCP, and TLS (a TLSSocket is a net.Socket; the
+ * listener hands over the socket after the handshake; outbound TLS waits for 'secureConnect'). Frames the byte stream
  * into messages with the SIP package's StreamFramer, answers CRLF keepalives, and enforces the
  * idle and header-read timeouts and the write-buffer bound.
  *
  * Hot path (onData): one framer push per chunk, no closures, no copies here (the framer slices).
  */
-export class StreamConnection {
+export class StreamConnection implements Connection {
   readonly flow: MutableFlow;
   /** Key for the layer's remote index ("tcp 192.0.2.1 5060"). */
   readonly remoteKey: string;
@@ -53,6 +47,8 @@ export class StreamConnection {
     private readonly limits: TransportLimits,
     remote: { address: string; port: number },
     localAddress: string,
+    /** Outbound: the event that means "established" ('secureConnect' for TLS: after the handshake). */
+    connectEvent: "connect" | "secureConnect" = "connect",
   ) {
     this.flow = {
       id,
@@ -74,7 +70,7 @@ export class StreamConnection {
       this.armIdle(limits.idleTimeoutMs);
     } else {
       this.state = "connecting";
-      socket.once("connect", this.onConnect);
+      socket.once(connectEvent, this.onConnect);
       this.connectTimer = setTimeout(this.onConnectTimeout, limits.connectTimeoutMs);
       this.connectTimer.unref();
     }
@@ -268,8 +264,4 @@ function tailIsCrlf(chunk: Buffer, n: number): boolean {
     if (c !== 13 && c !== 10) return false;
   }
   return true;
-}
-
-export function remoteKey(transport: TransportKind, address: string, port: number): string {
-  return transport + " " + address + " " + port;
 }

@@ -61,6 +61,33 @@ export interface TransportDelegate {
   onKeepalive?(flow: FlowInfo): void;
   /** Something was dropped; `reason` is a stable token ("too-large", "connection-limit", "backpressure", ...). */
   onDrop?(reason: string, flow: FlowInfo | DropSource): void;
+  /**
+   * The TLS certificate files changed on disk and were reloaded (`ok`), or could not be loaded
+   * (the previous certificate stays in use). Not called for the first load at start().
+   */
+  onTlsReload?(outcome: TlsReloadOutcome): void;
+}
+
+export type TlsReloadOutcome =
+  | { readonly ok: true; readonly certFile: string }
+  | { readonly ok: false; readonly certFile: string; readonly error: Error };
+
+/**
+ * Certificates for tls and wss listeners and for outbound TLS (RFC 3261 §26.2.1, RFC 5922).
+ * Files are PEM; they are re-read when they change on disk (checked every `reloadIntervalMs`).
+ */
+export interface TlsSettings {
+  /** Certificate chain (leaf first) presented by our listeners, and to servers that ask for a client certificate. */
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** CA bundle that verifies peers' certificates; absent = Node's bundled roots. */
+  readonly caFile?: string;
+  /** Verify the certificates of servers we connect to (outbound TLS). Default true. */
+  readonly verifyServer?: boolean;
+  /** Ask inbound TLS peers for a certificate and refuse those without a valid one (mutual TLS). Default false. */
+  readonly requireClientCert?: boolean;
+  /** How often the files are checked for change, ms; 0 = never. Default 10000. */
+  readonly reloadIntervalMs?: number;
 }
 
 export interface TransportLimits {
@@ -98,7 +125,8 @@ export type SendResult = { readonly ok: true; readonly flow: FlowInfo } | { read
 /**
  * Why a send did not happen: no listener for that transport/family; the flow's connection is gone;
  * the connection's write buffer is full; the address is not an IP literal; the layer is stopped;
- * the transport is not implemented yet.
+ * the transport cannot open connections (ws/wss: a WebSocket server never connects to its clients,
+ * RFC 7118 §5, so only existing connections are used).
  */
 export type SendFailure = "no-listener" | "flow-gone" | "backpressure" | "bad-address" | "stopped" | "unsupported-transport";
 
@@ -106,6 +134,12 @@ export interface SendTarget {
   readonly transport: TransportKind;
   readonly address: string;
   readonly port: number;
+  /**
+   * TLS only: the host name the target was resolved from (a SIPS URI's host, RFC 5922 §4.1).
+   * Sent as SNI and matched against the server's certificate; absent = the certificate must name
+   * the IP address.
+   */
+  readonly serverName?: string;
 }
 
 export interface FlowRef {

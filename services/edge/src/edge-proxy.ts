@@ -27,6 +27,7 @@ import type { FlowDescriptor, FlowTokenCodec } from "@edgepath/flow-token";
 import {
   TransportLayer,
   type BoundListener,
+  type DropSource,
   type FlowCloseReason,
   type FlowInfo,
   type ListenSpec,
@@ -41,9 +42,12 @@ import { decideRoute } from "./loose-route.js";
 import { decidePath, pathValue, type PathPolicy } from "./path.js";
 import { recordRouteValues, shouldRecordRoute, type RouteSide } from "./record-route.js";
 import { checkLoop, checkMaxForwards, checkProxyRequire, EDGE_SUPPORTED, type Rejection } from "./request-checks.js";
-import { EDGE_BRANCH_PREFIX, statelessBranch } from "./stateless-branch.js";
+import { EDGE_BRANCH_PREFIX, loopHash, statelessBranch } from "./stateless-branch.js";
 import { errorResponseForUnparsable } from "./unparsable.js";
 import { EdgeCounters } from "./counters.js";
+import { activeSpan, busTraceHeaders, contextFromTraceHeader, SipAttr, SpanKind, startSpan, TRACE_HEADER, traceHeaderValue, tracingEnabled, withSpan } from "@edgepath/telemetry";
+import { LogThrottle } from "./log-throttle.js";
+import { checkMessageLimits, DEFAULT_MESSAGE_LIMITS, SOURCE_HEADER, type MessageLimits, type SourceRateLimiter, type SourceStamp } from "@edgepath/auth";
 
 export interface EdgeProxyOptions {
   readonly id: string;
@@ -64,6 +68,19 @@ export interface EdgeProxyOptions {
   readonly limits?: Partial<TransportLimits>;
   /** Addresses (host:port) of internal peers: the outbound side for them is the internal socket. */
   readonly isInternalPeer?: (hostPort: string) => boolean;
+  /** DESIGN §6 admission at the public side; absent = no rate limit, default shape limits. */
+  readonly admission?: EdgeAdmission;
+}
+
+/** Trust-boundary settings of the edge (DESIGN §6), built by the service from config. */
+export interface EdgeAdmission {
+  /** Per-source token bucket over requests from the public side. */
+  readonly rate?: SourceRateLimiter;
+  /** Over the rate: 503 with Retry-After (RFC 3261 §21.5.4), or a silent drop. */
+  readonly rateAction?: "reply" | "drop";
+  readonly limits?: MessageLimits;
+  /** Stamps requests to workers with their public source address (trusted-CIDR bypass). */
+  readonly sourceStamp?: SourceStamp;
 }
 
 const INITIAL_MAX_FORWARDS = 70;
@@ -91,6 +108,8 @@ export class EdgeProxy {
   private publicListeners: BoundListener[] = [];
   private readonly branchSalt: string;
   private readonly dnsCache = new Map<string, { address: string; until: number }>();
+  /** Drops and rejections are logged once per reason and source per interval (DESIGN §6). */
+  private readonly logThrottle = new LogThrottle();
 
   constructor(private readonly opts: EdgeProxyOptions) {
     this.log = opts.logger;
@@ -107,7 +126,7 @@ export class EdgeProxy {
         onMessage: (bytes, flow) => this.onMessage(bytes, flow),
         onStreamError: (error, flow) => this.onStreamError(error, flow),
         onFlowClosed: (flow, reason) => this.onFlowClosed(flow, reason),
-        onDrop: (reason) => this.counters.drop(reason),
+        onDrop: (reason, where) => this.onTransportDrop(reason, where),
       },
     });
   }
@@ -164,7 +183,10 @@ export class EdgeProxy {
     }
     const msg = parsed.message;
     try {
-      if (msg.kind === "request") this.onRequest(msg, flow);
+      if (msg.kind === "request") {
+        if (tracingEnabled()) this.onRequestTraced(msg, flow);
+        else this.onRequest(msg, flow);
+      }
       else this.onResponse(msg, flow);
     } catch (err) {
       // Accessors throw SipParseError for a malformed header first read here.
@@ -177,9 +199,51 @@ export class EdgeProxy {
     }
   }
 
+  /**
+   * DESIGN §5: one span per inbound request. Only a request from our internal socket (a worker
+   * or another edge) may name a parent in the internal trace header; from the public side the
+   * header is never trusted (a trace starts here) and `send` strips it.
+   */
+  private onRequestTraced(req: SipRequest, flow: FlowInfo): void {
+    const parent = contextFromTraceHeader(this.isInternalFlow(flow) ? req.header(TRACE_HEADER) : undefined);
+    const span = startSpan(
+      `edge ${req.method}`,
+      SpanKind.SERVER,
+      {
+        [SipAttr.method]: req.method,
+        [SipAttr.callId]: req.callId,
+        [SipAttr.transport]: flow.transport,
+        [SipAttr.flow]: flow.id === 0 ? remoteOf(flow) : `${remoteOf(flow)}#${flow.id}`,
+        [SipAttr.edge]: this.opts.id,
+      },
+      parent,
+    );
+    try {
+      withSpan(span, () => this.onRequest(req, flow));
+    } finally {
+      span.end();
+    }
+  }
+
+  /** Dropped below SIP (oversize datagram, connection limit, backpressure...): counted and logged. */
+  private onTransportDrop(reason: string, where: FlowInfo | DropSource): void {
+    this.counters.drop(reason);
+    const src = remoteOf(where);
+    const suppressed = this.logThrottle.allow(`drop|${reason}|${where.remoteAddress}`);
+    if (suppressed !== undefined) this.log.info({ src, reason, suppressed }, "edge: message dropped by the transport");
+  }
+
+  /**
+   * RFC 3261 §18.3: a stream that cannot be framed (bad or missing Content-Length, a message
+   * over the size limit) cannot be resynchronised: the transport closes the connection. No
+   * response: the framer gives us no complete header section to build one from.
+   */
   private onStreamError(error: SipParseError, flow: FlowInfo): void {
     this.counters.drop(`stream-${error.code}`);
-    this.log.info({ src: remoteOf(flow), transport: flow.transport, code: error.code, reason: error.reason }, "edge: stream framing error, closing connection");
+    const suppressed = this.logThrottle.allow(`stream|${error.code}|${flow.remoteAddress}`);
+    if (suppressed !== undefined) {
+      this.log.info({ src: remoteOf(flow), status: error.sipStatus, code: error.code, reason: error.reason, detail: error.message, suppressed }, "edge: stream framing error, connection closed, message dropped");
+    }
   }
 
   private onFlowClosed(flow: FlowInfo, reason: FlowCloseReason): void {
@@ -191,8 +255,16 @@ export class EdgeProxy {
 
   private rejectUnparsable(bytes: Buffer, error: SipParseError, flow: FlowInfo): void {
     const response = errorResponseForUnparsable(bytes, error);
-    this.counters.reject(error.sipStatus, error.code);
-    this.log.info({ src: remoteOf(flow), status: error.sipStatus, reason: error.reason, answered: response !== undefined }, "edge: unparsable message");
+    // Answered: a rejection with its status. Unanswerable (no Via/CSeq, a response, an ACK): a drop.
+    if (response !== undefined) this.counters.reject(error.sipStatus, error.code);
+    else this.counters.drop(`unparsable-${error.code}`);
+    const suppressed = this.logThrottle.allow(`unparsable|${error.code}|${flow.remoteAddress}`);
+    if (suppressed !== undefined) {
+      this.log.info(
+        { src: remoteOf(flow), status: error.sipStatus, code: error.code, reason: error.reason, detail: error.message, bytes: bytes.length, suppressed },
+        response !== undefined ? "edge: unparsable request answered with an error" : "edge: unparsable message dropped (no response possible)",
+      );
+    }
     if (response !== undefined) this.transport.sendOnFlow(response, flowToRef(flow));
   }
 
@@ -203,6 +275,7 @@ export class EdgeProxy {
     // RFC 3261 §18.2.1 / RFC 3581 §4: record where the request really came from.
     const receivedVia = viaWithReceived(topVia, flow.remoteAddress, flow.remotePort);
     if (receivedVia !== topVia.raw) editor.replaceTopValue("via", receivedVia);
+    if (!this.admit(req, flow, receivedVia, topVia)) return;
 
     const routes = req.routes();
     const inDialog = req.toTag() !== undefined;
@@ -219,23 +292,31 @@ export class EdgeProxy {
       this.reject(req, flow, rejection, rejection.status === 483 ? "max-forwards" : "proxy-require", receivedVia, topVia);
       return;
     }
-    const branch = statelessBranch(req, topVia, this.branchSalt);
-    const loop = checkLoop(req, (h, p) => this.own.isOwn(h, p), branch);
+    const loopKey = loopHash(req, this.branchSalt);
+    const loop = checkLoop(req, (h, p) => this.own.isOwn(h, p), loopKey);
     if (loop !== undefined) {
       this.reject(req, flow, loop, "loop", receivedVia, topVia);
       return;
     }
+    const branch = statelessBranch(req, topVia, this.branchSalt, loopKey);
 
     const decision = decideRoute(req, this.own, this.opts.flowTokens, flow);
     switch (decision.kind) {
       case "reject":
-        this.reject(req, flow, decision, "route", receivedVia, topVia);
+        this.reject(req, flow, decision, decision.why, receivedVia, topVia);
         return;
       case "flow":
         for (let i = 0; i < decision.pop; i++) editor.removeTopValue("route");
         this.forwardToFlow(req, editor, flow, decision.flow, branch, inDialog, receivedVia, topVia);
         return;
       case "next-hop": {
+        // An initial request from outside may name us as its outbound proxy, but not use us to
+        // reach a third party: that is an open relay (RFC 3261 §26.3.2.1 / DESIGN §6). In-dialog
+        // requests follow their Record-Route set, which may continue past us (RFC 3261 §16.12).
+        if (!inDialog && !this.isInternalFlow(flow)) {
+          this.reject(req, flow, { status: 403, reason: "Relaying Forbidden" }, "relay-route", receivedVia, topVia);
+          return;
+        }
         for (let i = 0; i < decision.pop; i++) editor.removeTopValue("route");
         const target = { transport: decision.transport, host: decision.host, port: decision.port };
         this.resolveThen(target.host, req, flow, (address) => {
@@ -277,6 +358,7 @@ export class EdgeProxy {
     let aor: string;
     try {
       aor = canonicalAor(req.method === "REGISTER" ? req.to().uri : ruri);
+      if (tracingEnabled()) activeSpan()?.setAttribute(SipAttr.aor, aor);
     } catch (err) {
       const header = req.method === "REGISTER" ? "To" : "Request-URI";
       this.reject(req, flow, { status: isSipParseError(err) ? err.sipStatus : 400, reason: `Bad ${header}` }, "bad-aor", receivedVia, topVia);
@@ -305,6 +387,7 @@ export class EdgeProxy {
       this.counters.drop("bad-member-address");
       return;
     }
+    if (tracingEnabled()) activeSpan()?.setAttribute(SipAttr.worker, owner.id);
     this.send(req, editor, flow, branch, { flow: undefined, target: { transport: "udp", address: hp.host, port: hp.port }, side: this.internalSide(), internal: true }, inDialog);
   }
 
@@ -312,7 +395,7 @@ export class EdgeProxy {
   private forwardToFlow(req: SipRequest, editor: MessageEditor, inbound: FlowInfo, target: FlowDescriptor, branch: string, inDialog: boolean, receivedVia: string, topVia: Via): void {
     if (!this.flowAlive(target)) {
       // RFC 5626 §5.3: "If the flow ... no longer exists, the proxy MUST send a 430 (Flow Failed) response."
-      this.opts.bus?.publish(Subjects.flowFailed, { flowToken: this.opts.flowTokens.encode(target), edge: this.internalAddress, reason: "gone", at: Date.now() });
+      this.opts.bus?.publish(Subjects.flowFailed, { flowToken: this.opts.flowTokens.encode(target), edge: this.internalAddress, reason: "gone", at: Date.now() }, tracingEnabled() ? busTraceHeaders(activeSpan()) : undefined);
       this.reject(req, inbound, { status: 430, reason: "Flow Failed" }, "flow-failed", receivedVia, topVia);
       return;
     }
@@ -330,6 +413,17 @@ export class EdgeProxy {
     // response leaves over it (signed, so a forged Via cannot steer responses).
     const ft = tokenOf(this.opts.flowTokens, inbound);
     editor.prependHeader("Via", `SIP/2.0/${out.side.transport.toUpperCase()} ${formatHostPort(out.side.address)};branch=${branch};ft=${ft}`);
+    // DESIGN §5: the internal trace header names our span towards our own hops and never
+    // leaves on the public side (nor passes through from it).
+    const traceparent = out.internal && tracingEnabled() ? traceHeaderValue(activeSpan()) : undefined;
+    if (traceparent !== undefined) editor.setHeader(TRACE_HEADER, traceparent);
+    else if (req.hasHeader(TRACE_HEADER)) editor.removeHeader(TRACE_HEADER);
+    // DESIGN §6: the source stamp is ours alone. A request from the public side going to a worker
+    // gets a fresh one (replacing any sent from outside); nothing carries one to the public side.
+    const stamp = this.opts.admission?.sourceStamp;
+    if (stamp !== undefined && out.internal && !this.isInternalFlow(inbound)) {
+      editor.setHeader(SOURCE_HEADER, stamp.value(inbound.remoteAddress, req.callId, req.cseq().seq));
+    } else if ((!out.internal || !this.isInternalFlow(inbound)) && req.hasHeader(SOURCE_HEADER)) editor.removeHeader(SOURCE_HEADER);
     const bytes = editor.toBuffer();
     const result =
       out.flow !== undefined
@@ -362,21 +456,56 @@ export class EdgeProxy {
     this.counters.response(res.status);
     const top = res.topVia();
     if (top.branch === undefined || !top.branch.startsWith(EDGE_BRANCH_PREFIX) || !this.own.isOwn(top.host, top.port ?? 5060)) {
-      this.counters.drop("response-not-ours");
+      // RFC 3261 §16.7 step 3 / §18.2.2: a response whose top Via is not ours is discarded.
+      this.dropResponse(res, flow, "response-not-ours", "top Via is not this edge's");
       return;
     }
     const ft = top.params.get("ft");
     const decoded = ft ? this.opts.flowTokens.decode(ft) : undefined;
     if (decoded === undefined || !decoded.ok) {
-      this.counters.drop("response-bad-ft");
+      this.dropResponse(res, flow, "response-bad-ft", decoded === undefined ? "our Via has no ft parameter" : `flow token in our Via did not verify (${decoded.reason})`);
       return;
     }
-    const bytes = res.edit().removeTopValue("via").toBuffer();
+    const edit = res.edit().removeTopValue("via");
+    if (res.hasHeader(TRACE_HEADER)) edit.removeHeader(TRACE_HEADER); // DESIGN §5: internal only
+    const bytes = edit.toBuffer();
     const result = this.transport.sendOnFlow(bytes, flowRefOf(decoded.flow));
     if (!result.ok) {
       this.counters.drop(`response-${result.reason}`);
       this.log.info({ status: res.status, callId: res.callId, reason: result.reason, from: remoteOf(flow) }, "edge: response could not be sent back");
     }
+  }
+
+  /**
+   * DESIGN §6 limits on requests from the public side: per-source rate (token bucket), header
+   * count, Via depth, Route depth. Every refusal is counted; logs are throttled per source.
+   */
+  private admit(req: SipRequest, flow: FlowInfo, receivedVia: string, topVia: Via): boolean {
+    if (this.isInternalFlow(flow)) return true;
+    const a = this.opts.admission;
+    const rate = a?.rate?.take(flow.remoteAddress, Date.now());
+    if (rate !== undefined && !rate.ok) {
+      if (a?.rateAction === "drop" || req.method === "ACK") {
+        this.counters.drop("rate-limit");
+        const suppressed = this.logThrottle.allow(`drop|rate-limit|${flow.remoteAddress}`);
+        if (suppressed !== undefined) this.log.info({ src: remoteOf(flow), method: req.method, suppressed }, "edge: request over the source's rate dropped");
+      } else {
+        this.reject(req, flow, { status: 503, reason: "Rate Limit Exceeded", headers: [["Retry-After", String(rate.retryAfterSec)]] }, "rate-limit", receivedVia, topVia);
+      }
+      return false;
+    }
+    const over = checkMessageLimits(req, a?.limits ?? DEFAULT_MESSAGE_LIMITS);
+    if (over !== undefined) {
+      this.reject(req, flow, over, over.why, receivedVia, topVia);
+      return false;
+    }
+    return true;
+  }
+
+  private dropResponse(res: SipResponse, flow: FlowInfo, reason: string, why: string): void {
+    this.counters.drop(reason);
+    const suppressed = this.logThrottle.allow(`response|${reason}|${flow.remoteAddress}`);
+    if (suppressed !== undefined) this.log.info({ status: res.status, callId: res.callId, src: remoteOf(flow), reason, why, suppressed }, "edge: response dropped");
   }
 
   // ---- helpers ----
@@ -444,7 +573,13 @@ export class EdgeProxy {
 
   private reject(req: SipRequest, flow: FlowInfo, rejection: Rejection, why: string, receivedVia?: string, topVia?: Via): void {
     this.counters.reject(rejection.status, why);
-    this.log.info({ method: req.method, callId: req.callId, src: remoteOf(flow), status: rejection.status, reason: rejection.reason, why }, "edge: request rejected");
+    const suppressed = this.logThrottle.allow(`reject|${why}|${flow.remoteAddress}`);
+    if (suppressed !== undefined) {
+      this.log.info(
+        { method: req.method, callId: req.callId, src: remoteOf(flow), status: rejection.status, reason: rejection.reason, why, answered: req.method !== "ACK", suppressed },
+        "edge: request rejected",
+      );
+    }
     // RFC 3261 §17: an ACK is never answered.
     if (req.method === "ACK") return;
     this.reply(req, flow, receivedVia, topVia, rejection);
@@ -452,6 +587,10 @@ export class EdgeProxy {
 
   /** A response generated here goes straight back over the inbound flow (RFC 3261 §18.2.2). */
   private reply(req: SipRequest, flow: FlowInfo, receivedVia: string | undefined, topVia: Via | undefined, r: Rejection): void {
+    if (tracingEnabled()) {
+      const span = activeSpan();
+      if (span?.isRecording() === true) span.setAttribute(SipAttr.statusCode, r.status);
+    }
     let bytes = buildResponse(req, r.status, r.reason, { headers: r.headers ?? [], ...(r.status > 100 ? { toTag: edgeToTag(req) } : {}) });
     if (receivedVia !== undefined && topVia !== undefined && receivedVia !== topVia.raw) {
       const parsed = parseMessage(bytes);
@@ -469,7 +608,7 @@ function isWildcard(host: string): boolean {
   return host === "0.0.0.0" || host === "::" || host === "";
 }
 
-function remoteOf(flow: FlowInfo): string {
+function remoteOf(flow: FlowInfo | DropSource): string {
   return `${flow.transport}:${formatHostPort({ host: flow.remoteAddress, port: flow.remotePort })}`;
 }
 

@@ -21,7 +21,7 @@ export type RouteDecision =
   | { readonly kind: "next-hop"; readonly pop: number; readonly uri: SipUri; readonly transport: TransportKind; readonly host: string; readonly port: number }
   /** No Route left: route on the Request-URI. */
   | { readonly kind: "request-uri"; readonly pop: number }
-  | { readonly kind: "reject"; readonly status: number; readonly reason: string };
+  | { readonly kind: "reject"; readonly status: number; readonly reason: string; readonly why: "bad-route" | "flow-token-malformed" | "flow-token-bad-signature" | "flow-token-bad-version" };
 
 export function decideRoute(req: SipRequest, own: OwnAddresses, codec: FlowTokenCodec, inbound: FlowInfo): RouteDecision {
   const routes = req.routes();
@@ -33,13 +33,15 @@ export function decideRoute(req: SipRequest, own: OwnAddresses, codec: FlowToken
     try {
       uri = parseSipUri(entry.uri);
     } catch {
-      if (pop === 0) return { kind: "reject", status: 400, reason: "Bad Header: Route" };
+      if (pop === 0) return { kind: "reject", status: 400, reason: "Bad Header: Route", why: "bad-route" };
       break;
     }
     if (!own.isOwnUri(uri)) break;
     if (uri.user !== undefined) {
       const decoded = codec.decode(uri.user);
-      if (!decoded.ok) return { kind: "reject", status: 403, reason: "Invalid Flow Token" };
+      // RFC 5626 §5.3: a token that does not verify is never followed (forged, or signed
+      // with a secret no longer in use).
+      if (!decoded.ok) return { kind: "reject", status: 403, reason: "Invalid Flow Token", why: `flow-token-${decoded.reason}` };
       if (!isSameFlow(decoded.flow, inbound)) flow = decoded.flow;
     }
     pop++;
@@ -52,7 +54,7 @@ export function decideRoute(req: SipRequest, own: OwnAddresses, codec: FlowToken
   try {
     uri = parseSipUri(next.uri);
   } catch {
-    return { kind: "reject", status: 400, reason: "Bad Header: Route" };
+    return { kind: "reject", status: 400, reason: "Bad Header: Route", why: "bad-route" };
   }
   const maddr = uri.params.get("maddr");
   return {

@@ -6,9 +6,11 @@
  * the internal advertised address (workers reach the edge there), the flow token of the
  * UA's flow as user part (DESIGN §2 step 3), `lr` (loose routing, RFC 3261 §19.1.1).
  *
- * `ob` (RFC 5626 §5.1): "the Edge Proxy MUST add the 'ob' URI parameter to its Path URI"
- * when the REGISTER is an outbound registration, i.e. its Contact carries `reg-id` and
- * `+sip.instance` — it tells the registrar that this first hop supports outbound.
+ * `ob` (RFC 5626 §5.1): an Edge Proxy that is the first hop (the REGISTER has exactly one
+ * Via: the UA's) and receives a REGISTER whose Contact carries `reg-id` adds the `ob` URI
+ * parameter to its Path URI; it tells the registrar that this first hop keeps the flow,
+ * so outbound processing applies (RFC 5626 §6). Behind another proxy we are not the
+ * outbound edge, and without `reg-id` the UA did not ask for outbound: no `ob`.
  *
  * A UA without `Supported: path`: RFC 3327 §5.2 says the proxy SHOULD NOT insert Path,
  * and SHOULD answer 421 when it needs Path. An edge in front of NATed phones always needs
@@ -33,11 +35,12 @@ export function decidePath(req: SipRequest, policy: PathPolicy): PathDecision {
   return { insert: true, outbound: isOutboundRegistration(req) };
 }
 
-/** RFC 5626 §4.2: an outbound REGISTER has Contacts with both +sip.instance and reg-id. */
+/** RFC 5626 §5.1: first hop (one Via) and a Contact with `reg-id` (RFC 5626 §4.2). */
 function isOutboundRegistration(req: SipRequest): boolean {
+  if (req.vias().length !== 1) return false;
   const contacts = req.contacts();
   if (contacts === "*" || contacts.length === 0) return false;
-  return contacts.every((c) => c.regId !== undefined && c.instance !== undefined);
+  return contacts.some((c) => c.regId !== undefined);
 }
 
 export function pathValue(flowToken: string, internal: HostPort, outbound: boolean): string {

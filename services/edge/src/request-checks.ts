@@ -3,6 +3,7 @@
  * they decide, the proxy acts. Parse errors (400/505/416/513) come from @edgepath/sip.
  */
 import type { SipRequest } from "@edgepath/sip";
+import { loopPartOf } from "./stateless-branch.js";
 
 export interface Rejection {
   readonly status: number;
@@ -30,15 +31,15 @@ export function checkProxyRequire(req: SipRequest): Rejection | undefined {
 }
 
 /**
- * RFC 3261 §16.3 step 4 (loop detection): the request already carries a Via of ours with
- * the branch we would give it now: it has come back unchanged. A Via of ours with another
- * branch is a spiral, which is legal.
+ * RFC 3261 §16.3 step 4 (loop detection): the request carries a Via of ours whose LOOP
+ * component (see stateless-branch.ts) equals the one computed for the request now: it has
+ * come back with the same Request-URI, Route set and identity, so forwarding it again would
+ * go round forever. A Via of ours with another LOOP value is a spiral, which is legal
+ * (e.g. a worker sending a request back through us towards a Path).
  */
-export function checkLoop(req: SipRequest, isOwnSentBy: (host: string, port: number) => boolean, branch: string): Rejection | undefined {
-  const vias = req.vias();
-  if (vias.length < 2) return undefined;
-  for (const via of vias) {
-    if (via.branch === branch && isOwnSentBy(via.host, via.port ?? 5060)) return { status: 482, reason: "Loop Detected" };
+export function checkLoop(req: SipRequest, isOwnSentBy: (host: string, port: number) => boolean, loop: string): Rejection | undefined {
+  for (const via of req.vias()) {
+    if (loopPartOf(via.branch) === loop && isOwnSentBy(via.host, via.port ?? 5060)) return { status: 482, reason: "Loop Detected" };
   }
   return undefined;
 }

@@ -1,31 +1,76 @@
 /**
- * RFC 3261 §16.11: a stateless proxy computes its Via branch deterministically so that a
- * retransmission of a request maps to the same branch, and a CANCEL or a non-2xx ACK gets
- * the branch of the INVITE it belongs to (they carry the same top Via branch). For a
- * request with an RFC 3261 branch (magic cookie) the incoming branch plus sent-by is
- * unique; for RFC 2543 clients we hash what §16.11 lists (Call-ID, CSeq number, From tag,
- * To tag, Request-URI, top Via).
+ * Branches of a stateless proxy (RFC 3261 §16.11) with loop detection (§16.3 step 4,
+ * §16.6 step 8).
+ *
+ * Our branch is `z9hG4bKep` + TX + `.` + LOOP:
+ * - TX (§16.11, the "first component"): a hash of the received top Via branch and sent-by
+ *   when it carries the magic cookie, else of the top Via, To tag, From tag, Call-ID, CSeq
+ *   number and Request-URI. A retransmission maps to the same branch; a CANCEL or a non-2xx
+ *   ACK, which carry the INVITE's top Via branch, get the INVITE's TX part.
+ * - LOOP (§16.6 step 8): a hash of what decides where the request goes: the Request-URI and
+ *   Route set as received, Call-ID, From tag and CSeq number. It does not depend on the
+ *   top Via, so a request that comes back to us unchanged through another hop has the
+ *   same LOOP value as the Via we put on it the first time: a loop (482). A request that
+ *   comes back with a different Request-URI or Route set is a spiral and goes on.
+ *   The To tag and CSeq method are left out on purpose: the ACK for a non-2xx response
+ *   has a To tag its INVITE lacked, and must still get the INVITE's branch (§17.1.1.3).
  */
 import { createHash } from "node:crypto";
 import { BRANCH_MAGIC_COOKIE, type SipRequest, type Via } from "@edgepath/sip";
 
-/** Our branches carry this marker after the cookie so we recognise them in loops. */
+/** Our branches carry this marker after the cookie so we recognise them in loops and responses. */
 export const EDGE_BRANCH_PREFIX = `${BRANCH_MAGIC_COOKIE}ep`;
+const LOOP_SEPARATOR = ".";
 
-export function statelessBranch(req: SipRequest, topVia: Via, salt: string): string {
+/** The loop-detection component for this request as received (RFC 3261 §16.6 step 8). */
+export function loopHash(req: SipRequest, salt: string): string {
   const h = createHash("sha256");
   h.update(salt);
+  h.update("\0");
+  h.update(req.uri);
+  h.update("\0");
+  for (const r of req.routes()) {
+    h.update(r.uri);
+    h.update(",");
+  }
+  h.update("\0");
+  h.update(req.callId);
+  h.update("\0");
+  h.update(req.fromTag() ?? "");
+  h.update("\0");
+  h.update(String(req.cseq().seq));
+  return h.digest("base64url").slice(0, 12);
+}
+
+export function statelessBranch(req: SipRequest, topVia: Via, salt: string, loop: string = loopHash(req, salt)): string {
+  const h = createHash("sha256");
+  h.update(salt);
+  h.update("\0");
   if (topVia.branch?.startsWith(BRANCH_MAGIC_COOKIE)) {
     h.update(topVia.branch);
+    h.update("\0");
     h.update(topVia.host);
+    h.update("\0");
     h.update(String(topVia.port ?? 0));
   } else {
     h.update(req.callId);
+    h.update("\0");
     h.update(String(req.cseq().seq));
+    h.update("\0");
     h.update(req.fromTag() ?? "");
+    h.update("\0");
     h.update(req.toTag() ?? "");
+    h.update("\0");
     h.update(req.uri);
+    h.update("\0");
     h.update(topVia.raw);
   }
-  return EDGE_BRANCH_PREFIX + h.digest("base64url").slice(0, 22);
+  return `${EDGE_BRANCH_PREFIX}${h.digest("base64url").slice(0, 22)}${LOOP_SEPARATOR}${loop}`;
+}
+
+/** The LOOP component of one of our branches, or undefined when the branch is not ours. */
+export function loopPartOf(branch: string | undefined): string | undefined {
+  if (branch === undefined || !branch.startsWith(EDGE_BRANCH_PREFIX)) return undefined;
+  const dot = branch.lastIndexOf(LOOP_SEPARATOR);
+  return dot < 0 ? undefined : branch.slice(dot + 1);
 }

@@ -10,9 +10,10 @@ import { FlowTokenCodec } from "@edgepath/flow-token";
 import { AorRing } from "@edgepath/ring";
 import { EdgeProxy } from "@edgepath/edge";
 import { RegistrarWorker } from "@edgepath/registrar";
-import { Heartbeater } from "@edgepath/cluster";
+import { EdgeDownPublisher, Heartbeater, Membership } from "@edgepath/cluster";
 import { AdminServer, type Readiness } from "./admin-http.js";
-import { aorView, ringFromMembership, type RunningSystem } from "./compose.js";
+import { aorView, authHooks, edgeAdmission, ringFromMembership, type RunningSystem } from "./compose.js";
+import { RedisCredentialStore } from "@edgepath/auth";
 import { createRegistry, registerEdgeMetrics } from "./metrics.js";
 
 async function connectBus(config: EdgepathConfig, logger: Logger): Promise<NatsClusterBus> {
@@ -52,6 +53,7 @@ export async function runEdge(config: EdgepathConfig, logger: Logger): Promise<R
       maxConnections: config.limits.maxConnections,
       maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
     },
+    admission: edgeAdmission(config),
   });
   await edge.start();
   const heartbeat = new Heartbeater(bus, { id: config.nodeId, role: "edge", sipAddress: edge.internalAddress, startedAt: Date.now() }, 1000);
@@ -89,11 +91,19 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
   const r = config.redis;
   if (r === undefined) throw new Error("REDIS_URL: required for the registrar role");
   const bus = await connectBus(config, logger);
-  const store = new RedisBindingStore({
-    url: r.url,
+  // Credentials and TLS go to ioredis (options over the URL's); `rediss://` implies TLS already.
+  const redisOpts = {
     ...(r.username !== undefined ? { username: r.username } : {}),
     ...(r.password !== undefined ? { password: r.password } : {}),
-    ...(r.tls ? { tls: true } : {}),
+    ...(r.tls ? { tls: {} } : {}),
+  };
+  const redisLog = redisErrorLog(logger, "bindings");
+  const store = new RedisBindingStore({ url: r.url, redis: redisOpts, onError: redisLog });
+  // DESIGN §4/§6: credentials (HA1) and nonce counts live in the same Redis as the bindings.
+  const credentials = new RedisCredentialStore({
+    url: r.url,
+    redis: redisOpts,
+    onError: (err) => logger.debug({ err: err.message }, "redis (credentials): error"),
   });
   const ring = new AorRing();
   const membership = ringFromMembership(bus, ring);
@@ -107,8 +117,24 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
     flowTokens: new FlowTokenCodec(config.secret),
     logger: logger.child({ component: "registrar" }),
     settings: config.registrar,
+    ...authHooks(config, credentials, logger.child({ component: "auth" })),
   });
   const { sipAddress } = await worker.start();
+  // DESIGN §3: an edge whose heartbeats stop takes its flows with it; one worker reports it
+  // (edgeDown) and every worker's handler marks the bindings behind that edge unreachable.
+  const edges = new Membership(bus, { role: "edge", ttlMs: 3 * HEARTBEAT_MS });
+  edges.start();
+  const edgeDown = new EdgeDownPublisher(bus, edges, {
+    self: config.nodeId,
+    ownerOf: (key) => ring.ownerOf(key)?.id,
+    isWorkerLive: (id) => ring.members().some((m) => m.id === id),
+    onPublished: (ev) => logger.warn({ edge: ev.edge }, "edge heartbeats stopped: published edge-down"),
+  });
+  edgeDown.start();
+  // DESIGN §4: expiry is enforced on read and swept in the background. Every worker sweeps;
+  // the store's per-AOR compare-and-set makes concurrent sweeps safe, and a batch limit keeps
+  // each run short. Redis being down only skips a round.
+  const sweeper = startSweeper(store, logger);
   const admin = new AdminServer({
     role: "registrar",
     nodeId: config.nodeId,
@@ -125,12 +151,58 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
     sipListeners: [],
     http,
     internal: [sipAddress],
+    credentials,
     async stop(graceful) {
+      clearInterval(sweeper);
+      edgeDown.stop();
+      edges.stop();
       await worker.stop({ graceful });
       membership.stop();
       await admin.close();
       await store.close();
+      await credentials.close();
       await bus.close();
     },
+  };
+}
+
+const HEARTBEAT_MS = 1000;
+const SWEEP_EVERY_MS = 10_000;
+const SWEEP_BATCH = 1000;
+
+function startSweeper(store: RedisBindingStore, logger: Logger): ReturnType<typeof setInterval> {
+  let running = false;
+  const t = setInterval(() => {
+    if (running || !store.connected) return;
+    running = true;
+    store
+      .sweepExpired(Date.now(), SWEEP_BATCH)
+      .then((removed) => {
+        if (removed > 0) logger.debug({ removed }, "expiry sweep");
+      })
+      .catch((err: unknown) => logger.debug({ err: err instanceof Error ? err.message : String(err) }, "expiry sweep skipped"))
+      .finally(() => {
+        running = false;
+      });
+  }, SWEEP_EVERY_MS);
+  t.unref();
+  return t;
+}
+
+/**
+ * Redis connection errors repeat on every reconnect attempt while Redis is down: log the
+ * first of a run at warn and the rest at debug, so an outage is one line, not thousands.
+ */
+function redisErrorLog(logger: Logger, what: string): (err: Error) => void {
+  let last = "";
+  let lastAt = 0;
+  return (err) => {
+    const now = Date.now();
+    const quiet = err.message === last && now - lastAt < 60_000;
+    if (!quiet) {
+      last = err.message;
+      lastAt = now;
+    }
+    logger[quiet ? "debug" : "warn"]({ err: err.message }, `redis (${what}): error`);
   };
 }

@@ -12,6 +12,16 @@ import { MemoryBindingStore, type BindingStore } from "@edgepath/bindings";
 import { Heartbeater, InProcessBus, Membership, type ClusterBus } from "@edgepath/cluster";
 import { FlowTokenCodec } from "@edgepath/flow-token";
 import { AorRing } from "@edgepath/ring";
+import {
+  MemoryCredentialStore,
+  SipAuthenticator,
+  SourceRateLimiter,
+  SourceStamp,
+  TrustedNetworks,
+  type CredentialStore,
+  type NonceCounter,
+} from "@edgepath/auth";
+import type { SipRequest } from "@edgepath/sip";
 import { AdminServer, type Readiness } from "./admin-http.js";
 import { createRegistry, registerEdgeMetrics } from "./metrics.js";
 
@@ -19,6 +29,8 @@ export interface RunningSystem {
   readonly sipListeners: readonly { transport: string; host: string; port: number }[];
   readonly http: { host: string; port: number };
   readonly internal: string[];
+  /** The digest credential store of this process (memory in all-mode, Redis for a registrar). */
+  readonly credentials?: CredentialStore;
   stop(graceful: boolean): Promise<void>;
 }
 
@@ -41,6 +53,51 @@ interface Parts {
   store: BindingStore | undefined;
   codec: FlowTokenCodec;
   registry: Registry;
+  credentials?: CredentialStore & NonceCounter;
+}
+
+type AuthHook = (req: SipRequest) => Promise<Buffer | undefined>;
+
+/**
+ * DESIGN §6: digest auth for a worker, REGISTER (401) and other initial requests (407), or
+ * nothing when EDGEPATH_AUTH=off. Challenges without credentials are the normal first step of
+ * every REGISTER and are logged at debug; real failures (wrong password, replay, not the owner)
+ * at info, with the cause.
+ */
+export function authHooks(
+  config: EdgepathConfig,
+  credentials: CredentialStore & NonceCounter,
+  logger: Logger,
+): { authorize?: AuthHook; authorizeRequest?: AuthHook } {
+  if (config.auth.mode === "off") return {};
+  const authenticator = new SipAuthenticator({
+    secret: config.secret,
+    domains: config.domains,
+    ...(config.auth.realm !== undefined ? { realm: config.auth.realm } : {}),
+    credentials,
+    nonceCounter: credentials,
+    trusted: new TrustedNetworks(config.auth.trustedCidrs),
+    nonceTtlMs: config.auth.nonceTtlSec * 1000,
+  });
+  const hook: AuthHook = async (req) => {
+    const d = await authenticator.authorize(req);
+    if (d.kind === "pass") return undefined;
+    const quiet = d.why === "no-credentials" || d.why === "stale-nonce";
+    logger[quiet ? "debug" : "info"]({ why: d.why, status: d.status, user: d.user, src: d.source, method: req.method, callId: req.callId }, "auth: request refused");
+    return d.response;
+  };
+  return { authorize: hook, authorizeRequest: hook };
+}
+
+/** DESIGN §6: the edge's admission limits and source stamp from config. */
+export function edgeAdmission(config: EdgepathConfig): NonNullable<ConstructorParameters<typeof EdgeProxy>[0]["admission"]> {
+  const l = config.limits;
+  return {
+    ...(l.ratePerSec > 0 ? { rate: new SourceRateLimiter({ ratePerSec: l.ratePerSec, burst: l.rateBurst }) } : {}),
+    rateAction: l.rateAction,
+    limits: { maxHeaders: l.maxHeaders, maxVia: l.maxVia, maxRoute: l.maxRoute },
+    sourceStamp: new SourceStamp(config.secret),
+  };
 }
 
 async function startWorker(p: Parts, id: string, store: BindingStore): Promise<RegistrarWorker> {
@@ -55,6 +112,7 @@ async function startWorker(p: Parts, id: string, store: BindingStore): Promise<R
     flowTokens: p.codec,
     logger: p.logger.child({ component: "registrar", worker: id }),
     settings: c.registrar,
+    ...(p.credentials !== undefined ? authHooks(c, p.credentials, p.logger.child({ component: "auth", worker: id })) : {}),
   });
   await worker.start();
   return worker;
@@ -78,6 +136,7 @@ async function startEdge(p: Parts, ring: AorRing): Promise<{ edge: EdgeProxy; he
       maxConnections: c.limits.maxConnections,
       maxConnectionsPerIp: c.limits.maxConnectionsPerIp,
     },
+    admission: edgeAdmission(c),
   });
   await edge.start();
   const heartbeat = new Heartbeater(p.bus, { id: c.nodeId, role: "edge", sipAddress: edge.internalAddress, startedAt: Date.now() }, HEARTBEAT_MS);
@@ -94,7 +153,8 @@ export async function runAll(config: EdgepathConfig, logger: Logger): Promise<Ru
   const registry = createRegistry("all", config.nodeId);
   const bus = new InProcessBus();
   const store = new MemoryBindingStore();
-  const parts: Parts = { config, logger, bus, store, codec: new FlowTokenCodec(config.secret), registry };
+  const credentials = new MemoryCredentialStore();
+  const parts: Parts = { config, logger, bus, store, codec: new FlowTokenCodec(config.secret), registry, credentials };
   const ring = new AorRing();
   const membership = ringFromMembership(bus, ring);
   const workers: RegistrarWorker[] = [];
@@ -119,6 +179,7 @@ export async function runAll(config: EdgepathConfig, logger: Logger): Promise<Ru
     sipListeners: edge.listeners,
     http,
     internal: [edge.internalAddress],
+    credentials,
     async stop(graceful) {
       heartbeat.stop(graceful);
       await edge.stopAccepting();

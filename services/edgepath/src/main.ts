@@ -7,12 +7,14 @@ import { loadConfig, type Role } from "@edgepath/config";
 import { createLogger } from "./logger.js";
 import { runAll, type RunningSystem } from "./compose.js";
 import { runCtl } from "./ctl.js";
+import { startTelemetry } from "@edgepath/telemetry";
 
 const USAGE = `usage: edgepath <command> [--flags]
   all         one edge + N registrar workers in one process (embedded store and bus)
   edge        a stateless edge proxy (needs NATS_URL)
   registrar   a registrar / location proxy worker (needs REDIS_URL and NATS_URL)
   ctl         admin client: ctl aor <aor> | ctl ring | ctl flows   [--url=http://127.0.0.1:8080]
+              credentials: ctl user add <aor> [<password>|-] | ctl user rm <aor>   (REDIS_URL)
   help        this text and the settings`;
 
 async function main(argv: string[]): Promise<number> {
@@ -39,6 +41,15 @@ async function main(argv: string[]): Promise<number> {
   const config = loaded.config;
   const logger = createLogger(config.logLevel, { role, node: config.nodeId });
   for (const w of loaded.warnings) logger.warn(w);
+  // DESIGN §5: the OpenTelemetry SDK is set up once, here, before any service exists. Standard
+  // OTEL_* variables; off (nothing loaded) without OTEL_EXPORTER_OTLP_ENDPOINT; never throws.
+  const telemetry = await startTelemetry({
+    env: process.env,
+    serviceName: `edgepath-${role}`,
+    serviceInstanceId: config.nodeId,
+    onWarning: (msg, err) => logger.warn({ err }, msg),
+  });
+  if (telemetry.enabled) logger.info({ otlp: telemetry.tracesUrl, service: telemetry.serviceName }, "edgepath: tracing on");
 
   let system: RunningSystem;
   try {
@@ -67,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
       }, 15_000);
       timer.unref();
       system.stop(signal === "SIGTERM").then(
-        () => resolve(0),
+        () => void telemetry.shutdown().then(() => resolve(0)),
         (err: unknown) => {
           logger.error({ err }, "edgepath: error during shutdown");
           resolve(1);

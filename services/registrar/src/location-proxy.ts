@@ -42,6 +42,7 @@ import type {
   TransactionLayer,
 } from "@edgepath/transactions";
 import { formatHostPort, hopOfRoute, hopOfUri, viaTarget } from "./targets.js";
+import { endSipSpan, SipAttr, SpanKind, startSpan, TRACE_HEADER, traceHeaderValue, withSpan, type Span } from "@edgepath/telemetry";
 
 /** RFC 3261 §16.6 step 11: "Timer C MUST be set ... greater than 3 minutes". */
 export const DEFAULT_TIMER_C_MS = 181_000;
@@ -60,6 +61,11 @@ export interface LocationProxyOptions {
   /** Timer C and CANCEL guards. Default Node timers. */
   readonly scheduler?: Scheduler;
   readonly timerCMs?: number;
+  /**
+   * DESIGN §6 / RFC 3261 §22.3: authentication of initial requests before the location lookup.
+   * Resolves to the complete response to send instead (407 challenge, 403), or undefined to go on.
+   */
+  readonly authorize?: (req: SipRequest) => Promise<Buffer | undefined>;
 }
 
 export interface LocationProxyStats {
@@ -133,6 +139,9 @@ export class LocationProxy {
   readonly #sentBy: string;
   readonly #contexts = new Map<ServerTransaction, ResponseContext>();
   readonly #pending = new Set<Promise<void>>();
+  /** DESIGN §5 tracing (only filled when the worker passes a span): the server span per transaction, a CLIENT span per branch. */
+  readonly #spans = new Map<ServerTransaction, Span>();
+  readonly #branchSpans = new WeakMap<Branch, Span>();
 
   constructor(opts: LocationProxyOptions) {
     this.#o = opts;
@@ -153,8 +162,9 @@ export class LocationProxy {
   }
 
   /** A new server transaction for a request other than REGISTER, CANCEL, ACK (§16.3 onwards). */
-  handleRequest(req: SipRequest, server: ServerTransaction): void {
+  handleRequest(req: SipRequest, server: ServerTransaction, span?: Span): void {
     this.stats.requests++;
+    if (span !== undefined) this.#spans.set(server, span);
     if (server.kind === "invite-server") server.sendTrying(); // §16.2 / §16.7: 100 Trying at once
 
     // ---- §16.3 request validation (the edge checked most of this; re-check what is cheap) ----
@@ -191,6 +201,7 @@ export class LocationProxy {
     // OPTIONS to the worker itself (health pings from peers): answer, don't proxy (§11).
     if (ruri.user === undefined && this.#isSelf(ruri)) {
       if (req.method === "OPTIONS") {
+        this.#endSpan(server, 200);
         server.respond(200, buildResponse(req, 200, "OK", { toTag: generateTag(), headers: [["Allow", ALLOW]] }));
       } else {
         this.#reject(req, server, 404, "Not Found", "request addressed to the worker itself");
@@ -207,9 +218,10 @@ export class LocationProxy {
       return;
     }
     const aor = canonicalAor(ruri);
+    span?.setAttribute(SipAttr.aor, aor);
     const ctx = new ResponseContext(req, server, aor);
     this.#contexts.set(server, ctx);
-    const p = this.#lookupAndFork(ctx, popOwnRoute).catch((err: unknown) => {
+    const p = this.#authorizeThenFork(ctx, popOwnRoute).catch((err: unknown) => {
       this.#o.logger.error({ err, aor, callId: req.callId }, "location proxy failed");
       if (!ctx.finalSent) this.#sendFinalLocal(ctx, 500, "Server Internal Error");
     });
@@ -283,6 +295,32 @@ export class LocationProxy {
 
   // ---------------------------------------------------------------------------------------------
 
+  /**
+   * DESIGN §6: the authorize hook (407 / 403) runs first. The response context already exists,
+   * so a CANCEL arriving meanwhile is seen (§16.10) and answered with 487 once the hook is done.
+   */
+  async #authorizeThenFork(ctx: ResponseContext, popOwnRoute: boolean): Promise<void> {
+    if (this.#o.authorize !== undefined) {
+      const refusal = await this.#o.authorize(ctx.req);
+      if (refusal !== undefined) {
+        if (ctx.finalSent) return;
+        if (ctx.cancelled) {
+          this.#sendFinalLocal(ctx, 487, "Request Terminated");
+          return;
+        }
+        const status = Number(refusal.toString("latin1", 8, 11));
+        ctx.finalSent = true;
+        this.#contexts.delete(ctx.server);
+        this.stats.rejected++;
+        this.#o.logger.info({ status, aor: ctx.aor, method: ctx.req.method, callId: ctx.req.callId }, "request not authorised");
+        this.#endSpan(ctx.server, status);
+        ctx.server.respond(status, refusal);
+        return;
+      }
+    }
+    await this.#lookupAndFork(ctx, popOwnRoute);
+  }
+
   async #lookupAndFork(ctx: ResponseContext, popOwnRoute: boolean): Promise<void> {
     const { known, bindings } = await this.#o.store.lookup(ctx.aor, this.#clock());
     ctx.started = true;
@@ -352,6 +390,7 @@ export class LocationProxy {
     };
     this.stats.branches++;
     try {
+      this.#traceBranch(ctx, branch, ed);
       branch.tx = this.#o.transactions.createClient(ed.toBuffer(), hop.target, user);
     } catch (err) {
       log.error({ err, aor: ctx.aor }, "client transaction not created");
@@ -363,6 +402,7 @@ export class LocationProxy {
 
   #onBranchResponse(ctx: ResponseContext, branch: Branch, res: SipResponse): void {
     const status = res.status;
+    if (status >= 200) this.#endBranchSpan(branch, status);
     if (status < 200) {
       if (branch.end !== undefined) return;
       branch.provisional = true;
@@ -401,6 +441,7 @@ export class LocationProxy {
 
   #onBranchEnd(ctx: ResponseContext, branch: Branch, end: BranchEnd): void {
     if (branch.end !== undefined) return;
+    this.#endBranchSpan(branch, undefined, end.kind === "response" ? undefined : end.kind === "timeout" ? "timeout" : end.why);
     branch.end = end;
     this.#clearBranchTimers(branch);
     if (end.kind === "timeout") {
@@ -436,7 +477,41 @@ export class LocationProxy {
   /** §16.7 step 9: our Via off, then through the server transaction to the previous hop. */
   #forward(ctx: ResponseContext, res: SipResponse): void {
     const bytes = res.edit().removeTopValue("via").toBuffer();
+    if (res.status >= 200) this.#endSpan(ctx.server, res.status);
     ctx.server.respond(res.status, bytes);
+  }
+
+  /** DESIGN §5: the branch is a CLIENT child of the server span; its context rides in the internal trace header to the edge. */
+  #traceBranch(ctx: ResponseContext, branch: Branch, ed: ReturnType<SipRequest["edit"]>): void {
+    const parent = this.#spans.get(ctx.server);
+    if (parent === undefined) return;
+    const b = branch.binding;
+    const attributes = {
+      [SipAttr.method]: ctx.req.method,
+      [SipAttr.callId]: ctx.req.callId,
+      [SipAttr.aor]: ctx.aor,
+      [SipAttr.transport]: branch.target.transport,
+      [SipAttr.flow]: b.flowToken ?? b.contact,
+      ...(b.edge !== undefined ? { [SipAttr.edge]: b.edge } : {}),
+    };
+    const span = withSpan(parent, () => startSpan(`branch ${ctx.req.method}`, SpanKind.CLIENT, attributes));
+    this.#branchSpans.set(branch, span);
+    const value = traceHeaderValue(span);
+    if (value !== undefined) ed.setHeader(TRACE_HEADER, value);
+  }
+
+  #endBranchSpan(branch: Branch, status: number | undefined, error?: string): void {
+    const span = this.#branchSpans.get(branch);
+    if (span === undefined) return;
+    this.#branchSpans.delete(branch);
+    endSipSpan(span, status, error);
+  }
+
+  #endSpan(server: ServerTransaction, status: number): void {
+    const span = this.#spans.get(server);
+    if (span === undefined) return;
+    this.#spans.delete(server);
+    endSipSpan(span, status);
   }
 
   #sendFinalLocal(ctx: ResponseContext, status: number, reason: string, detail?: string): void {
@@ -449,6 +524,7 @@ export class LocationProxy {
         "request answered by the location proxy",
       );
     }
+    this.#endSpan(ctx.server, status);
     ctx.server.respond(status, buildResponse(ctx.req, status, reason, { toTag: generateTag() }));
   }
 
@@ -463,6 +539,7 @@ export class LocationProxy {
     this.stats.rejected++;
     this.#o.logger.info({ status, reason, detail, method: req.method, ruri: req.uri, callId: req.callId }, "request rejected");
     const opts = headers !== undefined ? { toTag: generateTag(), headers } : { toTag: generateTag() };
+    this.#endSpan(server, status);
     server.respond(status, buildResponse(req, status, reason, opts));
   }
 

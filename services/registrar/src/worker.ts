@@ -21,7 +21,9 @@ import type { FlowTokenCodec } from "@edgepath/flow-token";
 import { handleRegister } from "./register.js";
 import type { RegisterContext, RegistrarSettings } from "./register.js";
 import { LocationProxy } from "./location-proxy.js";
+import type { LocationProxyOptions } from "./location-proxy.js";
 import { formatHostPort, responseTarget } from "./targets.js";
+import { busTraceHeaders, contextFromBusHeaders, contextFromTraceHeader, endSipSpan, SipAttr, SpanKind, startSpan, traceAsyncMethods, TRACE_HEADER, tracingEnabled, withSpan, type Span } from "@edgepath/telemetry";
 
 export interface RegistrarWorkerOptions {
   /** Member id on the ring; stable per process. */
@@ -40,6 +42,8 @@ export interface RegistrarWorkerOptions {
   readonly heartbeatMs?: number;
   /** Optional §10.3 steps 3-4 hook (digest auth). */
   readonly authorize?: RegisterContext["authorize"];
+  /** Optional hook for initial non-REGISTER requests (digest 407 / 403, DESIGN §6). */
+  readonly authorizeRequest?: LocationProxyOptions["authorize"];
   /** Called with every REGISTER outcome (metrics). */
   readonly onRegister?: (status: number, step: string | undefined) => void;
   /** Bound on graceful stop: transactions still open after this are aborted. */
@@ -69,7 +73,10 @@ export class RegistrarWorker {
   readonly #pending = new Set<Promise<unknown>>();
 
   constructor(opts: RegistrarWorkerOptions) {
-    this.#o = opts;
+    // DESIGN §5: with tracing on, every store call (one Redis round trip each) is a child span.
+    this.#o = tracingEnabled()
+      ? { ...opts, store: traceAsyncMethods(opts.store, "bindings", ["register", "lookup", "markUnreachable", "markReachable"], { "edgepath.store": opts.store.constructor.name }) }
+      : opts;
     this.#domains = new Set(opts.domains.map((d) => d.toLowerCase()));
     this.#log = opts.logger;
   }
@@ -119,6 +126,7 @@ export class RegistrarWorker {
       self: { host: selfHost, port: selfPort },
       logger: this.#log,
       sendStateless: (bytes, target) => send(bytes, target).ok,
+      ...(this.#o.authorizeRequest !== undefined ? { authorize: this.#o.authorizeRequest } : {}),
     });
 
     // DESIGN §3: flow-failed and edge-down events make bindings unreachable at once. Every worker
@@ -194,10 +202,15 @@ export class RegistrarWorker {
     const source = responseTarget(req.topVia(), flow);
     const d = this.#transactions!.handleRequest(req, source);
     switch (d.kind) {
-      case "new":
-        if (req.method === "REGISTER") this.#register(req, d.tx);
-        else this.#proxy!.handleRequest(req, d.tx);
+      case "new": {
+        // DESIGN §5: the worker continues the edge's trace (only edges reach this internal socket).
+        const span = tracingEnabled() ? this.#startSpan(req) : undefined;
+        withSpan(span, () => {
+          if (req.method === "REGISTER") this.#register(req, d.tx, span);
+          else this.#proxy!.handleRequest(req, d.tx, span);
+        });
         return;
+      }
       case "cancel":
         this.#proxy!.handleCancel(d.tx, d.inviteTx);
         return;
@@ -214,7 +227,16 @@ export class RegistrarWorker {
     }
   }
 
-  #register(req: SipRequest, tx: ServerTransaction): void {
+  #startSpan(req: SipRequest): Span {
+    return startSpan(
+      `worker ${req.method}`,
+      SpanKind.SERVER,
+      { [SipAttr.method]: req.method, [SipAttr.callId]: req.callId, [SipAttr.transport]: "udp", [SipAttr.worker]: this.#o.id },
+      contextFromTraceHeader(req.header(TRACE_HEADER)),
+    );
+  }
+
+  #register(req: SipRequest, tx: ServerTransaction, span?: Span): void {
     this.stats.registers++;
     const p = handleRegister(req, {
       domains: this.#domains,
@@ -226,10 +248,14 @@ export class RegistrarWorker {
     })
       .then((reply) => {
         const o = reply.outcome;
+        if (span !== undefined) {
+          if (typeof o.aor === "string") span.setAttribute(SipAttr.aor, o.aor);
+          endSipSpan(span, o.status);
+        }
         tx.respond(o.status, reply.response);
         this.#o.onRegister?.(o.status, o.result === "rejected" ? o.step : undefined);
         if (o.result === "ok") {
-          if (o.changed) this.#o.bus.publish(Subjects.bindingChanged, { aor: o.aor, by: this.#o.id });
+          if (o.changed) this.#o.bus.publish(Subjects.bindingChanged, { aor: o.aor, by: this.#o.id }, busTraceHeaders(span));
           this.#log.debug({ aor: o.aor, contacts: o.contacts, callId: req.callId }, "REGISTER ok");
         } else {
           this.stats.registerRejected++;
@@ -241,6 +267,7 @@ export class RegistrarWorker {
         // handleRegister turns store failures into 503; anything reaching here is a bug. Answer anyway.
         this.stats.storeErrors++;
         this.#log.error({ err: err instanceof Error ? err.message : String(err), callId: req.callId }, "REGISTER failed");
+        endSipSpan(span, 500, "REGISTER failed");
         tx.respond(500, buildResponse(req, 500, "Server Internal Error"));
       });
     this.#track(p);
@@ -254,7 +281,15 @@ export class RegistrarWorker {
       return;
     }
     if (typeof ev.flowToken !== "string") return;
-    this.#mark({ flowToken: ev.flowToken }, typeof ev.reason === "string" ? `flow-failed: ${ev.reason}` : "flow-failed");
+    const reason = typeof ev.reason === "string" ? `flow-failed: ${ev.reason}` : "flow-failed";
+    if (!tracingEnabled()) {
+      this.#mark({ flowToken: ev.flowToken }, reason);
+      return;
+    }
+    // DESIGN §4: trace context travels in the bus headers; the marking continues the edge's trace.
+    const span = startSpan("worker flow-failed", SpanKind.CONSUMER, { [SipAttr.worker]: this.#o.id, [SipAttr.flow]: ev.flowToken }, contextFromBusHeaders(m.headers));
+    withSpan(span, () => this.#mark({ flowToken: ev.flowToken }, reason));
+    span.end();
   }
 
   #onEdgeDown(m: BusMessage): void {

@@ -1,0 +1,259 @@
+/**
+ * Bad input at the edge over real sockets (DESIGN §2 step 1, §6; issue 3): every malformed
+ * category is answered with the right status and a reason phrase, or dropped and counted in
+ * /metrics; the answer goes back to the sender (RFC 3581 over UDP, the same connection over
+ * TCP), and the edge keeps serving.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FlowTokenCodec } from "@edgepath/flow-token";
+import { randomToken, sipHeader, sipStatus, sipText, TestUa, waitFor, type TestUaTransport, type UaTarget } from "@edgepath/testkit";
+import { startEmbedded, type EmbeddedSystem } from "./support/embedded.js";
+
+const MAX_MESSAGE_BYTES = 4000;
+let sys: EmbeddedSystem;
+
+beforeAll(async () => {
+  sys = await startEmbedded({ EDGEPATH_MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES) });
+});
+afterAll(async () => {
+  await sys?.stop();
+});
+
+const edge = (): UaTarget => ({ host: "127.0.0.1", port: sys.sipPort });
+
+/** Sum of a counter's samples whose labels include every given label. */
+async function metric(name: string, labels: Record<string, string>): Promise<number> {
+  const text = await (await fetch(`${sys.adminUrl}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const close = line.lastIndexOf("}");
+    const labelText = line.slice(name.length + 1, close);
+    if (Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`))) sum += Number(line.slice(close + 1).trim());
+  }
+  return sum;
+}
+
+async function waitForMetric(name: string, labels: Record<string, string>, atLeast: number): Promise<number> {
+  return waitFor(async () => {
+    const v = await metric(name, labels);
+    return v >= atLeast ? v : undefined;
+  }, { timeoutMs: 10_000, intervalMs: 50, what: `${name}${JSON.stringify(labels)} >= ${atLeast}` });
+}
+
+/**
+ * A request with every mandatory header. The Via sent-by names a port nobody listens on,
+ * so an answer can only arrive if the edge sends it back to where the request came from
+ * (RFC 3581 rport/received on UDP; the same connection on TCP, RFC 3261 §18.2.2).
+ */
+function request(ua: TestUa, o: { method?: string; ruri?: string; omit?: string; extra?: readonly string[]; startLine?: string; toTag?: boolean; maxForwards?: number } = {}): string {
+  const method = o.method ?? "OPTIONS";
+  const headers = [
+    `Via: SIP/2.0/${ua.transport.toUpperCase()} 127.0.0.1:9;branch=z9hG4bK${randomToken()};rport`,
+    `Max-Forwards: ${o.maxForwards ?? 70}`,
+    `From: <sip:mallory@example.com>;tag=${randomToken(4)}`,
+    `To: <sip:bob@example.com>${o.toTag === true ? `;tag=${randomToken(4)}` : ""}`,
+    `Call-ID: ${randomToken()}@bad`,
+    `CSeq: 1 ${method}`,
+    `Contact: <sip:mallory@${ua.hostport};transport=${ua.transport}>`,
+    ...(o.extra ?? []),
+  ].filter((h) => o.omit === undefined || !h.toLowerCase().startsWith(`${o.omit.toLowerCase()}:`));
+  return sipText(o.startLine ?? `${method} ${o.ruri ?? "sip:bob@example.com"} SIP/2.0`, headers);
+}
+
+function register(ua: TestUa, user: string): string {
+  return sipText(`REGISTER sip:example.com SIP/2.0`, [
+    `Via: SIP/2.0/${ua.transport.toUpperCase()} ${ua.hostport};branch=z9hG4bK${randomToken()};rport`,
+    "Max-Forwards: 70",
+    `From: <sip:${user}@example.com>;tag=${randomToken(4)}`,
+    `To: <sip:${user}@example.com>`,
+    `Call-ID: ${randomToken()}@ok`,
+    "CSeq: 1 REGISTER",
+    `Contact: <sip:${user}@${ua.hostport};transport=${ua.transport}>`,
+    "Expires: 300",
+  ]);
+}
+
+/** The edge still serves: a fresh UA registers successfully. */
+async function stillServing(transport: TestUaTransport): Promise<void> {
+  await using ua = await TestUa.create({ transport });
+  const res = await ua.request(register(ua, `probe-${randomToken(3)}`), edge(), 10_000);
+  expect(sipStatus(res)).toBe(200);
+}
+
+/** Status line of a response, e.g. "SIP/2.0 483 Too Many Hops". */
+function statusLine(m: string): string {
+  return m.slice(0, m.indexOf("\r\n"));
+}
+
+describe.each<TestUaTransport>(["udp", "tcp"])("requests the edge refuses, over %s", (transport) => {
+  async function answer(text: string, expectStatus: number): Promise<string> {
+    await using ua = await TestUa.create({ transport });
+    const callId = sipHeader(text, "call-id");
+    ua.send(text, edge());
+    const res = await ua.nextMessage((m) => sipStatus(m) !== undefined && (callId === undefined || sipHeader(m, "call-id") === callId), 10_000);
+    expect(statusLine(res)).toMatch(new RegExp(`^SIP/2\\.0 ${expectStatus} \\S.*`));
+    if (transport === "tcp") {
+      // Came back over our own connection: the Via port (9) is not listening.
+      expect(ua.errors).toHaveLength(0);
+    }
+    return res;
+  }
+
+  const mk = async (o: Parameters<typeof request>[1]): Promise<string> => {
+    await using ua = await TestUa.create({ transport });
+    return request(ua, o);
+  };
+
+  it("RFC 3261 §16.3 step 3: Max-Forwards 0 gets 483 Too Many Hops", async () => {
+    const before = await metric("edgepath_sip_rejections_total", { status: "483" });
+    const res = await answer(await mk({ method: "MESSAGE", maxForwards: 0 }), 483);
+    expect(statusLine(res)).toBe("SIP/2.0 483 Too Many Hops");
+    // RFC 3581 §4: received and rport filled in on the Via of the response.
+    const via = sipHeader(res, "via")!;
+    expect(via).toMatch(/;rport=\d+/);
+    expect(via).toMatch(/;received=127\.0\.0\.1/);
+    expect(sipHeader(res, "to")).toMatch(/;tag=/);
+    await waitForMetric("edgepath_sip_rejections_total", { status: "483", reason: "max-forwards" }, before + 1);
+    await stillServing(transport);
+  });
+
+  it("RFC 3261 §16.3 step 6: an unknown Proxy-Require gets 420 with Unsupported", async () => {
+    const res = await answer(await mk({ method: "MESSAGE", extra: ["Proxy-Require: path, x-frobnicate"] }), 420);
+    expect(sipHeader(res, "unsupported")).toBe("x-frobnicate");
+    await waitForMetric("edgepath_sip_rejections_total", { status: "420", reason: "proxy-require" }, 1);
+    await stillServing(transport);
+  });
+
+  it("RFC 3261 §21.4.17: a Request-URI scheme we do not route (http:) gets 416", async () => {
+    const res = await answer(await mk({ method: "MESSAGE", ruri: "http://example.com/bob" }), 416);
+    expect(statusLine(res)).toMatch(/^SIP\/2\.0 416 Unsupported URI Scheme/);
+    await waitForMetric("edgepath_sip_rejections_total", { status: "416" }, 1);
+    await stillServing(transport);
+  });
+
+  it("RFC 3261 §21.5.7: SIP/3.0 gets 505 Version Not Supported", async () => {
+    const res = await answer(await mk({ method: "MESSAGE", startLine: "MESSAGE sip:bob@example.com SIP/3.0" }), 505);
+    expect(statusLine(res)).toMatch(/^SIP\/2\.0 505 Version Not Supported/);
+    await waitForMetric("edgepath_sip_rejections_total", { status: "505" }, 1);
+    await stillServing(transport);
+  });
+
+  it("RFC 3261 §8.1.1: a missing Call-ID gets 400 naming the header", async () => {
+    await using ua = await TestUa.create({ transport });
+    const text = request(ua, { method: "MESSAGE", omit: "Call-ID" });
+    const branch = /branch=([^;\r\n]+)/.exec(text)![1]!;
+    ua.send(text, edge());
+    const res = await ua.nextMessage((m) => sipStatus(m) !== undefined && m.includes(branch), 10_000);
+    expect(statusLine(res)).toBe("SIP/2.0 400 Missing Header: Call-ID");
+    await waitForMetric("edgepath_sip_rejections_total", { status: "400", reason: "missing-header" }, 1);
+    await stillServing(transport);
+  });
+
+  it("RFC 3261 §7.1: a malformed Request-Line gets 400 Bad Request Line", async () => {
+    const res = await answer(await mk({ method: "MESSAGE", startLine: "MESSAGE  sip:bob@example.com SIP/2.0" }), 400);
+    expect(statusLine(res)).toMatch(/^SIP\/2\.0 400 Bad Request Line/);
+    await stillServing(transport);
+  });
+
+  it("RFC 5626 §5.3: a forged flow token in a Route naming the edge gets 403 and is never followed", async () => {
+    // Signed with another secret: well-formed, fails verification.
+    const forged = new FlowTokenCodec("not-the-cluster-secret-000000000000").encode({
+      transport: "udp", localAddress: "127.0.0.1", localPort: sys.sipPort, remoteAddress: "127.0.0.1", remotePort: 9, connectionId: 0,
+    });
+    const route = `Route: <sip:${forged}@127.0.0.1:${sys.sipPort};lr>`;
+    const res = await answer(await mk({ method: "MESSAGE", toTag: true, ruri: "sip:bob@127.0.0.1:9", extra: [route] }), 403);
+    expect(statusLine(res)).toBe("SIP/2.0 403 Invalid Flow Token");
+    await waitForMetric("edgepath_sip_rejections_total", { status: "403", reason: "flow-token-bad-signature" }, 1);
+    // Garbage in the token position is refused the same way.
+    const junk = await answer(await mk({ method: "MESSAGE", toTag: true, extra: [`Route: <sip:AAAAnotatoken@127.0.0.1:${sys.sipPort};lr>`] }), 403);
+    expect(statusLine(junk)).toBe("SIP/2.0 403 Invalid Flow Token");
+    await stillServing(transport);
+  });
+
+  it("RFC 3261 §26.3.2.1: an initial request routed through the edge to a third party is refused (no open relay)", async () => {
+    const res = await answer(await mk({ method: "MESSAGE", extra: ["Route: <sip:192.0.2.1:5060;lr>"] }), 403);
+    expect(statusLine(res)).toBe("SIP/2.0 403 Relaying Forbidden");
+    await stillServing(transport);
+  });
+
+  it("RFC 3261 §11: OPTIONS addressed to the edge itself is answered 200, even at Max-Forwards 0", async () => {
+    const res = await answer(await mk({ method: "OPTIONS", ruri: `sip:127.0.0.1:${sys.sipPort}`, maxForwards: 0 }), 200);
+    expect(sipHeader(res, "allow")).toContain("REGISTER");
+    expect(sipHeader(res, "via")).toMatch(/;received=127\.0\.0\.1/);
+  });
+});
+
+describe("bytes the edge cannot answer are dropped and counted", () => {
+  it("garbage datagrams (binary, a bad start line with no headers) are dropped and counted", async () => {
+    const before = await metric("edgepath_sip_drops_total", {});
+    await using ua = await TestUa.create({ transport: "udp" });
+    ua.send(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xff, 0xfe, 0x00, 0x41, 0x42]), edge());
+    ua.send("HELLO WORLD\r\n\r\n", edge());
+    ua.send("\u0000\u0001\u0002 not sip at all\r\nVia: nothing\r\n\r\n", edge());
+    await waitForMetric("edgepath_sip_drops_total", {}, before + 3);
+    expect(ua.received).toHaveLength(0);
+    await stillServing("udp");
+  });
+
+  it("a response that is not ours is dropped and counted (RFC 3261 §16.7)", async () => {
+    await using ua = await TestUa.create({ transport: "udp" });
+    ua.send(
+      sipText("SIP/2.0 200 OK", [
+        "Via: SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bKnotours",
+        "From: <sip:a@example.com>;tag=1",
+        "To: <sip:b@example.com>;tag=2",
+        "Call-ID: stray@x",
+        "CSeq: 1 OPTIONS",
+      ]),
+      edge(),
+    );
+    await waitForMetric("edgepath_sip_drops_total", { reason: "response-not-ours" }, 1);
+    await stillServing("udp");
+  });
+
+  it("RFC 3261 §18.1.1: an oversize UDP datagram is dropped and counted", async () => {
+    await using ua = await TestUa.create({ transport: "udp" });
+    const body = "x".repeat(MAX_MESSAGE_BYTES + 500);
+    ua.send(request(ua, { method: "MESSAGE", extra: ["Content-Type: text/plain"] }).replace(/Content-Length: 0\r\n\r\n$/, `Content-Length: ${body.length}\r\n\r\n${body}`), edge());
+    await waitForMetric("edgepath_sip_drops_total", { reason: "too-large" }, 1);
+    await stillServing("udp");
+  });
+
+  it("RFC 3261 §18.3: a TCP message over the size limit closes the connection, counted", async () => {
+    await using ua = await TestUa.create({ transport: "tcp" });
+    const body = "x".repeat(MAX_MESSAGE_BYTES + 500);
+    ua.send(request(ua, { method: "MESSAGE" }).replace(/Content-Length: 0\r\n\r\n$/, `Content-Length: ${body.length}\r\n\r\n${body}`), edge());
+    await waitForMetric("edgepath_sip_drops_total", { reason: "stream-too-large" }, 1);
+    await waitFor(() => (ua.connectionPort(edge()) === undefined ? true : undefined), { timeoutMs: 10_000, what: "edge to close the connection" });
+    await stillServing("tcp");
+  });
+
+  it("RFC 3261 §18.3: a bad Content-Length on TCP closes the connection, counted", async () => {
+    await using ua = await TestUa.create({ transport: "tcp" });
+    ua.send(request(ua, { method: "MESSAGE" }).replace("Content-Length: 0", "Content-Length: 12abc"), edge());
+    await waitForMetric("edgepath_sip_drops_total", { reason: "stream-bad-content-length" }, 1);
+    await waitFor(() => (ua.connectionPort(edge()) === undefined ? true : undefined), { timeoutMs: 10_000, what: "edge to close the connection" });
+    await stillServing("tcp");
+  });
+});
+
+describe("loops", () => {
+  it("RFC 3261 §16.3 step 4: a request that comes back unchanged gets 482 Loop Detected", async () => {
+    // A broken next hop that sends every request straight back to the edge, Route set
+    // untouched: the edge's Via with the same loop hash comes back, and the edge stops it.
+    await using reflector = await TestUa.create({ transport: "udp" });
+    await using ua = await TestUa.create({ transport: "udp" });
+    const text = request(ua, { method: "MESSAGE", toTag: true, ruri: `sip:bob@${reflector.hostport}`, extra: [`Route: <sip:${reflector.hostport};lr>`] });
+    ua.send(text, edge());
+    const forwarded = await reflector.nextMessage((m) => m.startsWith("MESSAGE "), 10_000);
+    // Reflect it once with our own Via on top (what a looping proxy would do).
+    reflector.send(forwarded.replace(/^(MESSAGE [^\r]+\r\n)/, `$1Via: SIP/2.0/UDP ${reflector.hostport};branch=z9hG4bK${randomToken()};rport\r\n`), edge());
+    const res = await reflector.nextMessage((m) => sipStatus(m) !== undefined, 10_000);
+    expect(statusLine(res)).toBe("SIP/2.0 482 Loop Detected");
+    await waitForMetric("edgepath_sip_rejections_total", { status: "482", reason: "loop" }, 1);
+    // No second copy was forwarded to the reflector.
+    expect(reflector.received.filter((m) => m.startsWith("MESSAGE "))).toHaveLength(1);
+    await stillServing("udp");
+  });
+});
