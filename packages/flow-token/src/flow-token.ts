@@ -82,13 +82,68 @@ const B64URL = new Int8Array(128).fill(-1);
 /** HKDF info string: domain separation from every other use of the cluster secret. */
 const KDF_INFO = "edgepath flow-token v1";
 
+export interface FlowTokenCodecOptions {
+  /**
+   * Bound of each of the two result caches (encode: flow -> token, decode: token -> flow).
+   * Default 16 384; 0 turns caching off. See {@link FlowTokenCodec}.
+   */
+  readonly cacheSize?: number;
+}
+
+/**
+ * A bounded map with approximate-LRU eviction in O(1) and no work on a hit beyond a lookup:
+ * two generations; a hit in the old one is promoted, and when the young one is full it
+ * becomes the old one (the previous old one, entries not used for a whole generation, is
+ * dropped). Holds at most `2 * half` entries.
+ */
+class GenerationalCache<V> {
+  #young = new Map<string, V>();
+  #old = new Map<string, V>();
+  constructor(private readonly half: number) {}
+
+  get(key: string): V | undefined {
+    const v = this.#young.get(key);
+    if (v !== undefined) return v;
+    const o = this.#old.get(key);
+    if (o !== undefined) this.set(key, o);
+    return o;
+  }
+
+  set(key: string, value: V): void {
+    if (this.#young.size >= this.half) {
+      this.#old = this.#young;
+      this.#young = new Map();
+    }
+    this.#young.set(key, value);
+  }
+}
+
+/**
+ * Signs and verifies flow tokens.
+ *
+ * Results are cached: an edge encodes the same few flows (one per phone, one per internal
+ * peer) and decodes the same tokens (its Via `ft`, its Path / Record-Route user parts) on
+ * every message, and an HMAC-SHA256 costs more than the rest of the edge's per-message
+ * work. The HMAC is deterministic, so a cached encode is byte-identical to a fresh one.
+ * Only tokens that *verified* enter the decode cache (keyed by the exact token string), so
+ * forged or garbage tokens cannot fill it; a hit returns a frozen, shared result.
+ */
 export class FlowTokenCodec {
   readonly #key: KeyObject;
   // Scratch buffers, reused: encode/decode are synchronous so no call can interleave.
   readonly #enc = Buffer.alloc(MAX_BYTES);
   readonly #dec = Buffer.alloc(MAX_BYTES + 3);
+  readonly #encoded: GenerationalCache<string> | undefined;
+  readonly #decoded: GenerationalCache<FlowTokenDecodeResult> | undefined;
 
-  constructor(secret: string | Buffer) {
+  constructor(secret: string | Buffer, opts: FlowTokenCodecOptions = {}) {
+    const cacheSize = opts.cacheSize ?? 16_384;
+    if (!Number.isInteger(cacheSize) || cacheSize < 0) throw new RangeError(`cacheSize must be an integer >= 0: ${cacheSize}`);
+    if (cacheSize > 0) {
+      const half = Math.max(1, cacheSize >> 1);
+      this.#encoded = new GenerationalCache(half);
+      this.#decoded = new GenerationalCache(half);
+    }
     const ikm = typeof secret === "string" ? Buffer.from(secret, "utf8") : secret;
     if (ikm.length === 0) throw new FlowTokenError("bad-secret", "flow token secret must not be empty");
     // RFC 5869 HKDF-SHA256: the cluster secret also signs digest nonces, so derive a
@@ -99,6 +154,18 @@ export class FlowTokenCodec {
 
   /** Encodes and signs a flow. Throws FlowTokenError for a descriptor that cannot be represented. */
   encode(flow: FlowDescriptor): string {
+    const cache = this.#encoded;
+    if (cache === undefined) return this.#encode(flow);
+    const key = `${flow.transport}|${flow.localAddress}|${flow.localPort}|${flow.remoteAddress}|${flow.remotePort}|${flow.connectionId}`;
+    let token = cache.get(key);
+    if (token === undefined) {
+      token = this.#encode(flow); // throws before caching anything for a bad descriptor
+      cache.set(key, token);
+    }
+    return token;
+  }
+
+  #encode(flow: FlowDescriptor): string {
     const b = this.#enc;
     const code = TRANSPORT_CODE[flow.transport] as number | undefined;
     if (code === undefined) throw new FlowTokenError("bad-transport", `unknown transport ${String(flow.transport)}`);
@@ -135,6 +202,20 @@ export class FlowTokenCodec {
   /** Verifies and decodes a token. Never throws: any input yields a result. */
   decode(token: string): FlowTokenDecodeResult {
     if (typeof token !== "string") return MALFORMED;
+    const cache = this.#decoded;
+    if (cache === undefined) return this.#decode(token);
+    const hit = cache.get(token);
+    if (hit !== undefined) return hit;
+    const r = this.#decode(token);
+    if (r.ok) {
+      const frozen: FlowTokenDecodeResult = Object.freeze({ ok: true, flow: Object.freeze(r.flow) });
+      cache.set(token, frozen);
+      return frozen;
+    }
+    return r;
+  }
+
+  #decode(token: string): FlowTokenDecodeResult {
     const n = token.length;
     if (n < MIN_CHARS || n > MAX_CHARS || n % 4 === 1) return MALFORMED;
     for (let i = 0; i < n; i++) {

@@ -5,7 +5,7 @@
  * are re-decoded as UTF-8 from the bytes when the block is not pure ASCII.
  */
 import { badHeader, missingHeader, SipParseError } from "./errors.js";
-import { canonicalName, displayName, isListHeader, splitList } from "./headers.js";
+import { canonicalName, displayName, firstListComma, isListHeader, splitList } from "./headers.js";
 import { parseAuthParamsIn } from "./auth.js";
 import { parseContactIn, parseDeltaSeconds, parseNameAddrIn } from "./name-addr.js";
 import { parseUri } from "./uri.js";
@@ -175,9 +175,11 @@ export abstract class LazyMessage {
       const i = this._index("via");
       if (i < 0) throw missingHeader("Via");
       const v = this._value(i);
-      const parts = splitList(v);
-      if (parts.length === 0) throw badHeader("Via", "empty");
-      this._topVia = parseVia(parts[0]!);
+      // only the first value of the first Via line: no list split unless the line has a comma
+      const comma = v.indexOf(",") < 0 ? -1 : firstListComma(v);
+      const top = comma < 0 ? v : v.slice(0, comma);
+      if (top.trim().length === 0) throw badHeader("Via", "empty");
+      this._topVia = parseVia(top);
     }
     return this._topVia;
   }

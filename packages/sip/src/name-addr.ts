@@ -4,7 +4,7 @@
  */
 import { badHeader, type SipParseError } from "./errors.js";
 import { isTokenChar } from "./headers.js";
-import { checkGenericParams, parseGenericParams, scanQuoted, skipWs, unquote } from "./lex.js";
+import { checkGenericParams, isGenValueChar, parseGenericParams, scanQuoted, scanToken, skipWs, unquote } from "./lex.js";
 import { schemeLength } from "./uri.js";
 import type { Contact, NameAddr } from "./types.js";
 
@@ -17,7 +17,7 @@ class NameAddrValue implements NameAddr {
     readonly displayName: string | undefined,
     readonly uri: string,
     readonly raw: string,
-    private readonly _ps: number,
+    readonly _ps: number,
     params?: ReadonlyMap<string, string | null>,
   ) {
     this._params = params;
@@ -135,13 +135,14 @@ export function formatNameAddr(n: NameAddr): string {
 
 class ContactValue extends NameAddrValue implements Contact {
   constructor(
-    n: NameAddr,
+    n: NameAddrValue,
     readonly expires: number | undefined,
     readonly q: number | undefined,
     readonly instance: string | undefined,
     readonly regId: number | undefined,
   ) {
-    super(n.displayName, n.uri, n.raw, -1, n.params);
+    // the params Map is still built only when asked for
+    super(n.displayName, n.uri, n.raw, n._ps);
   }
 }
 
@@ -156,41 +157,79 @@ export function parseDeltaSeconds(v: string): number | undefined {
   return n > 4294967295 ? 3600 : n;
 }
 
-/** One Contact value (not "*"). */
+/**
+ * One Contact value (not "*"). The header params were validated by parseNameAddrIn; here one scan
+ * picks expires, q, +sip.instance and reg-id (names are case-insensitive) without building the
+ * params Map — a registrar validates every Contact of every REGISTER (RFC 4475 §3.1.2.13).
+ */
 export function parseContactIn(s: string): Contact {
-  const n = parseNameAddrIn(s, "Contact");
-  if (n.params.size === 0) return new ContactValue(n, undefined, undefined, undefined, undefined);
+  const n = parseNameAddrIn(s, "Contact") as NameAddrValue;
   let expires: number | undefined;
   let q: number | undefined;
   let instance: string | undefined;
   let regId: number | undefined;
-  const e = n.params.get("expires");
-  if (e !== undefined) {
-    expires = e === null ? undefined : parseDeltaSeconds(unquote(e));
-    if (expires === undefined) throw contactError(`bad expires "${e}"`);
-  }
-  const qv = n.params.get("q");
-  if (qv !== undefined) {
-    // RFC 3261 §20.10 qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
-    q = qv === null ? NaN : parseQ(qv);
-    if (Number.isNaN(q)) throw contactError(`bad q "${String(qv)}"`);
-  }
-  const inst = n.params.get("+sip.instance");
-  if (inst !== undefined && inst !== null) {
-    let v = unquote(inst);
-    if (v.startsWith("<") && v.endsWith(">")) v = v.slice(1, -1);
-    instance = v;
-  }
-  const r = n.params.get("reg-id");
-  if (r !== undefined) {
-    regId = r === null ? undefined : parseDeltaSeconds(r);
-    if (regId === undefined) throw contactError(`bad reg-id "${String(r)}"`);
+  const raw = n.raw;
+  const end = raw.length;
+  let i = n._ps;
+  while (i >= 0 && i < end) {
+    // at ';' (guaranteed by the validation pass)
+    i = skipWs(raw, i + 1, end);
+    const ns = i;
+    i = scanToken(raw, i, end);
+    const ne = i;
+    i = skipWs(raw, i, end);
+    let value: string | null = null;
+    if (i < end && raw.charCodeAt(i) === 61) {
+      i = skipWs(raw, i + 1, end);
+      const vs = i;
+      if (raw.charCodeAt(i) === 34) i = scanQuoted(raw, i, end);
+      else while (i < end && isGenValueChar(raw.charCodeAt(i))) i++;
+      value = raw.slice(vs, i);
+      i = skipWs(raw, i, end);
+    }
+    const len = ne - ns;
+    if (len === 7 && nameIs(raw, ns, ne, "expires")) {
+      expires = value === null ? undefined : parseDeltaSeconds(unquote(value));
+      if (expires === undefined) throw contactError(`bad expires "${String(value)}"`);
+    } else if (len === 1 && (raw.charCodeAt(ns) | 32) === 113 /* q */) {
+      // RFC 3261 §20.10 qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+      q = value === null ? NaN : parseQ(value);
+      if (Number.isNaN(q)) throw contactError(`bad q "${String(value)}"`);
+    } else if (len === 13 && nameIs(raw, ns, ne, "+sip.instance")) {
+      if (value !== null) {
+        let v = unquote(value);
+        if (v.startsWith("<") && v.endsWith(">")) v = v.slice(1, -1);
+        instance = v;
+      }
+    } else if (len === 6 && nameIs(raw, ns, ne, "reg-id")) {
+      regId = value === null ? undefined : parseDeltaSeconds(value);
+      if (regId === undefined) throw contactError(`bad reg-id "${String(value)}"`);
+    }
   }
   return new ContactValue(n, expires, q, instance, regId);
 }
 
+/** `s[a, b)` equals lower-case `name` ignoring ASCII case. */
+function nameIs(s: string, a: number, b: number, name: string): boolean {
+  if (b - a !== name.length) return false;
+  for (let k = 0; k < name.length; k++) {
+    let c = s.charCodeAt(a + k);
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== name.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
 function parseQ(v: string): number {
-  if (!/^(0(\.\d{0,3})?|1(\.0{0,3})?)$/.test(v)) return NaN;
+  const n = v.length;
+  const c0 = v.charCodeAt(0);
+  if (n === 0 || (c0 !== 48 && c0 !== 49)) return NaN;
+  if (n === 1) return c0 - 48;
+  if (v.charCodeAt(1) !== 46 || n > 5) return NaN;
+  for (let i = 2; i < n; i++) {
+    const c = v.charCodeAt(i);
+    if (c0 === 49 ? c !== 48 : c < 48 || c > 57) return NaN;
+  }
   return Number(v);
 }
 

@@ -73,7 +73,8 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
     blockEnd = bodyStart = all.length;
   } else throw incomplete("no empty line after the header fields");
   const s = blockEnd === all.length ? all : all.slice(0, blockEnd);
-  const ascii = isAscii(bytes.subarray(0, blockEnd));
+  // the whole datagram is usually ASCII: one check without creating a subarray view first
+  const ascii = isAscii(bytes) || isAscii(bytes.subarray(0, blockEnd));
 
   // ---- start line (RFC 3261 §7.1, §7.2) ----
   const sle = s.indexOf("\r\n");

@@ -1,4 +1,4 @@
-export type TransportErrorCode = "unsupported-transport" | "bad-listen-address" | "address-in-use" | "bind-failed";
+export type TransportErrorCode = "unsupported-transport" | "bad-listen-address" | "address-in-use" | "bind-failed" | "bad-tls-credentials";
 
 /** A listener could not be started. The message names the listen setting (`transport:host:port`). */
 export class TransportError extends Error {

@@ -16,7 +16,11 @@ export type {
   TransportDelegate,
   TransportKind,
   TransportLimits,
+  TlsReloadOutcome,
+  TlsSettings,
 } from "./types.js";
+export { DEFAULT_TLS_RELOAD_MS } from "./tls-credentials.js";
+export { SIP_WS_PROTOCOL } from "./ws-listener.js";
 export {
   STUN_MAGIC_COOKIE,
   buildBindingSuccessResponse,

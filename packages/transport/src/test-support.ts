@@ -3,7 +3,7 @@
  * A recording TransportDelegate whose events can be awaited, so tests wait for events, never sleep.
  */
 import type { SipParseError } from "@edgepath/sip";
-import type { DropSource, FlowCloseReason, FlowInfo, TransportDelegate } from "./types.js";
+import type { DropSource, FlowCloseReason, FlowInfo, TlsReloadOutcome, TransportDelegate } from "./types.js";
 
 export type RecordedEvent =
   | { readonly type: "message"; readonly bytes: Buffer; readonly flow: FlowInfo }
@@ -39,6 +39,11 @@ export class RecordingDelegate implements TransportDelegate {
   }
   onDrop(reason: string, flow: FlowInfo | DropSource): void {
     this.record({ type: "drop", reason, flow });
+  }
+  /** Certificate reloads, in order. */
+  readonly tlsReloads: TlsReloadOutcome[] = [];
+  onTlsReload(outcome: TlsReloadOutcome): void {
+    this.tlsReloads.push(outcome);
   }
 
   of<T extends RecordedEvent["type"]>(type: T): Extract<RecordedEvent, { type: T }>[] {

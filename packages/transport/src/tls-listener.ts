@@ -51,11 +51,17 @@ export class TlsListener extends ServerListener {
     this.hooks.accept(socket, this);
   };
 
-  /** Handshake failed or timed out (ERR_TLS_HANDSHAKE_TIMEOUT): the socket is destroyed by Node. */
+  /**
+   * Handshake failed or timed out (ERR_TLS_HANDSHAKE_TIMEOUT). Node only reports it; a timed-out
+   * socket would stay open (and keep its connection slot), so it is destroyed here.
+   */
   private readonly onTlsClientError = (err: NodeJS.ErrnoException, socket: TLSSocket): void => {
+    const remoteAddress = socket.remoteAddress;
+    const remotePort = socket.remotePort ?? 0;
+    socket.destroy();
     // A reset of a socket we refused (or the peer giving up) is not a handshake failure worth a drop.
-    if (err.code === "ECONNRESET" || err.code === "EPIPE" || socket.remoteAddress === undefined) return;
+    if (err.code === "ECONNRESET" || err.code === "EPIPE" || remoteAddress === undefined) return;
     const reason = err.code === "ERR_TLS_HANDSHAKE_TIMEOUT" ? "tls-handshake-timeout" : "tls-handshake";
-    this.hooks.refused(reason, { transport: "tls", remoteAddress: normaliseAddress(socket.remoteAddress), remotePort: socket.remotePort ?? 0 });
+    this.hooks.refused(reason, { transport: "tls", remoteAddress: normaliseAddress(remoteAddress), remotePort });
   };
 }

@@ -163,11 +163,21 @@ describe("TransportLayer", () => {
     expect(resourceCounts()).toEqual(before);
   });
 
-  it("start() rejects tls/ws/wss as not supported yet, naming the setting", async () => {
-    for (const transport of ["tls", "ws", "wss"] as const) {
+  it("start() rejects tls/wss without certificates, naming the setting", async () => {
+    for (const transport of ["tls", "wss"] as const) {
       const layer = new TransportLayer({ listen: [{ transport, host: "127.0.0.1", port: 5061 }], delegate: new RecordingDelegate() });
-      await expect(layer.start()).rejects.toThrow(`listen ${transport}:127.0.0.1:5061: transport "${transport}" is not supported yet`);
+      await expect(layer.start()).rejects.toMatchObject({
+        code: "bad-tls-credentials",
+        listen: `${transport}:127.0.0.1:5061`,
+        message: `listen ${transport}:127.0.0.1:5061: a certificate and key are required for ${transport}`,
+      });
     }
+    const missing = new TransportLayer({
+      listen: [{ transport: "tls", host: "127.0.0.1", port: 0 }],
+      delegate: new RecordingDelegate(),
+      tls: { certFile: "/nonexistent/edge.crt", keyFile: "/nonexistent/edge.key" },
+    });
+    await expect(missing.start()).rejects.toThrow("cannot read TLS certificate /nonexistent/edge.crt");
     const bad = new TransportLayer({ listen: [{ transport: "udp", host: "sip.example.com", port: 0 }], delegate: new RecordingDelegate() });
     await expect(bad.start()).rejects.toMatchObject({ code: "bad-listen-address" });
   });

@@ -1,12 +1,19 @@
-import { connect } from "node:net";
+import { connect, isIP } from "node:net";
 import type { Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import type { WebSocket } from "ws";
 import { addressFamily, isWildcard, normaliseAddress, stripBrackets } from "./address.js";
+import { remoteKey } from "./connection.js";
+import type { Connection, ConnectionHost } from "./connection.js";
 import { ConnectionLimiter } from "./connection-limits.js";
 import { TransportError } from "./errors.js";
-import { StreamConnection, remoteKey } from "./stream-connection.js";
-import type { StreamConnectionHost } from "./stream-connection.js";
-import type { StreamListener } from "./stream-listener.js";
+import { StreamConnection } from "./stream-connection.js";
+import type { ListenerHooks, StreamListener } from "./stream-listener.js";
 import { TcpListener } from "./tcp-listener.js";
+import { TlsCredentials } from "./tls-credentials.js";
+import { TlsListener } from "./tls-listener.js";
+import { WsConnection } from "./ws-connection.js";
+import { WsListener } from "./ws-listener.js";
 import { UdpListener } from "./udp-listener.js";
 import type { UdpListenerHost } from "./udp-listener.js";
 import { DEFAULT_LIMITS } from "./types.js";
@@ -21,6 +28,7 @@ import type {
   SendTarget,
   TransportDelegate,
   TransportKind,
+  TlsSettings,
   TransportLimits,
 } from "./types.js";
 
@@ -28,6 +36,8 @@ export interface TransportLayerOptions {
   readonly listen: readonly ListenSpec[];
   readonly delegate: TransportDelegate;
   readonly limits?: Partial<TransportLimits>;
+  /** Certificates: required when a tls or wss listener is configured; enables outbound TLS. */
+  readonly tls?: TlsSettings;
 }
 
 export interface TransportStats {
@@ -55,8 +65,15 @@ const SEND_UNSUPPORTED = { ok: false, reason: "unsupported-transport" } as const
  * - A connection is reused by remote ip:port whichever side opened it (RFC 3261 §18.1.1 / §18.2.2).
  * - Addresses given to send() must be IP literals: resolving names (RFC 3263) is the caller's job.
  * - UDP messages larger than the path MTU are sent as given; switching to TCP (§18.1.1) is the caller's.
+ * - TLS (RFC 3261 §26.2.1): outbound connections need a tls listener of the family, like TCP; the
+ *   server's certificate is verified against the CA bundle (or Node's roots) and must name the
+ *   target's serverName (a SIPS URI host, RFC 5922 §7.2) or else its IP address. Our certificate is
+ *   offered as the client certificate when the server asks (mutual TLS between proxies).
+ * - WS / WSS (RFC 7118): accepted only; a send to a WebSocket peer uses its existing connection.
+ * - Connection limits count raw inbound TCP connections of every stream transport together,
+ *   admitted before a TLS handshake or HTTP upgrade starts.
  */
-export class TransportLayer implements StreamConnectionHost, UdpListenerHost {
+export class TransportLayer implements ConnectionHost, UdpListenerHost, ListenerHooks {
   readonly delegate: TransportDelegate;
   private readonly specs: readonly ListenSpec[];
   private readonly limits: TransportLimits;
@@ -64,8 +81,10 @@ export class TransportLayer implements StreamConnectionHost, UdpListenerHost {
   private udp: UdpListener[] = [];
   private stream: StreamListener[] = [];
   private bound: BoundListener[] = [];
-  private readonly connections = new Map<number, StreamConnection>();
-  private readonly byRemote = new Map<string, StreamConnection>();
+  private readonly connections = new Map<number, Connection>();
+  private readonly byRemote = new Map<string, Connection>();
+  private readonly tlsSettings: TlsSettings | undefined;
+  private creds: TlsCredentials | undefined;
   private nextConnectionId = 1;
   private dropCount = 0;
   private state: "new" | "starting" | "running" | "stopped" = "new";
@@ -76,6 +95,7 @@ export class TransportLayer implements StreamConnectionHost, UdpListenerHost {
     this.delegate = opts.delegate;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.limiter = new ConnectionLimiter(this.limits.maxConnections, this.limits.maxConnectionsPerIp);
+    this.tlsSettings = opts.tls;
   }
 
   /**
@@ -89,6 +109,18 @@ export class TransportLayer implements StreamConnectionHost, UdpListenerHost {
     const udp: UdpListener[] = [];
     const stream: StreamListener[] = [];
     try {
+      const needsTls = this.specs.find((s) => s.transport === "tls" || s.transport === "wss");
+      if (this.tlsSettings !== undefined) {
+        const name = needsTls !== undefined ? needsTls.transport + ":" + needsTls.host + ":" + needsTls.port : "tls";
+        try {
+          this.creds = new TlsCredentials(this.tlsSettings, (o) => this.delegate.onTlsReload?.(o));
+        } catch (err) {
+          throw new TransportError("bad-tls-credentials", name, `listen ${name}: ${(err as Error).message}`, { cause: err });
+        }
+      } else if (needsTls !== undefined) {
+        const name = needsTls.transport + ":" + needsTls.host + ":" + needsTls.port;
+        throw new TransportError("bad-tls-credentials", name, `listen ${name}: a certificate and key are required for ${needsTls.transport}`);
+      }
       for (const spec of this.specs) {
         const name = spec.transport + ":" + spec.host + ":" + spec.port;
         const host = stripBrackets(spec.host);
@@ -104,16 +136,15 @@ export class TransportLayer implements StreamConnectionHost, UdpListenerHost {
             udp.push(new UdpListener(host, spec.port, family, this, this.limits));
             break;
           case "tcp":
-            stream.push(new TcpListener(host, spec.port, family, this.accept, this.acceptError));
+            stream.push(new TcpListener(host, spec.port, family, this));
             break;
           case "tls":
+            stream.push(new TlsListener(host, spec.port, family, this, this.creds!, this.limits));
+            break;
           case "ws":
           case "wss":
-            throw new TransportError(
-              "unsupported-transport",
-              name,
-              `listen ${name}: transport "${spec.transport}" is not supported yet (supported: udp, tcp)`,
-            );
+            stream.push(new WsListener(spec.transport, host, spec.port, family, this, this.limits, this.creds));
+            break;
           default: {
             const t: never = spec.transport;
             throw new TransportError("unsupported-transport", name, `listen ${name}: unknown transport "${String(t)}"`);
@@ -133,9 +164,11 @@ export class TransportLayer implements StreamConnectionHost, UdpListenerHost {
         const [b] = bound.splice(i, 1);
         return b!;
       });
+      await this.creds?.watch();
       this.state = "running";
       return [...this.bound];
     } catch (err) {
+      this.creds?.stop();
       await Promise.all([...udp.map((l) => l.close()), ...stream.map((l) => l.closed())]);
       this.udp = [];
       this.stream = [];
@@ -150,9 +183,10 @@ export class TransportLayer implements StreamConnectionHost, UdpListenerHost {
 
   /**
    * Send a message to a transport address (RFC 3261 §18.1.1 requests, §18.2.2 responses without a
-   * usable flow). UDP: from a listener of the target's family. TCP: over an open connection to
-   * that ip:port if one exists, else a new connection (writes queue while it connects; a failed
-   * connect is reported through onFlowClosed with reason "error").
+   * usable flow). UDP: from a listener of the target's family. TCP and TLS: over an open
+   * connection to that ip:port if one exists, else a new connection (writes queue while it
+   * connects and handshakes; a failed connect or handshake is reported through onFlowClosed with
+   * reason "error"). WS / WSS: over an open connection only.
    */
   send(bytes: Buffer, target: SendTarget): SendResult {
     if (this.state !== "running") return SEND_STOPPED;
@@ -162,10 +196,18 @@ export class TransportLayer implements StreamConnectionHost, UdpListenerHost {
     switch (target.transport) {
       case "udp":
         return this.sendUdp(bytes, family, address, target.port, undefined, undefined);
-      case "tcp": {
-        const existing = this.byRemote.get(remoteKey("tcp", address, target.port));
+      case "tcp":
+      case "tls": {
+        const existing = this.byRemote.get(remoteKey(target.transport, address, target.port));
         if (existing !== undefined && existing.writable) return this.writeTo(existing, bytes);
-        return this.connectAndSend(bytes, "tcp", family, address, target.port);
+        return this.connectAndSend(bytes, target.transport, family, address, target.port, target.serverName);
+      }
+      case "ws":
+      case "wss": {
+        // RFC 7118 §5: the server cannot open a WebSocket to a client; only the client's own connection reaches it.
+        const existing = this.byRemote.get(remoteKey(target.transport, address, target.port));
+        if (existing !== undefined && existing.writable) return this.writeTo(existing, bytes);
+        return SEND_UNSUPPORTED;
       }
       default:
         return SEND_UNSUPPORTED;
@@ -222,6 +264,7 @@ export class TransportLayer implements StreamConnectionHost, UdpListenerHost {
   async stop(): Promise<void> {
     if (this.state === "stopped") return;
     this.state = "stopped";
+    this.creds?.stop();
     for (const l of this.stream) l.stopAccepting();
     const connectionsClosed =
       this.connections.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.allClosed = resolve));
@@ -231,6 +274,7 @@ export class TransportLayer implements StreamConnectionHost, UdpListenerHost {
 
   stats(): TransportStats {
     const flowsByTransport: Record<string, number> = { udp: 0, tcp: 0 };
+    for (const l of this.stream) flowsByTransport[l.transport] = 0;
     for (const c of this.connections.values()) {
       flowsByTransport[c.flow.transport] = (flowsByTransport[c.flow.transport] ?? 0) + 1;
     }
@@ -244,14 +288,13 @@ export class TransportLayer implements StreamConnectionHost, UdpListenerHost {
     this.delegate.onDrop?.(reason, where);
   }
 
-  streamConnected(conn: StreamConnection): void {
+  streamConnected(conn: Connection): void {
     this.delegate.onFlowOpened?.(conn.flow);
   }
 
-  streamClosed(conn: StreamConnection, reason: FlowCloseReason): void {
+  streamClosed(conn: Connection, reason: FlowCloseReason): void {
     this.connections.delete(conn.flow.id);
     if (this.byRemote.get(conn.remoteKey) === conn) this.byRemote.delete(conn.remoteKey);
-    if (conn.inbound) this.limiter.release(conn.flow.remoteAddress);
     this.delegate.onFlowClosed?.(conn.flow, reason);
     if (this.connections.size === 0 && this.allClosed !== undefined) {
       const done = this.allClosed;
@@ -260,22 +303,36 @@ export class TransportLayer implements StreamConnectionHost, UdpListenerHost {
     }
   }
 
-  // ---- internals ----
+  // ---- ListenerHooks ----
 
-  private readonly accept = (socket: Socket, listener: StreamListener): void => {
+  admit(socket: Socket, transport: TransportKind): boolean {
     const rawAddress = socket.remoteAddress;
     const remotePort = socket.remotePort;
     if (rawAddress === undefined || remotePort === undefined || this.state === "stopped") {
       socket.destroy(); // already reset by the peer, or we are shutting down
-      return;
+      return false;
     }
     const remoteAddress = normaliseAddress(rawAddress);
     if (this.limiter.tryAcquire(remoteAddress) !== "ok") {
       // DESIGN §6 limits: refuse at once, before any byte is read.
       socket.destroy();
-      this.drop("connection-limit", { transport: listener.transport, remoteAddress, remotePort });
+      this.drop("connection-limit", { transport, remoteAddress, remotePort });
+      return false;
+    }
+    // The slot is held by the raw socket, whatever becomes of it (handshake failure, upgrade
+    // refused, a flow that later closes): released exactly once, when it closes.
+    socket.once("close", () => this.limiter.release(remoteAddress));
+    return true;
+  }
+
+  accept(socket: Socket, listener: StreamListener): void {
+    const rawAddress = socket.remoteAddress;
+    const remotePort = socket.remotePort;
+    if (rawAddress === undefined || remotePort === undefined || this.state === "stopped") {
+      socket.destroy();
       return;
     }
+    const remoteAddress = normaliseAddress(rawAddress);
     const conn = new StreamConnection(
       socket,
       this.nextConnectionId++,
@@ -288,36 +345,78 @@ export class TransportLayer implements StreamConnectionHost, UdpListenerHost {
     );
     this.register(conn);
     this.delegate.onFlowOpened?.(conn.flow);
-  };
+  }
 
-  private readonly acceptError = (err: NodeJS.ErrnoException): void => {
-    this.drop("accept-error:" + (err.code ?? "unknown"), { transport: "tcp", remoteAddress: "", remotePort: 0 });
-  };
+  acceptWebSocket(ws: WebSocket, socket: Socket, listener: StreamListener): void {
+    const rawAddress = socket.remoteAddress;
+    const remotePort = socket.remotePort;
+    if (rawAddress === undefined || remotePort === undefined || this.state === "stopped") {
+      ws.terminate();
+      return;
+    }
+    const conn = new WsConnection(
+      ws,
+      socket,
+      this.nextConnectionId++,
+      listener.transport as "ws" | "wss",
+      this,
+      this.limits,
+      { address: normaliseAddress(rawAddress), port: remotePort },
+      normaliseAddress(socket.localAddress ?? listener.host),
+      socket.localPort ?? listener.port,
+    );
+    this.register(conn);
+    this.delegate.onFlowOpened?.(conn.flow);
+  }
 
-  private register(conn: StreamConnection): void {
+  refused(reason: string, where: DropSource): void {
+    this.drop(reason, where);
+  }
+
+  serverError(err: NodeJS.ErrnoException, transport: TransportKind): void {
+    this.drop("accept-error:" + (err.code ?? "unknown"), { transport, remoteAddress: "", remotePort: 0 });
+  }
+
+  // ---- internals ----
+
+  private register(conn: Connection): void {
     this.connections.set(conn.flow.id, conn);
     // The newest connection to a peer wins the index: it is the one the peer itself last chose.
     this.byRemote.set(conn.remoteKey, conn);
   }
 
-  private writeTo(conn: StreamConnection, bytes: Buffer): SendResult {
+  private writeTo(conn: Connection, bytes: Buffer): SendResult {
     const r = conn.write(bytes);
     if (r === "ok") return { ok: true, flow: conn.flow };
     return r === "backpressure" ? SEND_BACKPRESSURE : SEND_FLOW_GONE;
   }
 
-  private connectAndSend(bytes: Buffer, transport: "tcp", family: 4 | 6, address: string, port: number): SendResult {
+  private connectAndSend(bytes: Buffer, transport: "tcp" | "tls", family: 4 | 6, address: string, port: number, serverName: string | undefined): SendResult {
     const listener = pickListener(this.stream, transport, family, undefined, undefined);
-    if (listener === undefined) return SEND_NO_LISTENER;
+    if (listener === undefined || (transport === "tls" && this.creds === undefined)) return SEND_NO_LISTENER;
     const localAddress = isWildcard(listener.host) ? "" : listener.host;
-    const socket = connect({
+    const common = {
       host: address,
       port,
       family,
       noDelay: true,
       allowHalfOpen: false,
       ...(localAddress !== "" ? { localAddress } : {}),
-    });
+    };
+    let socket: Socket;
+    if (transport === "tls") {
+      const creds = this.creds!;
+      // RFC 6066 §3: SNI carries a host name, never an IP literal.
+      const name = serverName !== undefined && isIP(serverName) === 0 ? serverName : undefined;
+      socket = tlsConnect({
+        ...common,
+        secureContext: creds.secureContext,
+        rejectUnauthorized: creds.settings.verifyServer !== false,
+        ...(name !== undefined ? { servername: name } : {}),
+      });
+    } else {
+      socket = connect(common);
+    }
     const conn = new StreamConnection(
       socket,
       this.nextConnectionId++,
@@ -327,6 +426,7 @@ export class TransportLayer implements StreamConnectionHost, UdpListenerHost {
       this.limits,
       { address, port },
       localAddress,
+      transport === "tls" ? "secureConnect" : "connect",
     );
     this.register(conn);
     return this.writeTo(conn, bytes);

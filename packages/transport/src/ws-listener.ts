@@ -50,11 +50,14 @@ export class WsListener extends ServerListener {
       const s = createHttpsServer({ ...httpOptions, ...contextOptions(creds.current), handshakeTimeout: limits.headerReadTimeoutMs });
       creds.subscribe((m) => s.setSecureContext(contextOptions(m)));
       s.on("tlsClientError", (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-        if (err.code === "ECONNRESET" || err.code === "EPIPE" || socket.remoteAddress === undefined) return;
+        const remoteAddress = socket.remoteAddress;
+        const remotePort = socket.remotePort ?? 0;
+        socket.destroy(); // Node reports a handshake timeout but leaves the socket open
+        if (err.code === "ECONNRESET" || err.code === "EPIPE" || remoteAddress === undefined) return;
         this.hooks.refused(err.code === "ERR_TLS_HANDSHAKE_TIMEOUT" ? "tls-handshake-timeout" : "tls-handshake", {
           transport: "wss",
-          remoteAddress: normaliseAddress(socket.remoteAddress),
-          remotePort: socket.remotePort ?? 0,
+          remoteAddress: normaliseAddress(remoteAddress),
+          remotePort,
         });
       });
       server = s;

@@ -53,7 +53,9 @@ export class AdminServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://admin");
-    if (req.method !== "GET") {
+    // HEAD is what some load balancers probe with; Node's http omits the body for it.
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.setHeader("allow", "GET, HEAD");
       sendJson(res, 405, { error: "method-not-allowed" });
       return;
     }
@@ -63,6 +65,8 @@ export class AdminServer {
       return;
     }
     if (url.pathname === "/readyz") {
+      // DESIGN §5: 503 until dependencies are connected and the ring has members, and again from
+      // SIGTERM on (draining), so a load balancer or Kubernetes stops sending before we stop.
       const r = p.readiness();
       sendJson(res, r.ready ? 200 : 503, { ready: r.ready, checks: r.checks });
       return;
@@ -96,6 +100,7 @@ export class AdminServer {
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  // Probes and scrapes must never see a cached answer.
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), "cache-control": "no-store" });
   res.end(text);
 }

@@ -41,7 +41,7 @@ export async function runEdge(config: EdgepathConfig, logger: Logger): Promise<R
     id: config.nodeId,
     publicListen: config.sip.listen,
     internalListen: config.sip.internalListen,
-    ...(config.sip.advertise !== undefined ? { internalAdvertise: `${config.sip.advertise.host}:${config.sip.advertise.port}` } : {}),
+    ...advertised(config, "internalAdvertise"),
     domains: config.domains,
     flowTokens: codec,
     ring,
@@ -110,7 +110,7 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
   const worker = new RegistrarWorker({
     id: config.nodeId,
     listen: { host: config.sip.internalListen.host, port: config.sip.internalListen.port },
-    ...(config.sip.advertise !== undefined ? { advertise: `${config.sip.advertise.host}:${config.sip.advertise.port}` } : {}),
+    ...advertised(config, "advertise"),
     domains: [...config.domains],
     store,
     bus,
@@ -205,4 +205,21 @@ function redisErrorLog(logger: Logger, what: string): (err: Error) => void {
     }
     logger[quiet ? "debug" : "warn"]({ err: err.message }, `redis (${what}): error`);
   };
+}
+
+/**
+ * The internal address to advertise in heartbeats and Path/Via. A port of 0 means "the port
+ * EDGEPATH_INTERNAL_LISTEN was bound to": with the listen host that is simply the bound
+ * address, which the services report by themselves; another host with port 0 has no knowable
+ * port before binding, so it is refused with the setting's name.
+ */
+function advertised<K extends string>(config: EdgepathConfig, key: K): { [P in K]?: string } {
+  const a = config.sip.advertise;
+  if (a === undefined) return {};
+  if (a.port === 0) {
+    if (a.host === config.sip.internalListen.host) return {};
+    throw new Error(`EDGEPATH_ADVERTISE: port 0 with host ${a.host} needs EDGEPATH_INTERNAL_LISTEN with a fixed port`);
+  }
+  const host = a.host.includes(":") && !a.host.startsWith("[") ? `[${a.host}]` : a.host;
+  return { [key]: `${host}:${a.port}` } as { [P in K]?: string };
 }

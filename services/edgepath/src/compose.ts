@@ -23,7 +23,18 @@ import {
 } from "@edgepath/auth";
 import type { SipRequest } from "@edgepath/sip";
 import { AdminServer, type Readiness } from "./admin-http.js";
-import { createRegistry, registerEdgeMetrics } from "./metrics.js";
+import {
+  createRegistry,
+  readinessOf,
+  registerBindingCensus,
+  registerDrainingMetric,
+  registerEdgeMetrics,
+  registerReadinessMetrics,
+  registerRingMetric,
+  registerStoreMetrics,
+  registerWorkerMetrics,
+  type OnRegister,
+} from "./metrics.js";
 
 export interface RunningSystem {
   readonly sipListeners: readonly { transport: string; host: string; port: number }[];
@@ -54,6 +65,8 @@ interface Parts {
   codec: FlowTokenCodec;
   registry: Registry;
   credentials?: CredentialStore & NonceCounter;
+  /** Metrics hook for every REGISTER outcome (metrics.ts registerWorkerMetrics). */
+  onRegister?: OnRegister;
 }
 
 type AuthHook = (req: SipRequest) => Promise<Buffer | undefined>;
@@ -113,6 +126,7 @@ async function startWorker(p: Parts, id: string, store: BindingStore): Promise<R
     logger: p.logger.child({ component: "registrar", worker: id }),
     settings: c.registrar,
     ...(p.credentials !== undefined ? authHooks(c, p.credentials, p.logger.child({ component: "auth", worker: id })) : {}),
+    ...(p.onRegister !== undefined ? { onRegister: p.onRegister } : {}),
   });
   await worker.start();
   return worker;
@@ -152,24 +166,32 @@ async function startEdge(p: Parts, ring: AorRing): Promise<{ edge: EdgeProxy; he
 export async function runAll(config: EdgepathConfig, logger: Logger): Promise<RunningSystem> {
   const registry = createRegistry("all", config.nodeId);
   const bus = new InProcessBus();
-  const store = new MemoryBindingStore();
+  const memoryStore = new MemoryBindingStore();
+  // Metrics see the store through the interface the workers take (timing + error counts).
+  const store = registerStoreMetrics(registry, "memory").instrument(memoryStore);
   const credentials = new MemoryCredentialStore();
-  const parts: Parts = { config, logger, bus, store, codec: new FlowTokenCodec(config.secret), registry, credentials };
+  const workers: RegistrarWorker[] = [];
+  const { onRegister } = registerWorkerMetrics(registry, () => workers);
+  const parts: Parts = { config, logger, bus, store, codec: new FlowTokenCodec(config.secret), registry, credentials, onRegister };
   const ring = new AorRing();
   const membership = ringFromMembership(bus, ring);
-  const workers: RegistrarWorker[] = [];
   for (let i = 0; i < config.workers; i++) workers.push(await startWorker(parts, `${config.nodeId}-w${i + 1}`, store));
   const { edge, heartbeat } = await startEdge(parts, ring);
   await waitUntil(() => ring.size >= config.workers, 5000);
 
+  // DESIGN §5: not ready while draining, so a load balancer stops sending before we stop accepting.
+  let draining = false;
+  const readiness = (): Readiness => readinessOf({ ring: ring.size > 0, bus: bus.connected }, draining);
+  registerRingMetric(registry, () => ring.size);
+  // The memory store counts its bindings in microseconds: a fresh census on nearly every scrape.
+  registerBindingCensus(registry, store, { maxAgeMs: 1000 });
+  registerReadinessMetrics(registry, readiness);
+  registerDrainingMetric(registry, () => draining);
   const admin = new AdminServer({
     role: "all",
     nodeId: config.nodeId,
     registry,
-    readiness: (): Readiness => {
-      const checks = { ring: ring.size > 0, bus: bus.connected };
-      return { ready: Object.values(checks).every(Boolean), checks };
-    },
+    readiness,
     aor: async (aor) => aorView(store, aor),
     ring: () => ({ version: ring.version, members: ring.members() }),
     flows: () => ({ flows: edge.flows() }),
@@ -181,6 +203,7 @@ export async function runAll(config: EdgepathConfig, logger: Logger): Promise<Ru
     internal: [edge.internalAddress],
     credentials,
     async stop(graceful) {
+      draining = true;
       heartbeat.stop(graceful);
       await edge.stopAccepting();
       await Promise.all(workers.map((w) => w.stop({ graceful })));

@@ -20,7 +20,9 @@
  * | edgepath_ring_members                         | gauge     |                           |
  * | edgepath_registrar_responses_total            | counter   | method, class             |
  * | edgepath_registrar_rejections_total           | counter   | step                      |
- * | edgepath_proxy_requests_total                 | counter   | outcome (routed|rejected) |
+ * | edgepath_sip_transaction_duration_seconds     | histogram | method, class             |
+ * | edgepath_proxy_requests_total                 | counter   |                           |
+ * | edgepath_proxy_rejections_total               | counter   |                           |
  * | edgepath_proxy_branches_total                 | counter   |                           |
  * | edgepath_transactions_open                    | gauge     |                           |
  * | edgepath_store_operation_duration_seconds     | histogram | backend, op, result       |
@@ -122,8 +124,14 @@ export interface WorkerMetricsSource {
   readonly proxy?: { readonly stats: { readonly requests: number; readonly rejected: number; readonly branches: number } } | undefined;
 }
 
-/** The worker's REGISTER hook: RegistrarWorkerOptions.onRegister. */
-export type OnRegister = (status: number, step: string | undefined) => void;
+/**
+ * The worker's REGISTER hook (RegistrarWorkerOptions.onRegister). `elapsedMs`, when the worker
+ * passes it (request received -> final response sent), feeds the transaction latency histogram.
+ */
+export type OnRegister = (status: number, step: string | undefined, elapsedMs?: number) => void;
+
+/** Buckets for a SIP transaction through a registrar: 1 ms to 10 s (RFC 3261 Timer F is 32 s). */
+export const TRANSACTION_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /**
  * Registrar-side metrics. Returns the `onRegister` hook to give every RegistrarWorker; the
@@ -142,16 +150,20 @@ export function registerWorkerMetrics(registry: Registry, workers: () => readonl
     labelNames: ["step"],
     registers: [registry],
   });
+  const latency = new Histogram({
+    name: "edgepath_sip_transaction_duration_seconds",
+    help: "Registrar server transactions from request received to final response sent, by method and status class.",
+    labelNames: ["method", "class"],
+    buckets: TRANSACTION_LATENCY_BUCKETS,
+    registers: [registry],
+  });
   const sum = (pick: (s: { requests: number; rejected: number; branches: number }) => number): number => {
     let n = 0;
     for (const w of workers()) if (w.proxy !== undefined) n += pick(w.proxy.stats);
     return n;
   };
-  mirroredCounter(registry, "edgepath_proxy_requests_total", "Initial requests handled by the location proxy (RFC 3261 §16), by outcome.", ["outcome"], () => {
-    const total = sum((s) => s.requests);
-    const rejected = sum((s) => s.rejected);
-    return [["rejected", rejected], ["routed", Math.max(0, total - rejected)]];
-  }, (k) => ({ outcome: k }));
+  mirroredCounter(registry, "edgepath_proxy_requests_total", "Initial requests handled by the location proxy (RFC 3261 §16).", [], () => [["", sum((s) => s.requests)]], () => ({}));
+  mirroredCounter(registry, "edgepath_proxy_rejections_total", "Initial requests the location proxy answered itself (404, 480, 403, ...).", [], () => [["", sum((s) => s.rejected)]], () => ({}));
   mirroredCounter(registry, "edgepath_proxy_branches_total", "Client transactions (branches) started by the location proxy.", [], () => [["", sum((s) => s.branches)]], () => ({}));
   const open = new Gauge({
     name: "edgepath_transactions_open",
@@ -166,9 +178,10 @@ export function registerWorkerMetrics(registry: Registry, workers: () => readonl
   // Status classes are fixed; building the label set per response would allocate on the hot path.
   const classes = ["1xx", "2xx", "3xx", "4xx", "5xx", "6xx"] as const;
   return {
-    onRegister(status, step) {
+    onRegister(status, step, elapsedMs) {
       const cls = classes[Math.floor(status / 100) - 1] ?? "other";
       responses.inc({ method: "REGISTER", class: cls });
+      if (elapsedMs !== undefined) latency.observe({ method: "REGISTER", class: cls }, elapsedMs / 1000);
       if (step !== undefined) rejections.inc({ step });
     },
   };
@@ -248,7 +261,7 @@ export function registerNatsErrors(registry: Registry): () => void {
 export interface BindingCensusOptions {
   /** AORs looked at per census; beyond it the gauges cover a sample and `_truncated` is 1. */
   readonly maxAors?: number;
-  /** A scrape within this long of the previous census reuses it. */
+  /** A scrape within this long of the previous census reuses it (default 5 s). */
   readonly maxAgeMs?: number;
   readonly now?: () => number;
 }
@@ -256,7 +269,7 @@ export interface BindingCensusOptions {
 /**
  * `edgepath_bindings_active`, `edgepath_bindings_reachable` (DESIGN §3: registered is not
  * reachable) and `edgepath_aors_registered`, counted at scrape time from the store's admin
- * listing, bounded (default 10 000 AORs) and cached (default 10 s) so a scrape never costs more
+ * listing, bounded (default 10 000 AORs) and cached (default 5 s) so a scrape never costs more
  * than a bounded number of store reads and never runs on a SIP request path (DESIGN §4 forbids
  * scans there, not here). The count is of the whole store, so with several registrars every one
  * reports the same cluster total: aggregate with max(), not sum(). Stores without `listAors`
@@ -266,7 +279,7 @@ export function registerBindingCensus(registry: Registry, store: BindingStore, o
   const list = store.listAors?.bind(store);
   if (list === undefined) return;
   const maxAors = opts.maxAors ?? 10_000;
-  const maxAgeMs = opts.maxAgeMs ?? 10_000;
+  const maxAgeMs = opts.maxAgeMs ?? 5_000;
   const now = opts.now ?? Date.now;
   let last: { at: number; active: number; reachable: number; aors: number; truncated: boolean } | undefined;
   let running: Promise<NonNullable<typeof last>> | undefined;

@@ -1,0 +1,68 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { Counter, Registry } from "prom-client";
+import { AdminServer, type Readiness } from "./admin-http.js";
+
+let server: AdminServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+async function start(readiness: () => Readiness, extra: Partial<ConstructorParameters<typeof AdminServer>[0]> = {}): Promise<string> {
+  const registry = new Registry();
+  new Counter({ name: "edgepath_test_total", help: "test", registers: [registry] }).inc(3);
+  server = new AdminServer({ role: "edge", nodeId: "n1", registry, readiness, ...extra });
+  const { port } = await server.listen("127.0.0.1", 0);
+  return `http://127.0.0.1:${port}`;
+}
+
+describe("AdminServer", () => {
+  it("/healthz answers 200 whatever readiness says (alive is not ready)", async () => {
+    const base = await start(() => ({ ready: false, checks: { nats: false } }));
+    const res = await fetch(`${base}/healthz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: "ok", role: "edge", node: "n1" });
+  });
+
+  it("/readyz follows readiness: 503 with the failing check named, then 200", async () => {
+    let r: Readiness = { ready: false, checks: { nats: true, ring: false } };
+    const base = await start(() => r);
+    const down = await fetch(`${base}/readyz`);
+    expect(down.status).toBe(503);
+    expect(down.headers.get("cache-control")).toBe("no-store");
+    expect(await down.json()).toEqual({ ready: false, checks: { nats: true, ring: false } });
+    r = { ready: true, checks: { nats: true, ring: true } };
+    const up = await fetch(`${base}/readyz`);
+    expect(up.status).toBe(200);
+  });
+
+  it("HEAD probes get the status without a body", async () => {
+    const base = await start(() => ({ ready: false, checks: {} }));
+    const res = await fetch(`${base}/readyz`, { method: "HEAD" });
+    expect(res.status).toBe(503);
+    expect(await res.text()).toBe("");
+  });
+
+  it("/metrics serves the registry in Prometheus text format", async () => {
+    const base = await start(() => ({ ready: true, checks: {} }));
+    const res = await fetch(`${base}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
+    expect(await res.text()).toMatch(/^edgepath_test_total 3$/m);
+  });
+
+  it("refuses other methods with 405 and Allow, unknown paths with 404", async () => {
+    const base = await start(() => ({ ready: true, checks: {} }));
+    const post = await fetch(`${base}/readyz`, { method: "POST" });
+    expect(post.status).toBe(405);
+    expect(post.headers.get("allow")).toBe("GET, HEAD");
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+  });
+
+  it("the binding API on an edge says to ask a registrar", async () => {
+    const base = await start(() => ({ ready: true, checks: {} }));
+    const res = await fetch(`${base}/v1/aors/${encodeURIComponent("sip:a@example.com")}`);
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error: string }).error).toBe("not-available");
+  });
+});

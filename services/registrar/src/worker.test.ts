@@ -1,0 +1,229 @@
+/**
+ * The worker over a real loopback UDP socket (its internal transport), with the memory store, the
+ * in-process bus and two plain dgram sockets playing the edges: edge A (where requests come from)
+ * and edge B (the edge named in the binding's Path, holding the callee's flow).
+ */
+import { createSocket, type Socket } from "node:dgram";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { pino } from "pino";
+import { MemoryBindingStore } from "@edgepath/bindings";
+import { InProcessBus, Subjects } from "@edgepath/cluster";
+import type { BusMessage, MemberHeartbeat } from "@edgepath/cluster";
+import { FlowTokenCodec } from "@edgepath/flow-token";
+import { parseMessage } from "@edgepath/sip";
+import type { SipMessage } from "@edgepath/sip";
+import { RegistrarWorker } from "./worker.js";
+import { sipText } from "./test-support.js";
+
+/** A UDP peer that queues what it receives. */
+class Peer {
+  readonly received: SipMessage[] = [];
+  readonly #waiters: Array<{ filter: (m: SipMessage) => boolean; resolve: (m: SipMessage) => void }> = [];
+  private constructor(readonly socket: Socket, readonly port: number) {
+    socket.on("message", (buf) => {
+      const r = parseMessage(buf);
+      if (!r.ok) return;
+      const i = this.#waiters.findIndex((w) => w.filter(r.message));
+      if (i >= 0) this.#waiters.splice(i, 1)[0]!.resolve(r.message);
+      else this.received.push(r.message);
+    });
+  }
+  static async create(): Promise<Peer> {
+    const s = createSocket("udp4");
+    await new Promise<void>((res) => s.bind(0, "127.0.0.1", () => res()));
+    return new Peer(s, s.address().port);
+  }
+  send(text: Buffer | string, port: number): void {
+    this.socket.send(typeof text === "string" ? Buffer.from(text) : text, port, "127.0.0.1");
+  }
+  next(filter: (m: SipMessage) => boolean, timeoutMs = 5000): Promise<SipMessage> {
+    const i = this.received.findIndex(filter);
+    if (i >= 0) return Promise.resolve(this.received.splice(i, 1)[0]!);
+    return new Promise((resolve, reject) => {
+      const w = { filter, resolve: (m: SipMessage) => { clearTimeout(t); resolve(m); } };
+      const t = setTimeout(() => {
+        this.#waiters.splice(this.#waiters.indexOf(w), 1);
+        reject(new Error(`no matching message within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#waiters.push(w);
+    });
+  }
+  close(): Promise<void> {
+    return new Promise((res) => this.socket.close(() => res()));
+  }
+}
+
+const SECRET = "worker-test-secret-0123456789abcdef";
+const codec = new FlowTokenCodec(SECRET);
+const status = (code: number, method: string) => (m: SipMessage): boolean => m.kind === "response" && m.status === code && m.cseq().method === method;
+
+let store: MemoryBindingStore;
+let bus: InProcessBus;
+let worker: RegistrarWorker;
+let edgeA: Peer;
+let edgeB: Peer;
+let workerPort: number;
+let seq = 0;
+
+beforeEach(async () => {
+  store = new MemoryBindingStore();
+  bus = new InProcessBus();
+  edgeA = await Peer.create();
+  edgeB = await Peer.create();
+  worker = new RegistrarWorker({
+    id: "w1",
+    listen: { host: "127.0.0.1", port: 0 },
+    domains: ["example.com"],
+    store,
+    bus,
+    flowTokens: codec,
+    logger: pino({ level: "silent" }),
+    settings: { defaultExpires: 3600, minExpires: 60, maxExpires: 7200, maxContacts: 10 },
+    heartbeatMs: 50,
+  });
+  const { sipAddress } = await worker.start();
+  workerPort = Number(sipAddress.split(":").at(-1));
+});
+
+afterEach(async () => {
+  await worker.stop({ graceful: false });
+  await edgeA.close();
+  await edgeB.close();
+});
+
+/** A flow token for a UA at 127.0.0.1:`uaPort` behind edge B. */
+function token(uaPort: number, transport: "udp" | "tcp" = "udp"): string {
+  return codec.encode({ transport, localAddress: "127.0.0.1", localPort: 5060, remoteAddress: "127.0.0.1", remotePort: uaPort, connectionId: transport === "udp" ? 0 : 7 });
+}
+
+function viaFromEdge(edge: Peer): string {
+  return `Via: SIP/2.0/UDP 127.0.0.1:${edge.port};branch=z9hG4bKep${++seq}x`;
+}
+
+async function registerBob(ft: string): Promise<void> {
+  edgeB.send(sipText("REGISTER sip:example.com SIP/2.0", [
+    viaFromEdge(edgeB),
+    "Via: SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bKua;rport=40000;received=127.0.0.1",
+    `Path: <sip:${ft}@127.0.0.1:${edgeB.port};lr>`,
+    "Max-Forwards: 69",
+    "From: <sip:bob@example.com>;tag=r1",
+    "To: <sip:bob@example.com>",
+    `Call-ID: reg-${seq}@test`,
+    "CSeq: 1 REGISTER",
+    "Contact: <sip:bob@127.0.0.1:40000>",
+    "Expires: 600",
+  ]), workerPort);
+  await edgeB.next(status(200, "REGISTER"));
+}
+
+function message(user: string): Buffer {
+  return sipText(`MESSAGE sip:${user}@example.com SIP/2.0`, [
+    viaFromEdge(edgeA),
+    "Via: SIP/2.0/UDP 127.0.0.1:41000;branch=z9hG4bKalice;rport=41000;received=127.0.0.1",
+    "Max-Forwards: 69",
+    "From: <sip:alice@example.com>;tag=a1",
+    `To: <sip:${user}@example.com>`,
+    `Call-ID: msg-${seq}@test`,
+    "CSeq: 1 MESSAGE",
+    "Content-Type: text/plain",
+  ], "hi");
+}
+
+describe("RegistrarWorker", () => {
+  it("DESIGN §4: heartbeats on the bus advertise the worker's internal SIP address", async () => {
+    const beat = await new Promise<MemberHeartbeat>((resolve) => {
+      const sub = bus.subscribe(Subjects.workerHeartbeat, (m: BusMessage) => {
+        sub.unsubscribe();
+        resolve(m.json<MemberHeartbeat>());
+      });
+    });
+    expect(beat.id).toBe("w1");
+    expect(beat.role).toBe("worker");
+    expect(beat.sipAddress).toBe(`127.0.0.1:${workerPort}`);
+  });
+
+  it("RFC 3261 §10.3 / DESIGN §2: REGISTER is answered 200 back to the sending edge and publishes binding-changed", async () => {
+    const changed = new Promise<string>((resolve) => bus.subscribe(Subjects.bindingChanged, (m) => resolve(m.json<{ aor: string }>().aor)));
+    await registerBob(token(40000));
+    expect(await changed).toBe("sip:bob@example.com");
+    const { bindings } = await store.lookup("sip:bob@example.com", Date.now());
+    expect(bindings).toHaveLength(1);
+    expect(bindings[0]!.edge).toBe(`127.0.0.1:${edgeB.port}`);
+    expect(worker.stats.registers).toBe(1);
+  });
+
+  it("RFC 3261 §16 / RFC 3327: a MESSAGE goes to the edge in the Path with Route = Path; the 200 returns to edge A", async () => {
+    const ft = token(40000);
+    await registerBob(ft);
+    edgeA.send(message("bob"), workerPort);
+    const branch = await edgeB.next((m) => m.kind === "request" && m.method === "MESSAGE");
+    if (branch.kind !== "request") throw new Error("unreachable");
+    expect(branch.uri).toBe("sip:bob@127.0.0.1:40000");
+    expect(branch.headerValues("route")).toEqual([`<sip:${ft}@127.0.0.1:${edgeB.port};lr>`]);
+    expect(branch.topVia().port).toBe(workerPort);
+    // Edge B relays the callee's 200 back to the worker.
+    const r = parseMessage(Buffer.from(
+      `SIP/2.0 200 OK\r\n${branch.headerValues("via").map((v) => `Via: ${v}`).join("\r\n")}\r\nFrom: ${branch.header("from")}\r\nTo: ${branch.header("to")};tag=b1\r\nCall-ID: ${branch.callId}\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n`,
+    ));
+    if (!r.ok) throw r.error;
+    edgeB.send(r.message.toBuffer(), workerPort);
+    const ok = await edgeA.next(status(200, "MESSAGE"));
+    expect(ok.topVia().port).toBe(edgeA.port);
+    expect(ok.vias()).toHaveLength(2);
+  });
+
+  it("DESIGN §3: a flow-failed event marks that flow's bindings unreachable and the next MESSAGE is 480 at once", async () => {
+    const ft = token(40001, "tcp");
+    await registerBob(ft);
+    bus.publish(Subjects.flowFailed, { flowToken: ft, edge: `127.0.0.1:${edgeB.port}`, reason: "closed", at: Date.now() });
+    await waitUntil(async () => (await store.lookup("sip:bob@example.com", Date.now())).bindings[0]?.reachable === false);
+    const { bindings } = await store.lookup("sip:bob@example.com", Date.now());
+    expect(bindings[0]!.reason).toMatch(/^flow-failed/);
+    expect(worker.stats.markedUnreachable).toBe(1);
+    edgeA.send(message("bob"), workerPort);
+    await edgeA.next(status(480, "MESSAGE"));
+    expect(edgeB.received.filter((m) => m.kind === "request" && m.method === "MESSAGE")).toEqual([]);
+  });
+
+  it("DESIGN §3: an edge-down event makes every binding whose Path starts at that edge unreachable", async () => {
+    await registerBob(token(40002));
+    bus.publish(Subjects.edgeDown, { edge: `127.0.0.1:${edgeB.port}`, at: Date.now() });
+    await waitUntil(async () => (await store.lookup("sip:bob@example.com", Date.now())).bindings[0]?.reachable === false);
+    expect((await store.lookup("sip:bob@example.com", Date.now())).bindings[0]!.reason).toBe("edge-down");
+  });
+
+  it("DESIGN §2: 404 for an unknown user; a CANCEL matching nothing is 481 (§9.2); garbage is counted, not fatal", async () => {
+    edgeA.send(message("nobody"), workerPort);
+    await edgeA.next(status(404, "MESSAGE"));
+    edgeA.send(sipText("CANCEL sip:nobody@example.com SIP/2.0", [
+      viaFromEdge(edgeA), "Max-Forwards: 70", "From: <sip:alice@example.com>;tag=a1", "To: <sip:nobody@example.com>",
+      "Call-ID: stray@test", "CSeq: 1 CANCEL",
+    ]), workerPort);
+    await edgeA.next(status(481, "CANCEL"));
+    edgeA.send("this is not SIP\r\n\r\n", workerPort);
+    await waitUntil(() => worker.stats.unparsable === 1);
+    // Still serving.
+    edgeA.send(message("nobody2"), workerPort);
+    await edgeA.next(status(404, "MESSAGE"));
+  });
+
+  it("DESIGN §5: a graceful stop announces draining and leaves the ring", async () => {
+    const draining = new Promise<MemberHeartbeat>((resolve) => bus.subscribe(Subjects.workerHeartbeat, (m) => {
+      const hb = m.json<MemberHeartbeat>();
+      if (hb.draining === true) resolve(hb);
+    }));
+    const left = new Promise<string>((resolve) => bus.subscribe(Subjects.memberLeave, (m) => resolve(m.json<{ id: string }>().id)));
+    await worker.stop({ graceful: true });
+    expect((await draining).id).toBe("w1");
+    expect(await left).toBe("w1");
+    expect(worker.draining).toBe(true);
+  });
+});
+
+async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
