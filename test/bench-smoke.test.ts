@@ -1,8 +1,10 @@
 /**
  * The benchmark's own smoke run (issue 7): proves the harness works end to end at a low rate —
- * REGISTER, MESSAGE and INVITE+BYE through sipp against the embedded system with zero failed calls.
+ * REGISTER, MESSAGE and INVITE+BYE through sipp against the embedded system and against the
+ * cluster (redis-server, nats-server, `edgepath edge` and two `edgepath registrar` processes),
+ * and the "edge alone" mode, each with zero failed calls.
  * It asserts correctness of the harness, never speed (speed is printed by `pnpm bench`).
- * Needs the build (`pnpm test` runs `tsc -b` first) and sipp on PATH.
+ * Needs the build (`pnpm test` runs `tsc -b` first) and sipp, redis-server and nats-server on PATH.
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -28,6 +30,16 @@ function runBench(args: string[]): Promise<{ code: number; stdout: string }> {
   });
 }
 
+function expectClean(json: Result): void {
+  for (const p of json.results) {
+    expect(p.steps.length, `${p.phase} ran no step`).toBeGreaterThan(0);
+    for (const s of p.steps) {
+      expect(s.failed, `${p.phase} failed calls`).toBe(0);
+      expect(s.successful, `${p.phase} successful calls`).toBe(s.calls);
+    }
+  }
+}
+
 describe("pnpm bench --smoke", () => {
   it("embedded: every phase runs with zero failed calls and writes its JSON result", { timeout: 180_000 }, async () => {
     const file = join(out, "embedded.json");
@@ -37,11 +49,34 @@ describe("pnpm bench --smoke", () => {
     const json = JSON.parse(readFileSync(file, "utf8")) as Result;
     expect(json.mode).toBe("embedded");
     expect(json.results.map((p) => p.phase)).toEqual(["REGISTER", "MESSAGE", "INVITE+BYE"]);
-    for (const p of json.results) {
-      for (const s of p.steps) {
-        expect(s.failed, `${p.phase} failed calls`).toBe(0);
-        expect(s.successful, `${p.phase} successful calls`).toBe(s.calls);
-      }
-    }
+    expectClean(json);
+  });
+
+  it(
+    "cluster: Redis + NATS + edge + 2 workers as processes, every phase with zero failed calls, CPU and RSS per process",
+    { timeout: 180_000 },
+    async () => {
+      const file = join(out, "cluster.json");
+      const r = await runBench(["--smoke", "--out", file]);
+      expect(r.code, r.stdout).toBe(0);
+      const json = JSON.parse(readFileSync(file, "utf8")) as Result & { rssMiB: Record<string, number> };
+      expect(json.mode).toBe("cluster");
+      expect(json.results.map((p) => p.phase)).toEqual(["REGISTER", "MESSAGE", "INVITE+BYE"]);
+      expectClean(json);
+      // One RSS figure per process of ours: proves the harness measured the separate processes.
+      expect(Object.keys(json.rssMiB).sort()).toEqual(["edge-1", "worker-1", "worker-2"]);
+      for (const mib of Object.values(json.rssMiB)) expect(mib).toBeGreaterThan(0);
+    },
+  );
+
+  it("edge alone: the edge forwards REGISTERs to a worker stand-in with zero failed calls", { timeout: 180_000 }, async () => {
+    const file = join(out, "edge-alone.json");
+    const r = await runBench(["--edge-alone", "--smoke", "--out", file]);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/messages\/s forwarded by the edge/);
+    const json = JSON.parse(readFileSync(file, "utf8")) as Result;
+    expect(json.mode).toBe("edge-alone");
+    expect(json.results.map((p) => p.phase)).toEqual(["EDGE-ALONE"]);
+    expectClean(json);
   });
 });

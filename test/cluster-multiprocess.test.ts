@@ -4,6 +4,7 @@
  * Tests run in order on one cluster: failover, Redis restart, flow failure and edge loss
  * each change it for the tests after.
  */
+import { writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   randomToken, sipHeader, sipHeaders, sipMethod, sipStatus, sipText, startNats, startRedis, TestUa, waitFor,
@@ -38,10 +39,12 @@ beforeAll(async () => {
   workers.push(...(await Promise.all(["w1", "w2", "w3"].map((id) => startNode("registrar", id, env)))));
   [edgeA, edgeB] = await Promise.all([startNode("edge", "edge-a", env), startNode("edge", "edge-b", env)]);
   // DESIGN §4: every edge computes the same ring from the live worker set.
-  for (const e of [edgeA, edgeB]) await waitFor(async () => (await ring(e)).members.length === 3, { timeoutMs: 15_000, what: `${e.id} sees 3 workers` });
+  for (const e of [edgeA, edgeB]) await waitFor(until(async () => (await ring(e)).members.length === 3), { timeoutMs: 15_000, what: `${e.id} sees 3 workers` });
 }, 90_000);
 
 afterAll(async () => {
+  const dump = process.env["EDGEPATH_TEST_DUMP"];
+  if (dump !== undefined) for (const p of [...workers, edgeA, edgeB]) if (p !== undefined) writeFileSync(`${dump}-${p.id}.log`, p.log());
   await Promise.allSettled(uas.map((u) => u.close()));
   await Promise.allSettled([...workers, edgeA, edgeB].filter((p) => p !== undefined).map((p) => p.kill("SIGKILL")));
   await Promise.allSettled([redis?.stop(), nats?.stop()]);
@@ -56,6 +59,9 @@ async function ua(transport: TestUaTransport = "udp"): Promise<TestUa> {
   uas.push(u);
   return u;
 }
+
+/** waitFor keeps polling while the probe returns undefined: a boolean condition maps to true | undefined. */
+const until = (cond: () => Promise<boolean>) => async (): Promise<true | undefined> => ((await cond()) ? true : undefined);
 
 const at = (e: NodeProc) => ({ host: "127.0.0.1", port: e.sipPort });
 
@@ -155,7 +161,7 @@ describe("edgepath as separate processes (Redis + NATS)", () => {
     const victim = workers[1]!;
     await victim.kill("SIGKILL");
     for (const e of [edgeA, edgeB]) {
-      await waitFor(async () => (await ring(e)).members.length === 2, { timeoutMs: 15_000, what: `${e.id} drops ${victim.id}` });
+      await waitFor(until(async () => (await ring(e)).members.length === 2), { timeoutMs: 15_000, what: `${e.id} drops ${victim.id}` });
       expect((await ring(e)).members.map((m) => m.id)).toEqual(["w1", "w3"]);
     }
     const caller = await ua();
@@ -171,7 +177,7 @@ describe("edgepath as separate processes (Redis + NATS)", () => {
   it("a worker that starts joins the ring and takes its share", async () => {
     const w4 = await startNode("registrar", "w4", env);
     workers.push(w4);
-    for (const e of [edgeA, edgeB]) await waitFor(async () => (await ring(e)).members.some((m) => m.id === "w4"), { timeoutMs: 15_000, what: `${e.id} adds w4` });
+    for (const e of [edgeA, edgeB]) await waitFor(until(async () => (await ring(e)).members.some((m) => m.id === "w4")), { timeoutMs: 15_000, what: `${e.id} adds w4` });
     const caller = await ua();
     for (const u of users) await deliver(caller, edgeA, u);
   }, 60_000);
@@ -195,7 +201,7 @@ describe("edgepath as separate processes (Redis + NATS)", () => {
       async () => {
         const res = await late.request(registerText(late, lateUser, `${randomToken()}@up`, 1), at(edgeA), 5000).catch(() => undefined);
         if (res !== undefined && sipStatus(res) === 200) registered = { ua: late, user: lateUser, edge: edgeA, callId: "", cseq: 1 };
-        return registered !== undefined;
+        return registered;
       },
       { timeoutMs: 30_000, intervalMs: 500, what: "REGISTER succeeds after the Redis restart" },
     );
@@ -216,7 +222,7 @@ describe("edgepath as separate processes (Redis + NATS)", () => {
     const reg = await register(tcp, user, edgeA);
     await deliver(await ua(), edgeB, reg);
     await tcp.dropConnection(at(edgeA));
-    await waitFor(async () => (await aor(user)).bindings[0]?.reachable === false, { timeoutMs: 15_000, what: "binding marked unreachable" });
+    await waitFor(until(async () => (await aor(user)).bindings[0]?.reachable === false), { timeoutMs: 15_000, what: "binding marked unreachable" });
     const b = (await aor(user)).bindings[0]!;
     expect(b.reason).toMatch(/^flow-failed/);
     expect(b.transport).toBe("tcp");
@@ -251,7 +257,7 @@ describe("edgepath as separate processes (Redis + NATS)", () => {
     await register(u, user, edgeB);
     expect((await aor(user)).bindings[0]?.edge).toBe(edgeB.ready.internal[0]);
     await edgeB.kill("SIGKILL");
-    await waitFor(async () => (await aor(user)).bindings[0]?.reachable === false, { timeoutMs: 20_000, what: "edge-down marks the binding" });
+    await waitFor(until(async () => (await aor(user)).bindings[0]?.reachable === false), { timeoutMs: 20_000, what: "edge-down marks the binding" });
     expect((await aor(user)).bindings[0]?.reason).toBe("edge-down");
     // Bindings behind edge A are untouched.
     expect((await aor(users[1]!.user)).bindings[0]?.reachable).toBe(true);

@@ -234,6 +234,62 @@ describe.each<TestUaTransport>(["udp", "tcp"])("INVITE through the edge over %s"
   });
 });
 
+describe("INVITE across transports and non-2xx finals", () => {
+  it("RFC 5658 / RFC 3261 §12: caller on UDP, callee on TCP: the dialog works both ways and the caller's BYE reaches the callee", async () => {
+    await using alice = await TestUa.create({ transport: "udp" });
+    await using bob = await TestUa.create({ transport: "tcp" });
+    const bobUser = `mixed-${randomToken(3)}`;
+    await register(bob, bobUser);
+    const call = invite(alice, "alice", bobUser);
+    alice.send(call.text, edge());
+    const inv = await bob.nextMessage(isReq("INVITE", call.callId), WAIT);
+    const rr = recordRoutes(inv);
+    // Bob's side of the edge is TCP, Alice's UDP (RFC 5658: each side names its own transport).
+    expect(rr[0]).toMatch(/;transport=tcp/);
+    expect(rr.at(-1)).not.toMatch(/transport=tcp/);
+    bob.send(answer(inv, 200, "OK", { toTag: "bt", contact: `<sip:${bobUser}@${bob.hostport};transport=tcp>`, body: SDP }), edge());
+    const ok = await alice.nextMessage(isRes(200, "INVITE", call.callId), WAIT);
+    const routeSet = [...recordRoutes(ok)].reverse();
+    const to = sipHeader(ok, "to")!;
+    alice.send(inDialog(alice, "ACK", { target: contactUri(ok), routeSet, from: call.from, to, callId: call.callId, cseq: 1 }), edge());
+    await bob.nextMessage(isReq("ACK", call.callId), WAIT);
+    alice.send(inDialog(alice, "BYE", { target: contactUri(ok), routeSet, from: call.from, to, callId: call.callId, cseq: 2 }), edge());
+    const bye = await bob.nextMessage(isReq("BYE", call.callId), WAIT);
+    expect(bye).toMatch(new RegExp(`^BYE sip:${bobUser}@127\\.0\\.0\\.1:${bob.port};transport=tcp SIP/2\\.0`));
+    bob.send(answer(bye, 200, "OK"), edge());
+    await alice.nextMessage(isRes(200, "BYE", call.callId), WAIT);
+  });
+
+  it("RFC 3261 §17.2.1: a 486 is retransmitted to a UDP caller until its ACK, which the worker's transaction absorbs", async () => {
+    await using alice = await TestUa.create({ transport: "udp" });
+    await using bob = await TestUa.create({ transport: "udp" });
+    const bobUser = `busy-${randomToken(3)}`;
+    await register(bob, bobUser);
+    const call = invite(alice, "alice", bobUser);
+    alice.send(call.text, edge());
+    const inv = await bob.nextMessage(isReq("INVITE", call.callId), WAIT);
+    bob.send(answer(inv, 486, "Busy Here", { toTag: "busy" }), edge());
+    // The worker's client transaction ACKs Bob's 486 hop by hop (§17.1.1.3).
+    await bob.nextMessage(isReq("ACK", call.callId), WAIT);
+    const first = await alice.nextMessage(isRes(486, "INVITE", call.callId), WAIT);
+    // Timer G: no ACK from Alice yet, so the 486 comes again (T1 = 500 ms later).
+    const again = await alice.nextMessage(isRes(486, "INVITE", call.callId), WAIT);
+    expect(again).toBe(first);
+    // §17.1.1.3: the ACK for a non-2xx has the INVITE's top Via (same branch) and the response's To.
+    const ack = sipText(`ACK sip:${bobUser}@example.com SIP/2.0`, [
+      `Via: ${sipHeader(call.text, "via")!}`, "Max-Forwards: 70", `From: ${call.from}`, `To: ${sipHeader(first, "to")!}`,
+      `Call-ID: ${call.callId}`, "CSeq: 1 ACK",
+    ]);
+    alice.send(ack, edge());
+    // Absorbed: Timer G stops. Its next firings would be 1 s and 2 s later; none may arrive in 3.5 s.
+    const late = await alice.nextMessage(isRes(486, "INVITE", call.callId), 3500).catch(() => undefined);
+    // One retransmission may already have been in flight when the ACK left.
+    if (late !== undefined) await expect(alice.nextMessage(isRes(486, "INVITE", call.callId), 3500)).rejects.toThrow(/no matching message/);
+    // The ACK is hop-by-hop: it never reaches Bob (he got the worker's own ACK above).
+    expect(bob.received.filter((m) => sipMethod(m) === "ACK")).toHaveLength(1);
+  });
+});
+
 describe("INVITE to a TCP callee that disconnected", () => {
   it("RFC 5626 §5.3 / DESIGN §3: 480 at once, not after Timer B", async () => {
     await using alice = await TestUa.create({ transport: "udp" });

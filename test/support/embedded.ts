@@ -18,7 +18,18 @@ export interface EmbeddedSystem {
   readonly host: "127.0.0.1";
   /** Admin HTTP base URL, e.g. http://127.0.0.1:40123 */
   readonly adminUrl: string;
+  /** Ports of the extra listeners asked for in `listeners` (bound to 127.0.0.1 on free ports). */
+  readonly tlsPort?: number;
+  readonly wsPort?: number;
+  readonly wssPort?: number;
   stop(graceful?: boolean): Promise<void>;
+}
+
+/** Extra public listeners; tls and wss need EDGEPATH_TLS_CERT / EDGEPATH_TLS_KEY in `env`. */
+export interface EmbeddedListeners {
+  readonly tls?: boolean;
+  readonly ws?: boolean;
+  readonly wss?: boolean;
 }
 
 /**
@@ -26,11 +37,12 @@ export interface EmbeddedSystem {
  * Defaults: domain example.com, 2 workers, a fixed secret, log level "silent"
  * (set EDGEPATH_TEST_LOG=debug in the environment to see the system's logs).
  */
-export async function startEmbedded(env: Record<string, string> = {}): Promise<EmbeddedSystem> {
+export async function startEmbedded(env: Record<string, string> = {}, listeners: EmbeddedListeners = {}): Promise<EmbeddedSystem> {
   const sipPort = await freeSipPort();
   const httpPort = await freePort("tcp");
+  const extra = (["tls", "ws", "wss"] as const).filter((t) => listeners[t] === true);
   const merged: Record<string, string> = {
-    EDGEPATH_SIP_LISTEN: `udp:127.0.0.1:${sipPort},tcp:127.0.0.1:${sipPort}`,
+    EDGEPATH_SIP_LISTEN: [`udp:127.0.0.1:${sipPort}`, `tcp:127.0.0.1:${sipPort}`, ...extra.map((t) => `${t}:127.0.0.1:0`)].join(","),
     EDGEPATH_INTERNAL_LISTEN: "127.0.0.1:0",
     EDGEPATH_HTTP_LISTEN: `127.0.0.1:${httpPort}`,
     EDGEPATH_DOMAINS: "example.com",
@@ -44,10 +56,16 @@ export async function startEmbedded(env: Record<string, string> = {}): Promise<E
   const level = process.env["EDGEPATH_TEST_LOG"] ?? "silent";
   const logger = pino({ level });
   const system = await runAll(r.config, logger);
+  const portOf = (t: "tls" | "ws" | "wss"): number | undefined =>
+    extra.includes(t) ? system.sipListeners.find((x) => x.transport === t)?.port : undefined;
+  const [tlsPort, wsPort, wssPort] = [portOf("tls"), portOf("ws"), portOf("wss")];
   return {
     system,
     config: r.config,
     sipPort,
+    ...(tlsPort !== undefined ? { tlsPort } : {}),
+    ...(wsPort !== undefined ? { wsPort } : {}),
+    ...(wssPort !== undefined ? { wssPort } : {}),
     host: "127.0.0.1",
     adminUrl: `http://127.0.0.1:${system.http.port}`,
     stop: (graceful = false) => system.stop(graceful),

@@ -13,14 +13,16 @@
  * top clean rate, CPU seconds per 1000 calls of each of our processes, and their RSS.
  * Numbers are printed and written to JSON, never asserted (CONVENTIONS: benchmarks print numbers).
  */
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { freePort } from "@edgepath/testkit";
 import type { BenchProcess } from "./processes.js";
-import { removeDir, startEdgepath, startNatsForBench, startRedisForBench } from "./processes.js";
+import { removeDir, startEdgepath, startNatsForBench, startRedisForBench, startStandIn } from "./processes.js";
+import { formatSummary, summarizeProfile } from "./profile.js";
+import type { ProfileSummary } from "./profile.js";
 import { percentile, runUac, startUas } from "./sipp.js";
 import type { UacRun } from "./sipp.js";
 
@@ -28,6 +30,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, "../../..");
 const scenarios = resolve(here, "../scenarios");
 const mainJs = join(repoRoot, "services/edgepath/dist/main.js");
+const standInJs = join(here, "stand-in.js");
 
 interface Step {
   readonly rate: number;
@@ -53,6 +56,8 @@ interface PhaseResult {
 const { values: args } = parseArgs({
   options: {
     embedded: { type: "boolean", default: false },
+    "edge-alone": { type: "boolean", default: false },
+    "cpu-prof": { type: "boolean", default: false },
     target: { type: "string" },
     smoke: { type: "boolean", default: false },
     users: { type: "string" },
@@ -67,10 +72,14 @@ const { values: args } = parseArgs({
 });
 
 if (args.help) {
-  process.stdout.write(`usage: pnpm bench [--embedded | --target host:port] [--smoke] [--users N] [--seconds S]
-       [--register-rates 1000,2000,...] [--message-rates ...] [--invite-rates ...] [--transport udp|tcp] [--out file.json]
-Default: Redis + NATS + 1 edge + 2 workers as separate processes. --target drives an already running edge
-(its domain must be example.com). --smoke: low rates, proves the harness (CI).
+  process.stdout.write(`usage: pnpm bench [--embedded | --edge-alone | --target host:port] [--smoke] [--users N] [--seconds S]
+       [--register-rates 1000,2000,...] [--message-rates ...] [--invite-rates ...] [--transport udp|tcp]
+       [--cpu-prof] [--out file.json]
+Default: Redis + NATS + 1 edge + 2 workers as separate processes. --embedded: one \`edgepath all\` process.
+--edge-alone: NATS + 1 edge + a worker stand-in that answers 200 at once (measures the edge's own
+forwarding rate; REGISTER phase only). --target drives an already running edge (its domain must be
+example.com). --smoke: low rates, proves the harness (CI). --cpu-prof: run our processes under
+node --cpu-prof and print each one's top self-time functions.
 `);
   process.exit(0);
 }
@@ -79,7 +88,8 @@ const smoke = args.smoke === true;
 const seconds = Number(args.seconds ?? (smoke ? 2 : 5));
 const users = Number(args.users ?? (smoke ? 50 : 2000));
 const rates = (s: string | undefined, dflt: number[]): number[] => (s === undefined ? dflt : s.split(",").map(Number).filter((n) => n > 0));
-const registerRates = rates(args["register-rates"], smoke ? [50] : [1000, 2000, 4000, 6000, 8000]);
+const edgeAlone = args["edge-alone"] === true;
+const registerRates = rates(args["register-rates"], smoke ? [50] : edgeAlone ? [2500, 5000, 7500, 10_000, 12_500] : [1000, 2000, 4000, 6000, 8000]);
 const messageRates = rates(args["message-rates"], smoke ? [50] : [1000, 2000, 3000, 5000]);
 const inviteRates = rates(args["invite-rates"], smoke ? [20] : [250, 500, 1000, 1500]);
 const sippTransport = args.transport === "tcp" ? "t1" : "u1";
@@ -109,14 +119,30 @@ async function main(): Promise<number> {
   const procs: BenchProcess[] = [];
   const cleanup: Array<() => Promise<void>> = [];
   let target: string;
-  const mode = args.target !== undefined ? "target" : args.embedded ? "embedded" : "cluster";
+  const mode = args.target !== undefined ? "target" : args.embedded ? "embedded" : edgeAlone ? "edge-alone" : "cluster";
+  const profDir = args["cpu-prof"] === true ? mkdtempSync(join(tmpdir(), "edgepath-bench-prof-")) : undefined;
+  const nodeArgs = (name: string): string[] => (profDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${join(profDir, name)}`]);
+  let outcome: { code: number; out: string; json: Record<string, unknown> } | undefined;
   try {
     if (args.target !== undefined) {
       target = args.target;
     } else if (args.embedded) {
-      const all = await startEdgepath(mainJs, "all", "edgepath-all", { EDGEPATH_DOMAINS: domain, EDGEPATH_SECRET: "bench-secret-0123456789abcdef0123", EDGEPATH_WORKERS: "2" });
+      const all = await startEdgepath(mainJs, "all", "edgepath-all", { EDGEPATH_DOMAINS: domain, EDGEPATH_SECRET: "bench-secret-0123456789abcdef0123", EDGEPATH_WORKERS: "2" }, nodeArgs("edgepath-all"));
       procs.push(all);
       target = `127.0.0.1:${all.sipPort}`;
+    } else if (edgeAlone) {
+      const nats = await startNatsForBench();
+      procs.push(nats.proc);
+      procs.push(await startStandIn(standInJs, nats.url, "stand-in-1"));
+      const iport = await freePort("udp");
+      const edge = await startEdgepath(
+        mainJs, "edge", "edge-1",
+        { NATS_URL: nats.url, EDGEPATH_DOMAINS: domain, EDGEPATH_SECRET: "bench-secret-0123456789abcdef0123", EDGEPATH_INTERNAL_LISTEN: `127.0.0.1:${iport}` },
+        nodeArgs("edge-1"),
+      );
+      procs.push(edge);
+      target = `127.0.0.1:${edge.sipPort}`;
+      await waitForRing(edge.httpPort, 1);
     } else {
       const redis = await startRedisForBench();
       procs.push(redis.proc);
@@ -128,10 +154,10 @@ async function main(): Promise<number> {
       const common = { REDIS_URL: redis.url, NATS_URL: nats.url, EDGEPATH_DOMAINS: domain, EDGEPATH_SECRET: "bench-secret-0123456789abcdef0123", EDGEPATH_AUTH: "off" };
       for (const n of [1, 2]) {
         const port = await freePort("udp");
-        procs.push(await startEdgepath(mainJs, "registrar", `worker-${n}`, { ...common, EDGEPATH_INTERNAL_LISTEN: `127.0.0.1:${port}` }));
+        procs.push(await startEdgepath(mainJs, "registrar", `worker-${n}`, { ...common, EDGEPATH_INTERNAL_LISTEN: `127.0.0.1:${port}` }, nodeArgs(`worker-${n}`)));
       }
       const iport = await freePort("udp");
-      const edge = await startEdgepath(mainJs, "edge", "edge-1", { ...common, EDGEPATH_INTERNAL_LISTEN: `127.0.0.1:${iport}` });
+      const edge = await startEdgepath(mainJs, "edge", "edge-1", { ...common, EDGEPATH_INTERNAL_LISTEN: `127.0.0.1:${iport}` }, nodeArgs("edge-1"));
       procs.push(edge);
       target = `127.0.0.1:${edge.sipPort}`;
       await waitForRing(edge.httpPort, 2);
@@ -143,18 +169,26 @@ async function main(): Promise<number> {
     writeFileSync(usersFile, `SEQUENTIAL\n${Array.from({ length: users }, (_, i) => `bench${i + 1};${domain}`).join("\n")}\n`);
     const phonePort = await freePort(sippTransport === "t1" ? "tcp" : "udp");
     const ours = procs.filter((p) => p.name.startsWith("edge") || p.name.startsWith("worker"));
+    const standIn = procs.filter((p) => p.name.startsWith("stand-in"));
 
+    // Peak RSS per process, sampled through the run (UDP server transactions live for Timer J,
+    // 32 s, so the peak comes under load, not at the end).
+    const peakRss: Record<string, number> = {};
+    const sampler = setInterval(() => {
+      for (const p of [...ours, ...procs.filter((q) => q.name.startsWith("stand-in"))]) peakRss[p.name] = Math.max(peakRss[p.name] ?? 0, rssMiB(p.pid) || 0);
+    }, 500);
+    cleanup.push(() => Promise.resolve(clearInterval(sampler)));
     process.stdout.write(`edgepath bench: mode=${mode} target=${target} users=${users} transport=${args.transport} ${seconds}s per step\n`);
     const results: PhaseResult[] = [];
 
     // Phase 1: REGISTER, from the phones' port so later phases reach them.
-    results.push(await phase("REGISTER", registerRates, (rate, calls) =>
+    results.push(await phase(edgeAlone ? "EDGE-ALONE" : "REGISTER", registerRates, (rate, calls) =>
       runUac({ scenario: join(scenarios, "register.xml"), target, localPort: phonePort, rate, calls, injectionFile: usersFile, transport: sippTransport, timeoutMs: (calls / rate) * 1000 + 30_000 }), ours));
 
     // Phases 2 and 3: a UAS on the phones' port answers what the edge delivers over the registered flows.
     // With TCP the phones' registrations are gone when the REGISTER sipp exits (its connections close), so
     // MESSAGE/INVITE use UDP registrations only.
-    if (sippTransport === "u1") {
+    if (sippTransport === "u1" && !edgeAlone) {
       const senderPort = await freePort("udp");
       const msgUas = await startUas(join(scenarios, "message-uas.xml"), phonePort, "u1");
       try {
@@ -172,21 +206,52 @@ async function main(): Promise<number> {
       }
     }
 
-    const rss = Object.fromEntries(ours.map((p) => [p.name, rssMiB(p.pid)]));
+    const rss = Object.fromEntries([...ours, ...standIn].map((p) => [p.name, rssMiB(p.pid)]));
     printTable(results, rss);
+    process.stdout.write(`peak RSS MiB during run: ${Object.entries(peakRss).map(([n, v]) => `${n}=${v}`).join(" ")}\n`);
+    if (edgeAlone) {
+      const best = results[0]?.bestCleanPerSec ?? 0;
+      // Per REGISTER the edge forwards two messages: the request (public -> worker) and the 200 (worker -> phone).
+      process.stdout.write(`edge alone: ${best} REGISTER/s clean = ${best * 2} messages/s forwarded by the edge\n`);
+    }
     const out = args.out ?? join(repoRoot, `bench-result-${mode}.json`);
-    writeFileSync(out, `${JSON.stringify({ at: new Date().toISOString(), mode, target, users, seconds, transport: args.transport, node: process.version, results, rssMiB: rss }, null, 2)}\n`);
-    process.stdout.write(`wrote ${out}\n`);
     const failedSmoke = smoke && results.some((r) => r.steps.some((s) => s.failed > 0 || s.successful === 0));
     if (failedSmoke) process.stdout.write("smoke run had failed calls\n");
-    return failedSmoke ? 1 : 0;
+    outcome = {
+      code: failedSmoke ? 1 : 0,
+      out,
+      json: { at: new Date().toISOString(), mode, target, users, seconds, transport: args.transport, node: process.version, results, rssMiB: rss, peakRssMiB: peakRss },
+    };
   } finally {
     for (const p of procs.reverse()) await p.stop().catch(() => undefined);
     for (const c of cleanup) await c().catch(() => undefined);
   }
+  // Profiles are written when the processes exit, so they are read after the stop above.
+  if (profDir !== undefined) {
+    const profiles: Record<string, ProfileSummary> = {};
+    for (const name of readdirSync(profDir)) {
+      const file = readdirSync(join(profDir, name)).find((f) => f.endsWith(".cpuprofile"));
+      if (file === undefined) continue;
+      const summary = summarizeProfile(join(profDir, name, file));
+      profiles[name] = summary;
+      process.stdout.write(`\n${formatSummary(name, summary)}\n`);
+    }
+    outcome.json["profiles"] = profiles;
+    process.stdout.write(`cpu profiles kept in ${profDir} (open in Chrome DevTools / speedscope)\n`);
+  }
+  writeFileSync(outcome.out, `${JSON.stringify(outcome.json, null, 2)}\n`);
+  process.stdout.write(`wrote ${outcome.out}\n`);
+  return outcome.code;
 
   async function phase(name: string, stepRates: number[], run: (rate: number, calls: number) => Promise<UacRun>, measured: BenchProcess[]): Promise<PhaseResult> {
     const steps: Step[] = [];
+    // Warm-up, not recorded: the first seconds of a phase run cold code (V8 tiers up, caches
+    // fill), which would otherwise show as retransmissions and seconds of latency in step one.
+    if (!smoke && stepRates[0] !== undefined) {
+      const w = Math.max(10, Math.round(stepRates[0] / 2));
+      const warm = await run(w, w * 3);
+      process.stdout.write(`  ${name.padEnd(10)} warm-up ${w}/s: ok ${warm.successful}/${w * 3}\n`);
+    }
     for (const rate of stepRates) {
       const calls = Math.max(rate * seconds, 10);
       const before = new Map(measured.map((p) => [p.name, cpuSeconds(p.pid)]));

@@ -19,7 +19,12 @@ export interface BenchProcess {
   stop(): Promise<void>;
 }
 
-function track(name: string, child: ChildProcess): BenchProcess {
+/**
+ * `stopSignal`: edgepath processes get SIGINT, its fast (not graceful) stop: a graceful
+ * worker finishes its transactions (up to Timer J, 32 s) and would be killed first, and a
+ * killed `node --cpu-prof` writes no profile.
+ */
+function track(name: string, child: ChildProcess, stopSignal: NodeJS.Signals = "SIGTERM"): BenchProcess {
   let out = "";
   const keep = (b: Buffer): void => {
     out += b.toString("utf8");
@@ -35,8 +40,8 @@ function track(name: string, child: ChildProcess): BenchProcess {
     output: () => out,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      const t = setTimeout(() => child.kill("SIGKILL"), 5000);
+      child.kill(stopSignal);
+      const t = setTimeout(() => child.kill("SIGKILL"), 15_000);
       await exited;
       clearTimeout(t);
     },
@@ -97,7 +102,13 @@ export interface EdgepathProcess extends BenchProcess {
 }
 
 /** Starts `edgepath <role>` and waits for its `edgepath-ready` line. */
-export async function startEdgepath(mainJs: string, role: "all" | "edge" | "registrar", name: string, env: Record<string, string>): Promise<EdgepathProcess> {
+export async function startEdgepath(
+  mainJs: string,
+  role: "all" | "edge" | "registrar",
+  name: string,
+  env: Record<string, string>,
+  nodeArgs: readonly string[] = [],
+): Promise<EdgepathProcess> {
   const httpPort = await freePort("tcp");
   const sipPort = role === "registrar" ? undefined : await freeSipPort();
   const fullEnv: Record<string, string> = {
@@ -108,12 +119,26 @@ export async function startEdgepath(mainJs: string, role: "all" | "edge" | "regi
     ...(sipPort !== undefined ? { EDGEPATH_SIP_LISTEN: `udp:127.0.0.1:${sipPort},tcp:127.0.0.1:${sipPort}` } : {}),
     ...env,
   };
-  const child = spawn(process.execPath, [mainJs, role], { env: fullEnv, stdio: ["ignore", "pipe", "pipe"] });
-  const proc = track(name, child);
+  const child = spawn(process.execPath, [...nodeArgs, mainJs, role], { env: fullEnv, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = track(name, child, "SIGINT");
+  await readyLine(proc, '"edgepath-ready"');
+  return { ...proc, sipPort, httpPort };
+}
+
+/** The "edge alone" phase's worker stand-in (stand-in.ts); resolves with its SIP address. */
+export async function startStandIn(standInJs: string, natsUrl: string, id: string): Promise<BenchProcess> {
+  const child = spawn(process.execPath, [standInJs, natsUrl, id], { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = track(id, child);
+  await readyLine(proc, '"stand-in-ready"');
+  return proc;
+}
+
+async function readyLine(proc: BenchProcess, marker: string): Promise<void> {
+  const { child, name } = proc;
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`${name} not ready after 20 s:\n${proc.output().slice(-3000)}`)), 20_000);
     const check = (): void => {
-      if (proc.output().includes('"edgepath-ready"')) {
+      if (proc.output().includes(marker)) {
         clearTimeout(t);
         resolve();
       }
@@ -124,7 +149,6 @@ export async function startEdgepath(mainJs: string, role: "all" | "edge" | "regi
       reject(new Error(`${name} exited with ${code} before ready:\n${proc.output().slice(-3000)}`));
     });
   });
-  return { ...proc, sipPort, httpPort };
 }
 
 export async function removeDir(dir: string): Promise<void> {

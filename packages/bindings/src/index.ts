@@ -11,5 +11,7 @@ export type {
   UnreachableSelector,
 } from "./types.js";
 export { MemoryBindingStore } from "./memory-store.js";
+export { CachedBindingStore } from "./cached-store.js";
+export type { CachedBindingStoreOptions } from "./cached-store.js";
 export { bindingFromChange, compareBindings, liveBindings, planRegister, validateRegisterOp } from "./plan.js";
 export type { RegisterPlan } from "./plan.js";

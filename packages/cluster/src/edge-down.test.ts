@@ -28,7 +28,7 @@ function manualTimers(): EdgeDownTimers & Timers & { fire(): void; pending(): nu
 
 const edgeBeat = (id: string, addr: string, seq = 1) => ({ id, role: "edge", sipAddress: addr, startedAt: 1, seq });
 
-async function setup(opts: { self: string; owner: () => string | undefined; live?: (id: string) => boolean }) {
+function setup(opts: { self: string; owner: () => string | undefined; live?: (id: string) => boolean }) {
   const bus = new InProcessBus();
   const timers = manualTimers();
   const edges = new Membership(bus, { role: "edge", timers });
@@ -52,7 +52,7 @@ async function setup(opts: { self: string; owner: () => string | undefined; live
 
 describe("EdgeDownPublisher (DESIGN §3: an edge that leaves makes its bindings unreachable)", () => {
   it("the ring owner of edge-down:<edge> publishes edgeDown when the edge leaves", async () => {
-    const s = await setup({ self: "w1", owner: () => "w1" });
+    const s = setup({ self: "w1", owner: () => "w1" });
     s.bus.publish(Subjects.edgeHeartbeat, edgeBeat("e1", "10.0.0.1:5070"));
     s.bus.publish(Subjects.edgeHeartbeat, edgeBeat("e2", "10.0.0.2:5070"));
     await s.bus.flush();
@@ -66,7 +66,7 @@ describe("EdgeDownPublisher (DESIGN §3: an edge that leaves makes its bindings 
   });
 
   it("a non-owner does not publish while the owner is alive", async () => {
-    const s = await setup({ self: "w2", owner: () => "w1", live: () => true });
+    const s = setup({ self: "w2", owner: () => "w1", live: () => true });
     s.bus.publish(Subjects.edgeHeartbeat, edgeBeat("e1", "10.0.0.1:5070"));
     await s.bus.flush();
     s.bus.publish(Subjects.memberLeave, { id: "e1", role: "edge" });
@@ -79,7 +79,7 @@ describe("EdgeDownPublisher (DESIGN §3: an edge that leaves makes its bindings 
 
   it("a non-owner publishes after the grace when the owner died too and it now owns the key", async () => {
     let owner = "w1";
-    const s = await setup({ self: "w2", owner: () => owner, live: (id) => id !== "w1" });
+    const s = setup({ self: "w2", owner: () => owner, live: (id) => id !== "w1" });
     s.bus.publish(Subjects.edgeHeartbeat, edgeBeat("e1", "10.0.0.1:5070"));
     await s.bus.flush();
     s.bus.publish(Subjects.memberLeave, { id: "e1", role: "edge" });
@@ -93,7 +93,7 @@ describe("EdgeDownPublisher (DESIGN §3: an edge that leaves makes its bindings 
 
   it("an edge that comes back within the grace is not reported", async () => {
     let owner = "w1";
-    const s = await setup({ self: "w2", owner: () => owner, live: () => false });
+    const s = setup({ self: "w2", owner: () => owner, live: () => false });
     s.bus.publish(Subjects.edgeHeartbeat, edgeBeat("e1", "10.0.0.1:5070"));
     await s.bus.flush();
     s.bus.publish(Subjects.memberLeave, { id: "e1", role: "edge" });

@@ -4,7 +4,7 @@ import { Heartbeater, Membership, isMemberHeartbeat, type Timers } from "./membe
 import { Subjects, type MemberHeartbeat } from "./subjects.js";
 
 /** Manual clock and interval timers: tests decide when time passes. */
-function fakeTime(): { now: () => number; advance(ms: number): void; timers: Timers; active(): number } {
+function fakeTime(): { now: () => number; advance(ms: number): void; stall(ms: number): void; timers: Timers; active(): number } {
   let t = 1_000_000;
   const intervals = new Map<number, { cb: () => void; ms: number; next: number }>();
   let ids = 0;
@@ -16,11 +16,16 @@ function fakeTime(): { now: () => number; advance(ms: number): void; timers: Tim
         let due: { cb: () => void; ms: number; next: number } | undefined;
         for (const i of intervals.values()) if (i.next <= end && (due === undefined || i.next < due.next)) due = i;
         if (due === undefined) break;
-        t = due.next;
-        due.next += due.ms;
+        // Like Node: a late timer fires once, then runs on from when it fired.
+        t = Math.max(t, due.next);
+        due.next = t + due.ms;
         due.cb();
       }
       t = end;
+    },
+    /** The process did not run for `ms`: time moves, no timer fires until the next advance. */
+    stall(ms) {
+      t += ms;
     },
     timers: {
       setInterval(cb, ms) {
@@ -95,6 +100,25 @@ describe("Membership (DESIGN §4: heartbeats with TTL)", () => {
     // 3 s after its last beat "dead" is past the TTL; the expiry timer (ttl/4) has run.
     time.advance(750);
     expect(m.members().map((x) => x.id)).toEqual(["alive"]);
+  });
+
+  it("a stall of this process is not held against members whose beats are queued behind it", async () => {
+    const bus = new InProcessBus();
+    const time = fakeTime();
+    const m = new Membership(bus, { role: "worker", ttlMs: 3000, clock: time.now, timers: time.timers });
+    m.start();
+    bus.publish(Subjects.workerHeartbeat, hb("w1"));
+    await bus.flush();
+    time.stall(5000); // event loop blocked: the member's beats wait in the socket
+    time.advance(0); // the expiry timer runs first, late
+    expect(m.members().map((x) => x.id)).toEqual(["w1"]);
+    bus.publish(Subjects.workerHeartbeat, hb("w1", { seq: 2 }));
+    await bus.flush();
+    time.advance(2000);
+    expect(m.members().map((x) => x.id)).toEqual(["w1"]);
+    // A member that really stopped is still dropped once the TTL passes in running time.
+    time.advance(2000);
+    expect(m.members()).toEqual([]);
   });
 
   it("a graceful leave removes the member at once", async () => {

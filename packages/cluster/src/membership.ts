@@ -76,6 +76,8 @@ export class Membership {
   readonly #listeners = new Set<(members: MemberHeartbeat[]) => void>();
   #subs: Subscription[] = [];
   #timer: unknown;
+  #checkMs = 0;
+  #lastTick = 0;
   #snapshot: MemberHeartbeat[] = [];
 
   constructor(bus: ClusterBus, opts: MembershipOptions) {
@@ -94,7 +96,9 @@ export class Membership {
       this.#bus.subscribe(Subjects.memberLeave, (m) => this.#onLeave(m)),
     ];
     // Check often enough that a dead member is gone within ttl + ttl/4.
-    this.#timer = this.#timers.setInterval(() => this.expire(), Math.max(10, Math.floor(this.#ttlMs / 4)));
+    this.#checkMs = Math.max(10, Math.floor(this.#ttlMs / 4));
+    this.#lastTick = this.#clock();
+    this.#timer = this.#timers.setInterval(() => this.#tick(), this.#checkMs);
   }
 
   stop(): void {
@@ -117,6 +121,23 @@ export class Membership {
     return () => {
       this.#listeners.delete(cb);
     };
+  }
+
+  /**
+   * The timer's check. If this process itself was stalled (GC, a loaded CPU, a debugger), the
+   * heartbeats that arrived meanwhile are still queued behind this timer callback: expiring now
+   * would drop live members and re-add them a moment later, moving AORs twice. The stalled
+   * time is not held against the members: their lastHeard moves forward by it.
+   */
+  #tick(): void {
+    const now = this.#clock();
+    const late = now - this.#lastTick - this.#checkMs;
+    this.#lastTick = now;
+    if (late > this.#checkMs) {
+      for (const e of this.#members.values()) e.lastHeard += late;
+      return;
+    }
+    this.expire();
   }
 
   /** Drops members not heard from within the TTL (also run by the timer). */

@@ -232,15 +232,51 @@ describe("sameFlow", () => {
   });
 });
 
-describe("performance", () => {
-  it("encode+decode take a few microseconds", () => {
-    const flow = { ...v4, transport: "tcp" as const, connectionId: 123456 };
-    const n = 20_000;
-    for (let i = 0; i < 2000; i++) codec.decode(codec.encode(flow));
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < n; i++) codec.decode(codec.encode(flow));
-    const perOpUs = Number(process.hrtime.bigint() - t0) / 1000 / n;
-    // Generous bound for slow CI; typical is ~3-5 µs for the pair.
-    expect(perOpUs).toBeLessThan(50);
+describe("FlowTokenCodec result caches", () => {
+  const uncached = new FlowTokenCodec(SECRET, { cacheSize: 0 });
+  const flowN = (i: number): FlowDescriptor => ({ ...v4, remotePort: 1024 + (i % 60_000), remoteAddress: `198.51.100.${i % 200}` });
+
+  it("a cached encode is byte-identical to a fresh one, also across evictions (HMAC is deterministic)", () => {
+    const small = new FlowTokenCodec(SECRET, { cacheSize: 8 });
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 50; i++) expect(small.encode(flowN(i))).toBe(uncached.encode(flowN(i)));
+    }
+  });
+
+  it("a cached decode returns the same verified flow, frozen so no caller can alter the cache", () => {
+    const c = new FlowTokenCodec(SECRET, { cacheSize: 4 });
+    const token = c.encode(v4);
+    const first = c.decode(token);
+    const second = c.decode(token);
+    expect(first).toEqual({ ok: true, flow: v4 });
+    expect(second).toBe(first);
+    expect(Object.isFrozen(second)).toBe(true);
+    if (second.ok) expect(Object.isFrozen(second.flow)).toBe(true);
+    // Evict it (more than two generations of other tokens), then it verifies afresh.
+    for (let i = 0; i < 10; i++) c.decode(c.encode(flowN(i)));
+    expect(c.decode(token)).toEqual(first);
+  });
+
+  it("RFC 5626 §5.2: a tampered token still fails after the genuine one was cached", () => {
+    const c = new FlowTokenCodec(SECRET);
+    const token = c.encode(v4);
+    expect(c.decode(token).ok).toBe(true);
+    const last = token[token.length - 2] === "A" ? "B" : "A";
+    const tampered = `${token.slice(0, -2)}${last}${token.slice(-1)}`;
+    expect(c.decode(tampered).ok).toBe(false);
+    expect(c.decode(tampered).ok).toBe(false); // and failures are never cached as successes
+    expect(new FlowTokenCodec("another-secret-entirely-0123456789").decode(token)).toEqual({ ok: false, reason: "bad-signature" });
+  });
+
+  it("a bad descriptor throws every time (never cached)", () => {
+    const c = new FlowTokenCodec(SECRET);
+    const bad = { ...v4, localPort: 70_000 };
+    expect(() => c.encode(bad)).toThrow(FlowTokenError);
+    expect(() => c.encode(bad)).toThrow(FlowTokenError);
+  });
+
+  it("rejects a negative or fractional cacheSize", () => {
+    expect(() => new FlowTokenCodec(SECRET, { cacheSize: -1 })).toThrow(RangeError);
+    expect(() => new FlowTokenCodec(SECRET, { cacheSize: 1.5 })).toThrow(RangeError);
   });
 });

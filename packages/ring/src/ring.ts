@@ -34,9 +34,13 @@ export class AorRing {
   #ring: HashRing | undefined;
   #members: readonly RingMember[] = [];
   #byId = new Map<string, RingMember>();
-  // Bounded LRU: Map keeps insertion order; a hit is re-inserted at the end and
-  // the oldest entry is evicted. Cleared whenever the member set changes.
-  readonly #cache = new Map<string, RingMember>();
+  // Bounded owner cache, approximate LRU in two generations: a hit in the young map costs one
+  // lookup (no delete + re-insert, this is on every request an edge routes); a hit in the old
+  // map is promoted; when the young map is full it becomes the old one and the previous old
+  // one (keys unused for a whole generation) is dropped. At most cacheSize entries. Cleared
+  // whenever the member set changes.
+  #young = new Map<string, RingMember>();
+  #old = new Map<string, RingMember>();
   #version = 0;
 
   constructor(opts: AorRingOptions = {}) {
@@ -99,30 +103,31 @@ export class AorRing {
     }
     this.#members = Object.freeze(sorted);
     this.#byId = byId;
-    this.#cache.clear();
+    this.#young = new Map();
+    this.#old = new Map();
     this.#version++;
     return true;
   }
 
   /** Owner of an AOR (the caller passes the canonical AOR string); undefined on an empty ring. */
   ownerOf(aor: string): RingMember | undefined {
-    const cached = this.#cache.get(aor);
-    if (cached !== undefined) {
-      this.#cache.delete(aor);
-      this.#cache.set(aor, cached);
-      return cached;
+    const young = this.#young.get(aor);
+    if (young !== undefined) return young;
+    let owner = this.#old.get(aor);
+    if (owner === undefined) {
+      const ring = this.#ring;
+      if (ring === undefined) return undefined;
+      // range(key, 1) is hashring's public lookup without its object-keyed cache.
+      const id = ring.range(aor, 1)[0];
+      owner = id === undefined ? undefined : this.#byId.get(id);
+      if (owner === undefined) return undefined;
     }
-    const ring = this.#ring;
-    if (ring === undefined) return undefined;
-    // range(key, 1) is hashring's public lookup without its object-keyed cache.
-    const id = ring.range(aor, 1)[0];
-    const owner = id === undefined ? undefined : this.#byId.get(id);
-    if (owner !== undefined && this.#cacheSize > 0) {
-      if (this.#cache.size >= this.#cacheSize) {
-        const oldest = this.#cache.keys().next();
-        if (oldest.done !== true) this.#cache.delete(oldest.value);
+    if (this.#cacheSize > 0) {
+      if (this.#young.size >= Math.max(1, this.#cacheSize >> 1)) {
+        this.#old = this.#young;
+        this.#young = new Map();
       }
-      this.#cache.set(aor, owner);
+      this.#young.set(aor, owner);
     }
     return owner;
   }

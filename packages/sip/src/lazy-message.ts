@@ -24,15 +24,15 @@ export abstract class LazyMessage {
   abstract readonly kind: "request" | "response";
   /** set once by the parser (a datagram's octets beyond Content-Length are cut off) */
   raw: Buffer;
-  /** latin1 decode of raw[0, headerEnd) — the start line and header lines with their CRLFs */
+  /** latin1 decode of raw (string index == byte offset); only [0, _bodyStart) is read */
   readonly _s: string;
-  readonly _ascii: boolean;
+  _ascii: boolean;
   /** end of the start line including its CRLF */
   readonly _startLineEnd: number;
   readonly _meta: number[];
   readonly _names: string[];
-  /** offset of the body (after the empty line) */
-  readonly _bodyStart: number;
+  /** offset of the body (after the empty line); set by the parser once the header scan is done */
+  _bodyStart: number;
   private readonly _values: (string | undefined)[];
   private _fields: HeaderField[] | undefined = undefined;
   private _body: Buffer | undefined = undefined;

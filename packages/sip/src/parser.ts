@@ -59,49 +59,55 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
   const bytes = skip === 0 ? input : input.subarray(skip);
   // One latin1 decode (a memcpy for V8 one-byte strings): string index == byte offset, and
   // String#indexOf is much cheaper than Buffer#indexOf for short messages.
-  const all = bytes.toString("latin1");
-  const hdrEnd = all.indexOf("\r\n\r\n");
-  let blockEnd: number; // the last header line keeps its CRLF
-  let bodyStart: number;
-  if (hdrEnd >= 0) {
-    blockEnd = hdrEnd + 2;
-    bodyStart = hdrEnd + 4;
-  } else if (!stream && all.length > 2 && all.endsWith("\r\n")) {
-    // A datagram is whole (RFC 3261 §18.3): when it ends right after a header line the missing
-    // empty line can only mean "no body". Accepting it lets the real fault, if any, be named
-    // (RFC 4475 §3.1.2.15's archive file ends this way). Content-Length, if any, must be 0.
-    blockEnd = bodyStart = all.length;
-  } else throw incomplete("no empty line after the header fields");
-  const s = blockEnd === all.length ? all : all.slice(0, blockEnd);
-  // the whole datagram is usually ASCII: one check without creating a subarray view first
-  const ascii = isAscii(bytes) || isAscii(bytes.subarray(0, blockEnd));
+  const s = bytes.toString("latin1");
+  // Pure ASCII is the rule: values are then slices of `s`; otherwise they are decoded as UTF-8
+  // from the bytes (see LazyMessage._value). Refined to the header block after the scan.
+  let ascii = isAscii(bytes);
 
   // ---- start line (RFC 3261 §7.1, §7.2) ----
   const sle = s.indexOf("\r\n");
   let msg: LazyRequest | LazyResponse;
   const meta: number[] = [];
   const names: string[] = [];
-  if (sle < 0) throw badStartLine("no start line");
+  if (sle < 0) throw incomplete("no end of the start line");
   // A Method is a token and '/' is not a token char, so "SIP/" can only open a Status-Line.
   const isResponse = (s.charCodeAt(0) | 32) === 115 && (s.charCodeAt(1) | 32) === 105 &&
     (s.charCodeAt(2) | 32) === 112 && s.charCodeAt(3) === 47;
   if (isResponse) {
-    const res = new LazyResponse(bytes, s, ascii, sle + 2, meta, names, bodyStart);
+    const res = new LazyResponse(bytes, s, ascii, sle + 2, meta, names, 0);
     parseStatusLine(s, sle, res, ascii, bytes);
     msg = res;
   } else {
-    const req = new LazyRequest(bytes, s, ascii, sle + 2, meta, names, bodyStart);
+    const req = new LazyRequest(bytes, s, ascii, sle + 2, meta, names, 0);
     parseRequestLine(s, sle, req);
     msg = req;
   }
 
-  // ---- header lines ----
+  // ---- header lines, up to the empty line (one pass: no separate search for CRLFCRLF) ----
   let iVia = -1, iFrom = -1, iTo = -1, iCallId = -1, iCSeq = -1, iCL = -1, iMF = -1;
   let pos = sle + 2;
   let nf = 0;
-  while (pos < blockEnd) {
-    const eol = s.indexOf("\n", pos) - 1;
-    if (s.charCodeAt(eol) !== 13) throw badStartLine("bare LF in the header section");
+  let bodyStart: number;
+  let blockEnd: number; // end of the last header line (its CRLF included)
+  for (;;) {
+    const nl = s.indexOf("\n", pos);
+    if (nl < 0) {
+      if (pos === s.length && !stream) {
+        // A datagram is whole (RFC 3261 §18.3): when it ends right after a header line the
+        // missing empty line can only mean "no body". Accepting it lets the real fault, if any,
+        // be named (RFC 4475 §3.1.2.15's archive file ends this way). Content-Length must be 0.
+        blockEnd = bodyStart = pos;
+        break;
+      }
+      throw incomplete("no empty line after the header fields");
+    }
+    const eol = nl - 1;
+    if (eol < pos || s.charCodeAt(eol) !== 13) throw badStartLine("bare LF in the header section");
+    if (eol === pos) {
+      blockEnd = pos;
+      bodyStart = pos + 2; // after the empty line
+      break;
+    }
     const c0 = s.charCodeAt(pos);
     if (c0 === 32 || c0 === 9) {
       // RFC 3261 §7.3.1 line folding: continuation of the previous field
@@ -152,6 +158,12 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
     }
     pos = eol + 2;
   }
+
+  if (!ascii) {
+    ascii = isAscii(bytes.subarray(0, blockEnd));
+    msg._ascii = ascii;
+  }
+  msg._bodyStart = bodyStart;
 
   // ---- Content-Length and framing (RFC 3261 §18.3, §20.14) ----
   let bodyEnd = bytes.length;
@@ -240,7 +252,8 @@ function checkVersion(version: string, request: boolean): void {
 
 /** RFC 3261 §7.2: SIP-Version SP Status-Code SP Reason-Phrase CRLF. */
 function parseStatusLine(s: string, sle: number, res: LazyResponse, ascii: boolean, bytes: Buffer): void {
-  const sp1 = s.indexOf(" ");
+  let sp1 = s.indexOf(" ");
+  if (sp1 < 0 || sp1 > sle) sp1 = sle;
   checkVersion(s.slice(0, sp1), false);
   let i = sp1 + 1;
   const cs = i;

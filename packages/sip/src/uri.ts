@@ -4,6 +4,7 @@
  */
 import { SipParseError, SipErrorCode, unsupportedScheme } from "./errors.js";
 import type { SipUri, TelUri } from "./types.js";
+import { lowerSlice } from "./lex.js";
 
 function bad(detail: string): SipParseError {
   return new SipParseError({ code: SipErrorCode.badUri, sipStatus: 400, reason: "Bad URI", detail });
@@ -93,8 +94,17 @@ export function schemeLength(s: string, start = 0): number {
 const EMPTY_PARAMS: ReadonlyMap<string, string | null> = new Map();
 const EMPTY_HEADERS: ReadonlyMap<string, string> = new Map();
 
+/** `s` starts with "sip:" or "sips:", in any case. */
+function isSipScheme(s: string): boolean {
+  if ((s.charCodeAt(0) | 32) !== 115 || (s.charCodeAt(1) | 32) !== 105 || (s.charCodeAt(2) | 32) !== 112) return false;
+  const c3 = s.charCodeAt(3);
+  return c3 === 58 || ((c3 | 32) === 115 && s.charCodeAt(4) === 58);
+}
+
 /** Parse any URI we route on: sip, sips, tel. 416 for another (syntactically valid) scheme, 400 for garbage. */
 export function parseUri(s: string): SipUri | TelUri {
+  if (isSipScheme(s)) return parseSipUri(s); // fast path: no scheme slice
+
   const n = schemeLength(s);
   if (n < 0) throw bad(`no scheme in "${s}"`);
   const scheme = s.slice(0, n).toLowerCase();
@@ -145,7 +155,7 @@ export function parseSipUri(s: string): SipUri {
       if (c >= 128 || (CLASS[c]! & Cls.Host) === 0) throw bad(`bad host character in "${s}"`);
       i++;
     }
-    host = s.slice(p, i).toLowerCase();
+    host = lowerSlice(s, p, i);
     if (host.length === 0) throw bad(`empty host in "${s}"`);
     hostType = hostKind(host);
     if (hostType === "ipv6") throw bad(`IPv6 address without [] in "${s}"`); // RFC 5118 §4.2
@@ -339,9 +349,7 @@ export function formatUri(u: SipUri | TelUri): string {
 export function canonicalAor(uri: string | SipUri): string {
   let u: SipUri;
   if (typeof uri === "string") {
-    const n = schemeLength(uri);
-    const scheme = n > 0 ? uri.slice(0, n).toLowerCase() : "";
-    if (scheme !== "sip" && scheme !== "sips") {
+    if (!isSipScheme(uri)) {
       throw new SipParseError({ code: SipErrorCode.badUri, sipStatus: 400, reason: "Bad AOR", detail: `not a SIP URI: "${uri}"` });
     }
     u = parseSipUri(uri);

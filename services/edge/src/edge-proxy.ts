@@ -32,6 +32,7 @@ import {
   type FlowInfo,
   type ListenSpec,
   type TransportKind,
+  type TlsSettings,
   type TransportLimits,
 } from "@edgepath/transport";
 import type { AorRing, RingMember } from "@edgepath/ring";
@@ -66,6 +67,8 @@ export interface EdgeProxyOptions {
   readonly logger: Logger;
   readonly pathPolicy?: PathPolicy;
   readonly limits?: Partial<TransportLimits>;
+  /** Certificate files for tls/wss listeners and outbound TLS (reloaded when they change). */
+  readonly tls?: TlsSettings;
   /** Addresses (host:port) of internal peers: the outbound side for them is the internal socket. */
   readonly isInternalPeer?: (hostPort: string) => boolean;
   /** DESIGN §6 admission at the public side; absent = no rate limit, default shape limits. */
@@ -90,7 +93,7 @@ interface Outbound {
   /** Flow to send on: a UDP socket + remote, or a connection. */
   readonly flow: FlowDescriptor | undefined;
   /** Or a target to send to (new/reused connection, or datagram). */
-  readonly target: { readonly transport: TransportKind; readonly address: string; readonly port: number } | undefined;
+  readonly target: { readonly transport: TransportKind; readonly address: string; readonly port: number; readonly serverName?: string } | undefined;
   /** Which of our sides the request leaves through. */
   readonly side: RouteSide;
   /** Leaves through the internal socket (workers, other edges). */
@@ -127,7 +130,12 @@ export class EdgeProxy {
         onStreamError: (error, flow) => this.onStreamError(error, flow),
         onFlowClosed: (flow, reason) => this.onFlowClosed(flow, reason),
         onDrop: (reason, where) => this.onTransportDrop(reason, where),
+        onTlsReload: (o) => {
+          if (o.ok) this.log.info({ certFile: o.certFile }, "edge: TLS certificate reloaded");
+          else this.log.error({ certFile: o.certFile, err: o.error }, "edge: TLS certificate reload failed, keeping the previous certificate");
+        },
       },
+      ...(opts.tls !== undefined ? { tls: opts.tls } : {}),
     });
   }
 
@@ -345,10 +353,13 @@ export class EdgeProxy {
     if (!local) {
       if (this.isInternalFlow(flow)) {
         // Egress from our workers to a non-local target (e.g. a trunk): plain forwarding.
-        const port = ruri.port ?? (ruri.scheme === "sips" ? 5061 : 5060);
-        const transport: TransportKind = ruri.scheme === "sips" ? "tls" : ruri.params.get("transport") === "tcp" ? "tcp" : "udp";
+        const tp = ruri.params.get("transport");
+        const transport: TransportKind = ruri.scheme === "sips" || tp === "tls" ? "tls" : tp === "tcp" ? "tcp" : "udp";
+        const port = ruri.port ?? (transport === "tls" ? 5061 : 5060); // RFC 3261 §19.1.2
+        // RFC 5922 §4.1: the server's certificate must name the host the URI named.
+        const serverName = transport === "tls" && isIP(ruri.host) === 0 ? { serverName: ruri.host } : {};
         this.resolveThen(ruri.host, req, flow, (address) => {
-          this.send(req, editor, flow, branch, { flow: undefined, target: { transport, address, port }, side: this.publicSideFor(transport, undefined), internal: false }, inDialog);
+          this.send(req, editor, flow, branch, { flow: undefined, target: { transport, address, port, ...serverName }, side: this.publicSideFor(transport, undefined), internal: false }, inDialog);
         });
         return;
       }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { Counter, Registry } from "prom-client";
-import { AdminServer, type Readiness } from "./admin-http.js";
+import { AdminServer, DrainState, type Readiness } from "./admin-http.js";
 
 let server: AdminServer | undefined;
 afterEach(async () => {
@@ -64,5 +64,18 @@ describe("AdminServer", () => {
     const res = await fetch(`${base}/v1/aors/${encodeURIComponent("sip:a@example.com")}`);
     expect(res.status).toBe(404);
     expect(((await res.json()) as { error: string }).error).toBe("not-available");
+  });
+});
+
+describe("AdminServer draining", () => {
+  it("DESIGN §5: /readyz turns 503 with notDraining=false once the drain state begins, /healthz stays 200", async () => {
+    const drain = new DrainState();
+    const base = await start(() => ({ ready: true, checks: { nats: true, ring: true } }), { drain });
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    drain.begin();
+    const res = await fetch(`${base}/readyz`);
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({ ready: false, checks: { nats: true, ring: true, notDraining: false } });
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
   });
 });

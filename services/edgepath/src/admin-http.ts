@@ -12,11 +12,30 @@ export interface Readiness {
   readonly checks: Record<string, boolean>;
 }
 
+/**
+ * "This process is draining" (DESIGN §5): set once on SIGTERM by the entry point, read by every
+ * AdminServer of the process so /readyz turns 503 at once, whatever the role's own checks say.
+ */
+export class DrainState {
+  #draining = false;
+  get draining(): boolean {
+    return this.#draining;
+  }
+  begin(): void {
+    this.#draining = true;
+  }
+}
+
+/** The process-wide drain state main.ts flips on SIGTERM. */
+export const processDrain = new DrainState();
+
 export interface AdminProviders {
   readonly role: string;
   readonly nodeId: string;
   readonly registry: Registry;
   readiness(): Readiness;
+  /** Default: {@link processDrain}. */
+  readonly drain?: DrainState;
   aor?(aor: string): Promise<unknown>;
   ring?(): unknown;
   flows?(): unknown;
@@ -67,7 +86,9 @@ export class AdminServer {
     if (url.pathname === "/readyz") {
       // DESIGN §5: 503 until dependencies are connected and the ring has members, and again from
       // SIGTERM on (draining), so a load balancer or Kubernetes stops sending before we stop.
-      const r = p.readiness();
+      const own = p.readiness();
+      const drain = p.drain ?? processDrain;
+      const r: Readiness = drain.draining ? { ready: false, checks: { ...own.checks, notDraining: false } } : own;
       sendJson(res, r.ready ? 200 : 503, { ready: r.ready, checks: r.checks });
       return;
     }

@@ -10,7 +10,8 @@ import { FlowTokenCodec } from "@edgepath/flow-token";
 import { AorRing } from "@edgepath/ring";
 import { EdgeProxy } from "@edgepath/edge";
 import { RegistrarWorker } from "@edgepath/registrar";
-import { EdgeDownPublisher, Heartbeater, Membership } from "@edgepath/cluster";
+import { EdgeDownPublisher, Heartbeater, Membership, Subjects, type BindingChanged } from "@edgepath/cluster";
+import { CachedBindingStore } from "@edgepath/bindings";
 import { AdminServer, type Readiness } from "./admin-http.js";
 import { aorView, authHooks, edgeAdmission, ringFromMembership, type RunningSystem } from "./compose.js";
 import { RedisCredentialStore } from "@edgepath/auth";
@@ -36,6 +37,7 @@ export async function runEdge(config: EdgepathConfig, logger: Logger): Promise<R
   const bus = await connectBus(config, logger);
   const ring = new AorRing();
   const membership = ringFromMembership(bus, ring);
+  logRingChanges(membership, ring, logger);
   const codec = new FlowTokenCodec(config.secret);
   const edge = new EdgeProxy({
     id: config.nodeId,
@@ -47,6 +49,7 @@ export async function runEdge(config: EdgepathConfig, logger: Logger): Promise<R
     ring,
     bus,
     logger: logger.child({ component: "edge" }),
+    ...(config.sip.tls !== undefined ? { tls: config.sip.tls } : {}),
     limits: {
       maxMessageBytes: config.limits.maxMessageBytes,
       idleTimeoutMs: config.limits.tcpIdleTimeoutMs,
@@ -105,14 +108,33 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
     redis: redisOpts,
     onError: (err) => logger.debug({ err: err.message }, "redis (credentials): error"),
   });
+  // A worker joins the ring (its first heartbeat) only once it can read the truth: a worker
+  // without Redis would take its share of AORs and answer 503 for all of them.
+  await waitForRedis(store, logger);
   const ring = new AorRing();
   const membership = ringFromMembership(bus, ring);
+  logRingChanges(membership, ring, logger);
+  // DESIGN §4: the owner worker caches its AORs' bindings in front of Redis. Writes through
+  // it invalidate; other workers' REGISTERs arrive as bindingChanged; a ring change forgets
+  // all (AORs that moved away and back were written meanwhile); entries live 5 s at most.
+  const cached = new CachedBindingStore(store, { maxEntries: 10_000, ttlMs: 5000 });
+  const cacheSubs = [
+    bus.subscribe(Subjects.bindingChanged, (m) => {
+      try {
+        const ev = m.json<Partial<BindingChanged>>();
+        if (typeof ev.aor === "string" && ev.by !== config.nodeId) cached.invalidate(ev.aor);
+      } catch {
+        cached.clear(); // unreadable event: be safe
+      }
+    }),
+  ];
+  membership.onChange(() => cached.clear());
   const worker = new RegistrarWorker({
     id: config.nodeId,
     listen: { host: config.sip.internalListen.host, port: config.sip.internalListen.port },
     ...advertised(config, "advertise"),
     domains: [...config.domains],
-    store,
+    store: cached,
     bus,
     flowTokens: new FlowTokenCodec(config.secret),
     logger: logger.child({ component: "registrar" }),
@@ -154,6 +176,7 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
     credentials,
     async stop(graceful) {
       clearInterval(sweeper);
+      for (const s of cacheSubs) s.unsubscribe();
       edgeDown.stop();
       edges.stop();
       await worker.stop({ graceful });
@@ -222,4 +245,26 @@ function advertised<K extends string>(config: EdgepathConfig, key: K): { [P in K
   }
   const host = a.host.includes(":") && !a.host.startsWith("[") ? `[${a.host}]` : a.host;
   return { [key]: `${host}:${a.port}` } as { [P in K]?: string };
+}
+
+/** Operators want to see the ring move (who joined, who left, its version). */
+function logRingChanges(workers: Membership, ring: AorRing, logger: Logger): void {
+  workers.onChange((members) => logger.info({ ringVersion: ring.version, workers: members.map((m) => (m.draining === true ? `${m.id}(draining)` : m.id)) }, "ring members changed"));
+}
+
+const REDIS_START_TIMEOUT_MS = 30_000;
+
+async function waitForRedis(store: RedisBindingStore, logger: Logger): Promise<void> {
+  const deadline = Date.now() + REDIS_START_TIMEOUT_MS;
+  for (;;) {
+    try {
+      await store.waitUntilReady(5000);
+      return;
+    } catch (err) {
+      if (Date.now() >= deadline) {
+        throw new Error(`REDIS_URL: Redis not reachable within ${REDIS_START_TIMEOUT_MS / 1000} s`, { cause: err });
+      }
+      logger.warn({ err: err instanceof Error ? err.message : String(err) }, "waiting for Redis before joining the ring");
+    }
+  }
 }

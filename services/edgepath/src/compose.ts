@@ -144,6 +144,7 @@ async function startEdge(p: Parts, ring: AorRing): Promise<{ edge: EdgeProxy; he
     ring,
     bus: p.bus,
     logger: p.logger.child({ component: "edge" }),
+    ...(c.sip.tls !== undefined ? { tls: c.sip.tls } : {}),
     limits: {
       maxMessageBytes: c.limits.maxMessageBytes,
       idleTimeoutMs: c.limits.tcpIdleTimeoutMs,

@@ -7,6 +7,7 @@ import { loadConfig, type Role } from "@edgepath/config";
 import { createLogger } from "./logger.js";
 import { runAll, type RunningSystem } from "./compose.js";
 import { runCtl } from "./ctl.js";
+import { processDrain } from "./admin-http.js";
 import { startTelemetry } from "@edgepath/telemetry";
 
 const USAGE = `usage: edgepath <command> [--flags]
@@ -71,6 +72,8 @@ async function main(argv: string[]): Promise<number> {
     const stop = (signal: NodeJS.Signals): void => {
       if (stopping) return;
       stopping = true;
+      // DESIGN §5: /readyz answers 503 from this moment in every role, before anything stops.
+      processDrain.begin();
       logger.info({ signal }, "edgepath: shutting down");
       const timer = setTimeout(() => {
         logger.error("edgepath: shutdown took too long, exiting");

@@ -92,7 +92,7 @@ export function registerEdgeMetrics(
     return { status: k.slice(0, i), reason: k.slice(i + 1) };
   });
   mirroredCounter(registry, "edgepath_sip_drops_total", "Messages dropped by the edge without an answer, by reason.", ["reason"], () => counters.drops, (k) => ({ reason: k }));
-  registerRingMetric(registry, gauges.ringMembers);
+  registerRingMetric(registry, () => gauges.ringMembers());
   const flows: Gauge<string> = new Gauge({
     name: "edgepath_flows",
     help: "Open flows at the edge, by transport.",

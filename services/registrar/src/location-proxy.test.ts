@@ -53,8 +53,11 @@ interface Wire { readonly target: SendTarget; readonly msg: SipRequest | SipResp
 /** The fake network: records sends; UDP unreliable (RFC 3261 §18). */
 class FakeNet implements TransportSender {
   readonly wire: Wire[] = [];
+  /** Sends to this address fail as a gone flow would (RFC 3261 §17.1.4). */
+  failTo: string | undefined;
   readonly reliable = (t: SendTarget): boolean => t.transport !== "udp";
   send(bytes: Buffer, target: SendTarget): SendOutcome {
+    if (target.address === this.failTo) return { ok: false, reason: "flow-gone" };
     return this.record(bytes, target, false);
   }
   record(bytes: Buffer, target: SendTarget, stateless: boolean): SendOutcome {
@@ -73,10 +76,10 @@ class FakeNet implements TransportSender {
   }
 }
 
-function setup(opts: { timerCMs?: number } = {}) {
+function setup(opts: { timerCMs?: number; store?: MemoryBindingStore; authorize?: (req: SipRequest) => Promise<Buffer | undefined> } = {}) {
   const scheduler = new FakeScheduler();
   const net = new FakeNet();
-  const store = new MemoryBindingStore();
+  const store = opts.store ?? new MemoryBindingStore();
   const transactions = new TransactionLayer({ sender: net, scheduler });
   const proxy = new LocationProxy({
     transactions,
@@ -88,10 +91,11 @@ function setup(opts: { timerCMs?: number } = {}) {
     clock: () => NOW,
     scheduler,
     ...(opts.timerCMs !== undefined ? { timerCMs: opts.timerCMs } : {}),
+    ...(opts.authorize !== undefined ? { authorize: opts.authorize } : {}),
   });
 
   /** A request from edge A, as the worker's socket hands it over. */
-  async function receive(text: Buffer): Promise<void> {
+  async function receive(text: Buffer, settle = true): Promise<void> {
     const r = parseMessage(text);
     if (!r.ok || r.message.kind !== "request") throw new Error("bad request text");
     const req = r.message;
@@ -99,7 +103,7 @@ function setup(opts: { timerCMs?: number } = {}) {
     if (d.kind === "new") proxy.handleRequest(req, d.tx);
     else if (d.kind === "cancel") proxy.handleCancel(d.tx, d.inviteTx);
     else if (d.kind === "ack-for-2xx") proxy.handleAck(req);
-    await proxy.settled();
+    if (settle) await proxy.settled();
   }
 
   /** A response from downstream (edge B) to the branch request `req`. */
@@ -110,7 +114,7 @@ function setup(opts: { timerCMs?: number } = {}) {
   }
 
   let cseq = 0;
-  async function bind(user: string, contacts: Array<{ contact: string; q?: number; flowToken?: string }>): Promise<void> {
+  async function bind(user: string, contacts: Array<{ contact: string; q?: number; flowToken?: string; path?: string[] }>): Promise<void> {
     const res = await store.register({
       aor: `sip:${user}@example.com`,
       callId: `reg-${user}`,
@@ -123,7 +127,7 @@ function setup(opts: { timerCMs?: number } = {}) {
         return {
           key: c.contact,
           expires: 3600,
-          binding: { contact: c.contact, q: c.q ?? 1, path: [`<sip:${token}@${EDGE_B};lr>`], edge: EDGE_B, flowToken: token, transport: "udp" },
+          binding: { contact: c.contact, q: c.q ?? 1, path: c.path ?? [`<sip:${token}@${EDGE_B};lr>`], edge: EDGE_B, flowToken: token, transport: "udp" },
         };
       }),
     });
@@ -423,5 +427,89 @@ describe("LocationProxy", () => {
     expect((fwd.msg as SipRequest).headerValues("route")).toEqual([`<sip:ftbob@${EDGE_B};lr>`]);
     await t.receive(Buffer.from(ack.toString().replace(/Route: .*\r\n/g, "").replace("z9hG4bKack1", "z9hG4bKack2")));
     expect(t.proxy.stats.acksDropped).toBe(1);
+  });
+
+  it("RFC 3261 §19.1.4: the Request-URI host compares case-insensitively (EXAMPLE.COM is ours)", async () => {
+    const t = setup();
+    await t.bind("bob", [{ contact: "sip:bob@192.0.2.20:5060" }]);
+    await t.receive(Buffer.from(request("MESSAGE", "bob").toString().replace("MESSAGE sip:bob@example.com", "MESSAGE sip:bob@EXAMPLE.COM")));
+    expect(t.net.requests("MESSAGE")).toHaveLength(1);
+  });
+
+  it("RFC 3261 §16.10: a CANCEL that arrives while the location lookup is still running ends the INVITE with 487 and no branch", async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => { release = r; });
+    class SlowStore extends MemoryBindingStore {
+      override async lookup(aor: string, now: number): ReturnType<MemoryBindingStore["lookup"]> {
+        await gate;
+        return super.lookup(aor, now);
+      }
+    }
+    const t = setup({ store: new SlowStore() });
+    await t.bind("bob", [{ contact: "sip:bob@192.0.2.20:5060" }]);
+    await t.receive(request("INVITE", "bob"), false);
+    await t.receive(cancelFor("bob"), false);
+    release();
+    await t.proxy.settled();
+    expect(t.net.requests("INVITE")).toEqual([]);
+    const statuses = t.net.wire.flatMap((w) => (w.msg.kind === "response" ? [`${w.msg.status} ${w.msg.cseq().method}`] : []));
+    expect(statuses).toEqual(["100 INVITE", "200 CANCEL", "487 INVITE"]);
+  });
+
+  it("DESIGN §6 / RFC 3261 §22.3: the authorize hook's refusal (407) is the answer and nothing is looked up", async () => {
+    const t = setup({
+      authorize: (req) => Promise.resolve(buildResponse(req, 407, "Proxy Authentication Required", { toTag: "x", headers: [["Proxy-Authenticate", 'Digest realm="example.com", nonce="n"']] })),
+    });
+    await t.bind("bob", [{ contact: "sip:bob@192.0.2.20:5060" }]);
+    await t.receive(request("MESSAGE", "bob"));
+    expect(t.net.upstream()).toEqual([407]);
+    expect((t.net.wire[0]!.msg as SipResponse).header("proxy-authenticate")).toContain("Digest");
+    expect(t.net.requests("MESSAGE")).toEqual([]);
+  });
+
+  it("RFC 3261 §16.9: a transport failure on the only branch counts as 503 and the caller gets 480, not 503", async () => {
+    const t = setup();
+    await t.bind("bob", [{ contact: "sip:bob@192.0.2.20:5060" }]);
+    t.net.failTo = "10.0.0.2";
+    await t.receive(request("MESSAGE", "bob"));
+    // The failed branch never reached the wire; only the final went upstream.
+    expect(t.net.requests("MESSAGE")).toEqual([]);
+    expect(t.net.upstream()).toEqual([480]);
+    expect(t.proxy.stats.branches).toBe(1);
+  });
+
+  it("RFC 3261 §16.6 step 7: a binding whose Path names a hostname (no RFC 3263 in workers) is skipped; with nothing else, 480", async () => {
+    const t = setup();
+    await t.bind("bob", [{ contact: "sip:bob@192.0.2.20:5060", path: ["<sip:edge.example.net;lr>"] }]);
+    await t.receive(request("MESSAGE", "bob"));
+    expect(t.net.upstream()).toEqual([480]);
+    expect(t.net.requests("MESSAGE")).toEqual([]);
+  });
+
+  it("RFC 3261 §16.8: Timer C on an INVITE branch with no provisional ends it as a timeout (408)", async () => {
+    const t = setup({ timerCMs: 10_000 });
+    await t.bind("bob", [{ contact: "sip:bob@192.0.2.20:5060;transport=tcp", path: [] }]);
+    await t.receive(request("INVITE", "bob"));
+    expect(t.net.requests("INVITE")).toHaveLength(1);
+    t.scheduler.advance(10_000);
+    expect(t.net.upstream()).toEqual([100, 408]);
+    expect(t.proxy.openContexts).toBe(0);
+  });
+
+  it("RFC 3261 §16.6 / §16.9: a branch whose first send fails at once does not end the search while its siblings are still being started", async () => {
+    const t = setup();
+    await t.bind("bob", [
+      { contact: "sip:bob@192.0.2.20:5060", path: ["<sip:tokA@10.0.0.3:5060;lr>"] },
+      { contact: "sip:bob@192.0.2.21:5060" },
+      { contact: "sip:bob@192.0.2.30:5060", q: 0.1 },
+    ]);
+    t.net.failTo = "10.0.0.3";
+    await t.receive(request("INVITE", "bob"));
+    const invites = t.net.requests("INVITE");
+    // Only the healthy sibling of the q=1 level is on the wire; the q=0.1 level waits.
+    expect(invites.map((i) => i.uri)).toEqual(["sip:bob@192.0.2.21:5060"]);
+    expect(t.net.upstream()).toEqual([100]);
+    t.respond(invites[0]!, 200);
+    expect(t.net.upstream()).toEqual([100, 200]);
   });
 });

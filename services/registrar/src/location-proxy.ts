@@ -110,6 +110,12 @@ class ResponseContext {
   global6xx = false;
   /** set once the location lookup is done */
   started = false;
+  /**
+   * true while #startNextGroup starts a q level's branches: a branch whose first send fails at once
+   * (§16.9) ends synchronously, and must not finish the context or open the next q level while its
+   * siblings are still being started; #startNextGroup re-checks when the level is out.
+   */
+  startingGroup = false;
 
   constructor(
     readonly req: SipRequest,
@@ -347,7 +353,12 @@ export class LocationProxy {
   #startNextGroup(ctx: ResponseContext): void {
     while (ctx.nextGroup < ctx.groups.length && !ctx.cancelled && !ctx.global6xx && !ctx.finalSent) {
       const group = ctx.groups[ctx.nextGroup++] ?? [];
-      for (const binding of group) this.#startBranch(ctx, binding);
+      ctx.startingGroup = true;
+      try {
+        for (const binding of group) this.#startBranch(ctx, binding);
+      } finally {
+        ctx.startingGroup = false;
+      }
       if (ctx.branches.some((b) => b.end === undefined)) return;
     }
     this.#maybeFinish(ctx);
@@ -452,7 +463,7 @@ export class LocationProxy {
 
   /** When every branch has ended: next q level, or the best response upstream (§16.7 step 4/6). */
   #maybeFinish(ctx: ResponseContext): void {
-    if (!ctx.started || ctx.branches.some((b) => b.end === undefined)) return;
+    if (!ctx.started || ctx.startingGroup || ctx.branches.some((b) => b.end === undefined)) return;
     if (!ctx.finalSent && !ctx.cancelled && !ctx.global6xx && ctx.nextGroup < ctx.groups.length) {
       this.#startNextGroup(ctx);
       return;

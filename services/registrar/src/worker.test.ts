@@ -207,6 +207,17 @@ describe("RegistrarWorker", () => {
     await edgeA.next(status(404, "MESSAGE"));
   });
 
+  it("RFC 3261 §17.2.2: a request whose bad header only shows in the proxy is answered 400 through its transaction (retransmissions get the 400 too)", async () => {
+    const text = message("bob").toString().replace("Max-Forwards: 69\r\n", "Max-Forwards: 69\r\nRoute: <sip:broken\r\n");
+    edgeA.send(text, workerPort);
+    const first = await edgeA.next(status(400, "MESSAGE"));
+    expect(first.kind === "response" ? first.reason : "").toMatch(/Route/);
+    // The same request again is a retransmission: the server transaction (Completed) repeats its final.
+    edgeA.send(text, workerPort);
+    const again = await edgeA.next(status(400, "MESSAGE"));
+    expect(again.toBuffer().equals(first.toBuffer())).toBe(true);
+  });
+
   it("DESIGN §5: a graceful stop announces draining and leaves the ring", async () => {
     const draining = new Promise<MemberHeartbeat>((resolve) => bus.subscribe(Subjects.workerHeartbeat, (m) => {
       const hb = m.json<MemberHeartbeat>();

@@ -8,7 +8,7 @@
  * UDP transport; responses go back by Via (RFC 3261 §18.2.2, RFC 3581 rport).
  */
 import type { Logger } from "pino";
-import { buildResponse, parseMessage } from "@edgepath/sip";
+import { buildResponse, parseMessage, SipParseError } from "@edgepath/sip";
 import type { SipRequest, SipResponse } from "@edgepath/sip";
 import { TransportLayer } from "@edgepath/transport";
 import type { FlowInfo, SendTarget as TransportTarget } from "@edgepath/transport";
@@ -205,10 +205,19 @@ export class RegistrarWorker {
       case "new": {
         // DESIGN §5: the worker continues the edge's trace (only edges reach this internal socket).
         const span = tracingEnabled() ? this.#startSpan(req) : undefined;
-        withSpan(span, () => {
-          if (req.method === "REGISTER") this.#register(req, d.tx, span);
-          else this.#proxy!.handleRequest(req, d.tx, span);
-        });
+        try {
+          withSpan(span, () => {
+            if (req.method === "REGISTER") this.#register(req, d.tx, span);
+            else this.#proxy!.handleRequest(req, d.tx, span);
+          });
+        } catch (err) {
+          // A malformed header first read by the registrar or proxy (SipParseError from an accessor).
+          // The server transaction exists now, so the 400 goes through it: it then absorbs and answers
+          // retransmissions and terminates (Timer J / Completed, §17.2); a stateless reply would leave
+          // it in Trying for good (no timer runs there) and retransmissions unanswered.
+          this.#failNewRequest(req, d.tx, err);
+          endSipSpan(span, 400, "bad request");
+        }
         return;
       }
       case "cancel":
@@ -225,6 +234,14 @@ export class RegistrarWorker {
       case "ack-absorbed":
         return;
     }
+  }
+
+  #failNewRequest(req: SipRequest, tx: ServerTransaction, err: unknown): void {
+    this.stats.unparsable++;
+    const status = err instanceof SipParseError ? err.sipStatus : 500;
+    const reason = err instanceof SipParseError ? err.reason : "Server Internal Error";
+    this.#log.warn({ err: err instanceof Error ? err.message : String(err), method: req.method, callId: req.callId, status }, "request rejected");
+    if (tx.finalStatus === undefined && !tx.terminated) tx.respond(status, buildResponse(req, status, reason));
   }
 
   #startSpan(req: SipRequest): Span {
