@@ -187,6 +187,16 @@ describe("SipAuthenticator", () => {
     expect(untrusted).toMatchObject({ kind: "reject", status: 407, source: "198.51.100.1" });
   });
 
+  it("a tel: From is challenged, and after a good login refused with 403 (nobody owns it)", async () => {
+    const { auth } = await setup();
+    const m = { method: "MESSAGE", uri: "sip:bob@example.com", to: "sip:bob@example.com", from: "tel:+15551234" };
+    const first = await auth.authorize(req(m));
+    expect(first).toMatchObject({ kind: "reject", status: 407 });
+    const c = challenges(first, "proxy-authenticate").get("SHA-256")!;
+    const d = await auth.authorize(req({ ...m, cseq: 2, extra: [authHeader("Proxy-Authorization", c, { user: "alice", password: "secret-a", method: "MESSAGE", uri: "sip:bob@example.com" })] }));
+    expect(d).toMatchObject({ kind: "reject", status: 403, why: "not-owner" });
+  });
+
   it("a credential store failure is a 503 with Retry-After, not a crash", async () => {
     const failing = {
       get: () => Promise.reject(new Error("down")),

@@ -110,8 +110,15 @@ export class SipAuthenticator {
     if (req.method === "ACK" || req.method === "CANCEL") return { kind: "pass", why: "not-challengeable", ...src };
 
     const register = req.method === "REGISTER";
-    const identity = canonicalAor(register ? req.to().uri : req.from().uri);
-    const realm = this.#realmFor(identity);
+    // A From/To that is not a SIP AOR (tel:, malformed) cannot be owned by anyone: the request is
+    // still challenged (realm = our default), and a successful login then gets 403.
+    let identity: string | undefined;
+    try {
+      identity = canonicalAor(register ? req.to().uri : req.from().uri);
+    } catch {
+      identity = undefined;
+    }
+    const realm = identity === undefined ? this.#defaultRealm : this.#realmFor(identity);
     const creds = findCredentials(req, register ? "authorization" : "proxy-authorization", realm);
     const challenge = (why: AuthWhy, stale: boolean, user?: string): AuthDecision => {
       this.stats.challenged++;

@@ -19,7 +19,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { freePort } from "@edgepath/testkit";
-import type { BenchProcess } from "./processes.js";
+import type { BenchProcess, EdgepathProcess } from "./processes.js";
 import { removeDir, startEdgepath, startNatsForBench, startRedisForBench, startStandIn } from "./processes.js";
 import { formatSummary, summarizeProfile } from "./profile.js";
 import type { ProfileSummary } from "./profile.js";
@@ -58,6 +58,7 @@ const { values: args } = parseArgs({
     embedded: { type: "boolean", default: false },
     "edge-alone": { type: "boolean", default: false },
     "cpu-prof": { type: "boolean", default: false },
+    "linger-check": { type: "boolean", default: false },
     target: { type: "string" },
     smoke: { type: "boolean", default: false },
     users: { type: "string" },
@@ -74,12 +75,13 @@ const { values: args } = parseArgs({
 if (args.help) {
   process.stdout.write(`usage: pnpm bench [--embedded | --edge-alone | --target host:port] [--smoke] [--users N] [--seconds S]
        [--register-rates 1000,2000,...] [--message-rates ...] [--invite-rates ...] [--transport udp|tcp]
-       [--cpu-prof] [--out file.json]
+       [--cpu-prof] [--linger-check] [--out file.json]
 Default: Redis + NATS + 1 edge + 2 workers as separate processes. --embedded: one \`edgepath all\` process.
 --edge-alone: NATS + 1 edge + a worker stand-in that answers 200 at once (measures the edge's own
 forwarding rate; REGISTER phase only). --target drives an already running edge (its domain must be
 example.com). --smoke: low rates, proves the harness (CI). --cpu-prof: run our processes under
-node --cpu-prof and print each one's top self-time functions.
+node --cpu-prof and print each one's top self-time functions. --linger-check: after the load, read
+each process's heap and open transactions from /metrics, wait out Timer J (32 s), read them again.
 `);
   process.exit(0);
 }
@@ -117,6 +119,7 @@ function rssMiB(pid: number): number {
 
 async function main(): Promise<number> {
   const procs: BenchProcess[] = [];
+  const edgepaths: EdgepathProcess[] = [];
   const cleanup: Array<() => Promise<void>> = [];
   let target: string;
   const mode = args.target !== undefined ? "target" : args.embedded ? "embedded" : edgeAlone ? "edge-alone" : "cluster";
@@ -129,6 +132,7 @@ async function main(): Promise<number> {
     } else if (args.embedded) {
       const all = await startEdgepath(mainJs, "all", "edgepath-all", { EDGEPATH_DOMAINS: domain, EDGEPATH_SECRET: "bench-secret-0123456789abcdef0123", EDGEPATH_WORKERS: "2" }, nodeArgs("edgepath-all"));
       procs.push(all);
+      edgepaths.push(all);
       target = `127.0.0.1:${all.sipPort}`;
     } else if (edgeAlone) {
       const nats = await startNatsForBench();
@@ -141,6 +145,7 @@ async function main(): Promise<number> {
         nodeArgs("edge-1"),
       );
       procs.push(edge);
+      edgepaths.push(edge);
       target = `127.0.0.1:${edge.sipPort}`;
       await waitForRing(edge.httpPort, 1);
     } else {
@@ -154,11 +159,14 @@ async function main(): Promise<number> {
       const common = { REDIS_URL: redis.url, NATS_URL: nats.url, EDGEPATH_DOMAINS: domain, EDGEPATH_SECRET: "bench-secret-0123456789abcdef0123", EDGEPATH_AUTH: "off" };
       for (const n of [1, 2]) {
         const port = await freePort("udp");
-        procs.push(await startEdgepath(mainJs, "registrar", `worker-${n}`, { ...common, EDGEPATH_INTERNAL_LISTEN: `127.0.0.1:${port}` }, nodeArgs(`worker-${n}`)));
+        const w = await startEdgepath(mainJs, "registrar", `worker-${n}`, { ...common, EDGEPATH_INTERNAL_LISTEN: `127.0.0.1:${port}` }, nodeArgs(`worker-${n}`));
+        procs.push(w);
+        edgepaths.push(w);
       }
       const iport = await freePort("udp");
       const edge = await startEdgepath(mainJs, "edge", "edge-1", { ...common, EDGEPATH_INTERNAL_LISTEN: `127.0.0.1:${iport}` }, nodeArgs("edge-1"));
       procs.push(edge);
+      edgepaths.push(edge);
       target = `127.0.0.1:${edge.sipPort}`;
       await waitForRing(edge.httpPort, 2);
     }
@@ -206,6 +214,17 @@ async function main(): Promise<number> {
       }
     }
 
+    let linger: Record<string, { atEnd: Memory; afterTimerJ: Memory }> | undefined;
+    if (args["linger-check"] === true) {
+      // RFC 3261 §17.2.2: UDP non-INVITE server transactions stay Completed for Timer J (64*T1 =
+      // 32 s) holding request and response. What is still held after that is not Timer J.
+      const atEnd = await Promise.all(edgepaths.map((p) => memoryOf(p)));
+      process.stdout.write(`linger check: at end of load ${edgepaths.map((p, i) => `${p.name} ${fmtMemory(atEnd[i]!)}`).join("; ")}; waiting 34 s (Timer J)\n`);
+      await new Promise((r) => setTimeout(r, 34_000));
+      const after = await Promise.all(edgepaths.map((p) => memoryOf(p)));
+      process.stdout.write(`linger check: after Timer J     ${edgepaths.map((p, i) => `${p.name} ${fmtMemory(after[i]!)}`).join("; ")}\n`);
+      linger = Object.fromEntries(edgepaths.map((p, i) => [p.name, { atEnd: atEnd[i]!, afterTimerJ: after[i]! }]));
+    }
     const rss = Object.fromEntries([...ours, ...standIn].map((p) => [p.name, rssMiB(p.pid)]));
     printTable(results, rss);
     process.stdout.write(`peak RSS MiB during run: ${Object.entries(peakRss).map(([n, v]) => `${n}=${v}`).join(" ")}\n`);
@@ -220,7 +239,7 @@ async function main(): Promise<number> {
     outcome = {
       code: failedSmoke ? 1 : 0,
       out,
-      json: { at: new Date().toISOString(), mode, target, users, seconds, transport: args.transport, node: process.version, results, rssMiB: rss, peakRssMiB: peakRss },
+      json: { at: new Date().toISOString(), mode, target, users, seconds, transport: args.transport, node: process.version, results, rssMiB: rss, peakRssMiB: peakRss, ...(linger !== undefined ? { linger } : {}) },
     };
   } finally {
     for (const p of procs.reverse()) await p.stop().catch(() => undefined);
@@ -312,6 +331,36 @@ async function waitForRing(httpPort: number, members: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`ring did not reach ${members} members`);
+}
+
+interface Memory {
+  readonly rssMiB: number;
+  readonly heapUsedMiB: number;
+  readonly transactionsOpen: number | undefined;
+}
+
+/** Heap and open transactions from the process's Prometheus endpoint (prom-client default metrics). */
+async function memoryOf(p: EdgepathProcess): Promise<Memory> {
+  let text = "";
+  try {
+    text = await (await fetch(`http://127.0.0.1:${p.httpPort}/metrics`)).text();
+  } catch {
+    // not reachable: NaN below
+  }
+  const metric = (name: string): number | undefined => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, "m").exec(text);
+    return m === null ? undefined : Number(m[1]);
+  };
+  const heap = metric("edgepath_nodejs_heap_size_used_bytes");
+  return {
+    rssMiB: rssMiB(p.pid),
+    heapUsedMiB: heap === undefined ? Number.NaN : Math.round(heap / 1024 / 1024),
+    transactionsOpen: metric("edgepath_transactions_open"),
+  };
+}
+
+function fmtMemory(m: Memory): string {
+  return `rss ${m.rssMiB} MiB heap ${m.heapUsedMiB} MiB${m.transactionsOpen !== undefined ? ` tx ${m.transactionsOpen}` : ""}`;
 }
 
 function isClean(s: Step): boolean {

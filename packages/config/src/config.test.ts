@@ -127,6 +127,18 @@ describe("listen specs", () => {
     expect(config.httpListen).toEqual({ host: "::1", port: 0 });
   });
 
+  it("tls, ws and wss listeners with certificate files and an optional CA bundle (RFC 7118, RFC 3261 §26.2.1)", () => {
+    const { config } = ok({
+      EDGEPATH_SIP_LISTEN: "udp:127.0.0.1:5060,tls:127.0.0.1:5061,ws:127.0.0.1:8080,wss:127.0.0.1:8443",
+      EDGEPATH_TLS_CERT: "/tls/edge.crt",
+      EDGEPATH_TLS_KEY: "/tls/edge.key",
+      EDGEPATH_TLS_CA: "/tls/ca.crt",
+    });
+    expect(config.sip.listen.map((l) => `${l.transport}:${l.port}`)).toEqual(["udp:5060", "tls:5061", "ws:8080", "wss:8443"]);
+    expect(config.sip.tls).toEqual({ certFile: "/tls/edge.crt", keyFile: "/tls/edge.key", caFile: "/tls/ca.crt" });
+    expect(ok({ EDGEPATH_TLS_CERT: "/c.pem", EDGEPATH_TLS_KEY: "/k.pem" }).config.sip.tls).toEqual({ certFile: "/c.pem", keyFile: "/k.pem" });
+  });
+
   it.each([
     ["sctp:0.0.0.0:5060", "unknown transport"],
     ["0.0.0.0", "no port"],

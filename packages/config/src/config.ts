@@ -64,7 +64,7 @@ export interface EdgepathConfig {
     readonly advertise?: HostPort;
     readonly internalTransport: InternalTransport;
     /** PEM files for tls/wss listeners (present when one is configured). */
-    readonly tls?: { readonly certFile: string; readonly keyFile: string };
+    readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile?: string };
   };
   readonly httpListen: HostPort;
   /** Local SIP domains, lower-case (RFC 3261 §10.3 step 1). */
@@ -176,6 +176,11 @@ const SETTINGS = [
     help: "PEM certificate chain file for tls/wss listeners (required when one is configured).",
   },
   { name: "EDGEPATH_TLS_KEY", help: "PEM private key file for tls/wss listeners." },
+  {
+    name: "EDGEPATH_TLS_CA",
+    defaultText: "Node's bundled root CAs",
+    help: "PEM CA bundle that verifies the certificates of TLS servers the edge connects to (sips: trunks). Certificate files are re-read when they change.",
+  },
   {
     name: "EDGEPATH_HTTP_LISTEN",
     default: (role: Role) => (role === "all" ? "127.0.0.1:8080" : "0.0.0.0:8080"),
@@ -309,6 +314,7 @@ function makeSchema(role: Role, warnings: string[]) {
       EDGEPATH_INTERNAL_TRANSPORT: req.pipe(z.enum(["udp", "tcp"], { error: (iss) => `"${String(iss.input)}" is not udp or tcp` })),
       EDGEPATH_TLS_CERT: opt,
       EDGEPATH_TLS_KEY: opt,
+      EDGEPATH_TLS_CA: opt,
       EDGEPATH_HTTP_LISTEN: req.transform(hostPort(true)),
       EDGEPATH_DOMAINS: req.transform(fromParsed(parseDomains)),
       EDGEPATH_SECRET: opt.refine((v) => v === undefined || v.length >= 16, { error: "must be at least 16 characters" }),
@@ -564,7 +570,7 @@ export function loadConfig(
 
   const tlsFiles =
     c.EDGEPATH_TLS_CERT !== undefined && c.EDGEPATH_TLS_KEY !== undefined
-      ? { certFile: c.EDGEPATH_TLS_CERT, keyFile: c.EDGEPATH_TLS_KEY }
+      ? { certFile: c.EDGEPATH_TLS_CERT, keyFile: c.EDGEPATH_TLS_KEY, ...(c.EDGEPATH_TLS_CA !== undefined ? { caFile: c.EDGEPATH_TLS_CA } : {}) }
       : undefined;
 
   const redis: RedisConfig | undefined =

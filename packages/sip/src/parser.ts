@@ -66,25 +66,20 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
 
   // ---- start line (RFC 3261 §7.1, §7.2) ----
   const sle = s.indexOf("\r\n");
-  let msg: LazyRequest | LazyResponse;
-  const meta: number[] = [];
-  const names: string[] = [];
   if (sle < 0) throw incomplete("no end of the start line");
   // A Method is a token and '/' is not a token char, so "SIP/" can only open a Status-Line.
   const isResponse = (s.charCodeAt(0) | 32) === 115 && (s.charCodeAt(1) | 32) === 105 &&
     (s.charCodeAt(2) | 32) === 112 && s.charCodeAt(3) === 47;
-  if (isResponse) {
-    const res = new LazyResponse(bytes, s, ascii, sle + 2, meta, names, 0);
-    parseStatusLine(s, sle, res, ascii, bytes);
-    msg = res;
-  } else {
-    const req = new LazyRequest(bytes, s, ascii, sle + 2, meta, names, 0);
-    parseRequestLine(s, sle, req);
-    msg = req;
-  }
+  if (isResponse) parseStatusLine(s, sle);
+  else parseRequestLine(s, sle);
+  const slA = START.a;
+  const slB = START.b;
 
   // ---- header lines, up to the empty line (one pass: no separate search for CRLFCRLF) ----
   let iVia = -1, iFrom = -1, iTo = -1, iCallId = -1, iCSeq = -1, iCL = -1, iMF = -1;
+  let dups = 0; // repeated single-valued fields, checked once the message exists
+  const meta = SCRATCH_META;
+  const names = SCRATCH_NAMES;
   let pos = sle + 2;
   let nf = 0;
   let bodyStart: number;
@@ -144,26 +139,43 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
     if (++nf > maxHeaders) {
       throw new SipParseError({ code: SipErrorCode.tooManyHeaders, sipStatus: 513, reason: "Message Too Large", detail: `more than ${maxHeaders} header fields` });
     }
-    meta.push(pos, a, b, eol + 2, 0);
-    names.push(canon);
     const idx = nf - 1;
+    const o = idx * 5;
+    meta[o] = pos;
+    meta[o + 1] = a;
+    meta[o + 2] = b;
+    meta[o + 3] = eol + 2;
+    meta[o + 4] = 0;
+    names[idx] = canon;
     switch (canon) {
       case "via": if (iVia < 0) iVia = idx; break;
-      case "from": iFrom = dup(msg, iFrom, idx, "From"); break;
-      case "to": iTo = dup(msg, iTo, idx, "To"); break;
-      case "call-id": iCallId = dup(msg, iCallId, idx, "Call-ID"); break;
-      case "cseq": iCSeq = dup(msg, iCSeq, idx, "CSeq"); break;
-      case "content-length": iCL = dup(msg, iCL, idx, "Content-Length"); break;
-      case "max-forwards": iMF = dup(msg, iMF, idx, "Max-Forwards"); break;
+      case "from": if (iFrom < 0) iFrom = idx; else dups++; break;
+      case "to": if (iTo < 0) iTo = idx; else dups++; break;
+      case "call-id": if (iCallId < 0) iCallId = idx; else dups++; break;
+      case "cseq": if (iCSeq < 0) iCSeq = idx; else dups++; break;
+      case "content-length": if (iCL < 0) iCL = idx; else dups++; break;
+      case "max-forwards": if (iMF < 0) iMF = idx; else dups++; break;
     }
     pos = eol + 2;
   }
 
-  if (!ascii) {
-    ascii = isAscii(bytes.subarray(0, blockEnd));
-    msg._ascii = ascii;
+  if (!ascii) ascii = isAscii(bytes.subarray(0, blockEnd));
+  // exact-size copies of the scratch arrays (no growth reallocations while scanning)
+  const fieldMeta = meta.slice(0, nf * 5);
+  const fieldNames = names.slice(0, nf);
+  let msg: LazyRequest | LazyResponse;
+  if (isResponse) {
+    const res = new LazyResponse(bytes, s, ascii, sle + 2, fieldMeta, fieldNames, bodyStart);
+    res.status = slA;
+    res.reason = ascii ? s.slice(slB, sle) : bytes.toString("utf8", slB, sle);
+    msg = res;
+  } else {
+    const req = new LazyRequest(bytes, s, ascii, sle + 2, fieldMeta, fieldNames, bodyStart);
+    req.method = s.slice(0, slA);
+    req.uri = s.slice(slA + 1, slB);
+    msg = req;
   }
-  msg._bodyStart = bodyStart;
+  if (dups > 0) checkRepeats(msg);
 
   // ---- Content-Length and framing (RFC 3261 §18.3, §20.14) ----
   let bodyEnd = bytes.length;
@@ -215,18 +227,32 @@ function lineName(s: string, pos: number, eol: number): string {
   return line.length === 0 ? "(empty)" : line;
 }
 
+/** Scratch space for the header scan; parsing is synchronous, so one set serves every call. */
+const SCRATCH_META: number[] = [];
+const SCRATCH_NAMES: string[] = [];
+/** Start-line results: request: a = end of the Method, b = end of the Request-URI; response: a = status, b = reason start. */
+const START = { a: 0, b: 0 };
+
+const SINGLE: ReadonlyMap<string, string> = new Map([
+  ["from", "From"], ["to", "To"], ["call-id", "Call-ID"], ["cseq", "CSeq"], ["content-length", "Content-Length"], ["max-forwards", "Max-Forwards"],
+]);
+
 /**
  * RFC 3261 §7.3.1 / RFC 4475 §3.3.8-9: a second field of a single-valued header is an error
  * when its value differs from the first (identical repeats are tolerated).
  */
-function dup(msg: LazyMessage, first: number, idx: number, display: string): number {
-  if (first < 0) return idx;
-  if (msg._value(first) !== msg._value(idx)) throw badHeader(display, "more than one value");
-  return first;
+function checkRepeats(msg: LazyMessage): void {
+  const names = msg._names;
+  for (let i = 0; i < names.length; i++) {
+    const display = SINGLE.get(names[i]!);
+    if (display === undefined) continue;
+    const first = names.indexOf(names[i]!);
+    if (first !== i && msg._value(first) !== msg._value(i)) throw badHeader(display, "more than one value");
+  }
 }
 
 /** RFC 3261 §7.1: Method SP Request-URI SP SIP-Version CRLF — single SPs, no trailing SP (RFC 4475 §3.1.2.9-10). */
-function parseRequestLine(s: string, sle: number, req: LazyRequest): void {
+function parseRequestLine(s: string, sle: number): void {
   const sp1 = s.indexOf(" ", 0);
   if (sp1 <= 0 || sp1 > sle) throw badStartLine("no method");
   for (let i = 0; i < sp1; i++) if (!isTokenChar(s.charCodeAt(i))) throw badStartLine("method is not a token");
@@ -239,8 +265,8 @@ function parseRequestLine(s: string, sle: number, req: LazyRequest): void {
   if (sp2 === sp1 + 1) throw badStartLine("more than one SP before the Request-URI");
   const version = s.slice(sp2 + 1, sle);
   checkVersion(version, true);
-  req.method = s.slice(0, sp1);
-  req.uri = s.slice(sp1 + 1, sp2);
+  START.a = sp1;
+  START.b = sp2;
 }
 
 function checkVersion(version: string, request: boolean): void {
@@ -251,7 +277,7 @@ function checkVersion(version: string, request: boolean): void {
 }
 
 /** RFC 3261 §7.2: SIP-Version SP Status-Code SP Reason-Phrase CRLF. */
-function parseStatusLine(s: string, sle: number, res: LazyResponse, ascii: boolean, bytes: Buffer): void {
+function parseStatusLine(s: string, sle: number): void {
   let sp1 = s.indexOf(" ");
   if (sp1 < 0 || sp1 > sle) sp1 = sle;
   checkVersion(s.slice(0, sp1), false);
@@ -262,9 +288,8 @@ function parseStatusLine(s: string, sle: number, res: LazyResponse, ascii: boole
   const status = Number(s.slice(cs, i));
   if (status < 100 || status > 699) throw badStartLine(`Status-Code ${status} out of range`);
   if (i < sle && s.charCodeAt(i) !== 32) throw badStartLine("no SP after Status-Code");
-  res.status = status;
-  const rs = Math.min(i + 1, sle);
-  res.reason = ascii ? s.slice(rs, sle) : bytes.toString("utf8", rs, sle);
+  START.a = status;
+  START.b = Math.min(i + 1, sle);
 }
 
 

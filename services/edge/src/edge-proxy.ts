@@ -331,7 +331,9 @@ export class EdgeProxy {
           const hp = formatHostPort({ host: address, port: target.port });
           const internalHop = this.opts.isInternalPeer?.(hp) ?? this.own.isOwnHost(address);
           const side = internalHop ? this.internalSide() : this.publicSideFor(target.transport, undefined);
-          this.send(req, editor, flow, branch, { flow: undefined, target: { transport: target.transport, address, port: target.port }, side, internal: internalHop }, inDialog);
+          // RFC 5922 §4.1: a TLS hop named by host name must present a certificate for that name.
+          const serverName = target.transport === "tls" && isIP(target.host) === 0 ? { serverName: target.host } : {};
+          this.send(req, editor, flow, branch, { flow: undefined, target: { transport: target.transport, address, port: target.port, ...serverName }, side, internal: internalHop }, inDialog);
         });
         return;
       }
