@@ -22,6 +22,15 @@ describe("shouldRecordRoute", () => {
   });
 });
 
+describe("recordRouteUri transport names", () => {
+  it("RFC 7118 §5.2: a WS or WSS side is transport=ws in the URI; TLS keeps transport=tls", () => {
+    const at = { host: "203.0.113.1", port: 8443 };
+    expect(recordRouteUri({ address: at, transport: "wss", flowToken: "T" })).toBe("<sip:T@203.0.113.1:8443;transport=ws;lr>");
+    expect(recordRouteUri({ address: at, transport: "ws" })).toBe("<sip:203.0.113.1:8443;transport=ws;lr>");
+    expect(recordRouteUri({ address: at, transport: "tls" })).toBe("<sip:203.0.113.1:8443;transport=tls;lr>");
+  });
+});
+
 describe("recordRouteValues", () => {
   it("RFC 5658 §4: crossing from public to internal inserts two entries, the outbound side on top", () => {
     const values = recordRouteValues(PUBLIC_UDP, INTERNAL);

@@ -32,7 +32,8 @@ export interface RouteSide {
 
 export function recordRouteUri(side: RouteSide): string {
   const user = side.flowToken !== undefined ? `${side.flowToken}@` : "";
-  const transport = side.transport === "udp" ? "" : `;transport=${side.transport}`;
+  // RFC 7118 §5.2: the URI transport parameter is "ws" for WS and WSS alike ("WSS" exists only in Via).
+  const transport = side.transport === "udp" ? "" : `;transport=${side.transport === "wss" ? "ws" : side.transport}`;
   return `<sip:${user}${formatHostPort(side.address)}${transport};lr>`;
 }
 

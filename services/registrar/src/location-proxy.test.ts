@@ -337,6 +337,7 @@ describe("LocationProxy", () => {
     await t.receive(cancelFor("bob"));
     const cancelOk = t.net.wire.find((w) => w.msg.kind === "response" && w.msg.status === 200 && w.msg.cseq().method === "CANCEL");
     expect(cancelOk).toBeDefined();
+    expect((cancelOk!.msg as SipResponse).toTag()).toMatch(/.+/); // §8.2.6.2
     // Branch a had a provisional: CANCEL now. Branch b had none: §9.1 forbids it until a 1xx arrives.
     expect(t.net.requests("CANCEL").map((c) => c.uri)).toEqual([a!.uri]);
     t.respond(b!, 100);

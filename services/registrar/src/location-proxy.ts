@@ -237,7 +237,8 @@ export class LocationProxy {
 
   /** §16.10: CANCEL matched an INVITE server transaction: 200 to it, cancel pending branches. */
   handleCancel(cancelTx: NonInviteServerTransaction, inviteTx: InviteServerTransaction): void {
-    cancelTx.respond(200, buildResponse(cancelTx.request, 200, "OK"));
+    // §16.10: the proxy answers the CANCEL itself, as a UAS would (§8.2.6.2: a To tag on every final).
+    cancelTx.respond(200, buildResponse(cancelTx.request, 200, "OK", { toTag: generateTag() }));
     const ctx = this.#contexts.get(inviteTx);
     if (ctx === undefined || ctx.finalSent) return;
     ctx.cancelled = true;
