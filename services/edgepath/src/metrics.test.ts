@@ -100,6 +100,7 @@ describe("store metrics", () => {
     const found = await store.lookup("sip:a@example.com", now);
     expect(found.bindings).toHaveLength(1);
     expect(await store.listAors?.(10)).toEqual(["sip:a@example.com"]);
+    expect(store.constructor.name).toBe("MemoryBindingStore");
     expect(await sample(registry, "edgepath_store_operation_duration_seconds_count", { backend: "memory", op: "register", result: "ok" })).toBe(1);
     expect(await sample(registry, "edgepath_store_operation_duration_seconds_count", { backend: "memory", op: "lookup", result: "ok" })).toBe(1);
     await store.close();

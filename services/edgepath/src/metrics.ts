@@ -243,7 +243,11 @@ export function registerStoreMetrics(registry: Registry, backend: "redis" | "mem
         close: () => store.close(),
       };
       const list = store.listAors?.bind(store);
-      return list === undefined ? wrapped : { ...wrapped, listAors: (limit: number) => timed("listAors", () => list(limit)) };
+      const out: BindingStore = list === undefined ? wrapped : { ...wrapped, listAors: (limit: number) => timed("listAors", () => list(limit)) };
+      // Tracing labels store spans with `store.constructor.name` (MemoryBindingStore, RedisBindingStore):
+      // the wrapper answers with the backend's, so spans keep saying which store they measured.
+      Object.defineProperty(out, "constructor", { value: store.constructor, enumerable: false });
+      return out;
     },
   };
 }

@@ -186,6 +186,20 @@ describe("LocationProxy", () => {
     expect(t.net.requests("MESSAGE")).toEqual([]);
   });
 
+  it("RFC 3261 §21.5.4: a binding store that is down answers 503 with Retry-After, not 500", async () => {
+    class DownStore extends MemoryBindingStore {
+      override lookup(): Promise<{ known: boolean; bindings: never[] }> {
+        return Promise.reject(Object.assign(new Error("Redis not ready"), { sipStatus: 503, retryAfter: 7 }));
+      }
+    }
+    const t = setup({ store: new DownStore() });
+    await t.receive(request("MESSAGE", "bob"));
+    expect(t.net.upstream()).toEqual([503]);
+    const res = t.net.wire.find((w) => w.msg.kind === "response");
+    expect(res?.msg.kind === "response" ? res.msg.headerValues("retry-after") : []).toEqual(["7"]);
+    expect(t.proxy.openContexts).toBe(0);
+  });
+
   it("RFC 3261 §16.5: a Request-URI outside our domains is 404, never proxied", async () => {
     const t = setup();
     const text = request("MESSAGE", "bob").toString().replace("MESSAGE sip:bob@example.com", "MESSAGE sip:bob@elsewhere.net");

@@ -228,8 +228,17 @@ export class LocationProxy {
     const ctx = new ResponseContext(req, server, aor);
     this.#contexts.set(server, ctx);
     const p = this.#authorizeThenFork(ctx, popOwnRoute).catch((err: unknown) => {
+      if (ctx.finalSent) return;
+      // A binding store that is down (Redis restarting) is a 503 with Retry-After (RFC 3261
+      // §21.5.4), not a 500: the UA or trunk retries instead of giving up on the user.
+      const unavailable = storeUnavailable(err);
+      if (unavailable !== undefined) {
+        this.#o.logger.warn({ err: unavailable.message, aor, callId: req.callId }, "binding store unavailable");
+        this.#sendFinalLocal(ctx, 503, "Service Unavailable", "binding store unavailable", [["Retry-After", String(unavailable.retryAfter)]]);
+        return;
+      }
       this.#o.logger.error({ err, aor, callId: req.callId }, "location proxy failed");
-      if (!ctx.finalSent) this.#sendFinalLocal(ctx, 500, "Server Internal Error");
+      this.#sendFinalLocal(ctx, 500, "Server Internal Error");
     });
     this.#pending.add(p);
     void p.finally(() => this.#pending.delete(p));
@@ -526,7 +535,7 @@ export class LocationProxy {
     endSipSpan(span, status);
   }
 
-  #sendFinalLocal(ctx: ResponseContext, status: number, reason: string, detail?: string): void {
+  #sendFinalLocal(ctx: ResponseContext, status: number, reason: string, detail?: string, headers?: ReadonlyArray<readonly [string, string]>): void {
     ctx.finalSent = true;
     this.#contexts.delete(ctx.server);
     if (status >= 300) {
@@ -537,7 +546,8 @@ export class LocationProxy {
       );
     }
     this.#endSpan(ctx.server, status);
-    ctx.server.respond(status, buildResponse(ctx.req, status, reason, { toTag: generateTag() }));
+    const opts = headers !== undefined ? { toTag: generateTag(), headers } : { toTag: generateTag() };
+    ctx.server.respond(status, buildResponse(ctx.req, status, reason, opts));
   }
 
   #reject(
@@ -680,4 +690,13 @@ function chooseBest(branches: readonly Branch[]): Best {
   if (best !== undefined && (rank(best.status) <= 1 || !timeout || best.status < 500)) return { kind: "response", response: best };
   if (timeout) return { kind: "timeout" };
   return { kind: "unreachable", why };
+}
+
+/** A store error that says "try again later" (e.g. BindingStoreUnavailableError: sipStatus 503 + retryAfter). */
+function storeUnavailable(err: unknown): { message: string; retryAfter: number } | undefined {
+  if (typeof err !== "object" || err === null) return undefined;
+  const e = err as { sipStatus?: unknown; retryAfter?: unknown; message?: unknown };
+  if (e.sipStatus !== 503) return undefined;
+  const retryAfter = typeof e.retryAfter === "number" && e.retryAfter > 0 ? Math.ceil(e.retryAfter) : 5;
+  return { message: typeof e.message === "string" ? e.message : "unavailable", retryAfter };
 }

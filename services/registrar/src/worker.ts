@@ -25,6 +25,9 @@ import type { LocationProxyOptions } from "./location-proxy.js";
 import { formatHostPort, responseTarget } from "./targets.js";
 import { busTraceHeaders, contextFromBusHeaders, contextFromTraceHeader, endSipSpan, SipAttr, SpanKind, startSpan, traceAsyncMethods, TRACE_HEADER, tracingEnabled, withSpan, type Span } from "@edgepath/telemetry";
 
+/** How long a draining worker keeps serving requests that edges sent before they saw it leave. */
+const DRAIN_GRACE_MS = 250;
+
 export interface RegistrarWorkerOptions {
   /** Member id on the ring; stable per process. */
   readonly id: string;
@@ -155,9 +158,15 @@ export class RegistrarWorker {
       this.#draining = true;
       this.#heartbeat?.setDraining(true);
       this.#heartbeat?.stop(true);
-      await Promise.allSettled([...this.#pending]);
-      const idle = this.#transactions?.whenIdle() ?? Promise.resolve();
-      await Promise.race([idle, sleep(this.#o.drainTimeoutMs ?? 5000)]);
+      // Edges drop us from the ring on the leave message; requests already on the wire still
+      // arrive for a moment and are served. Then wait for what is open: REGISTERs being written
+      // and proxied requests without a final response. Completed UDP transactions that only
+      // absorb retransmissions (Timer J/I, up to 32 s) are not waited for.
+      const deadline = Date.now() + (this.#o.drainTimeoutMs ?? 5000);
+      await sleep(Math.min(DRAIN_GRACE_MS, this.#o.drainTimeoutMs ?? 5000));
+      while (Date.now() < deadline && (this.#pending.size > 0 || (this.#proxy?.openContexts ?? 0) > 0)) {
+        await sleep(20);
+      }
     } else {
       this.#heartbeat?.stop(false);
     }
