@@ -43,7 +43,7 @@ class NameAddrValue implements NameAddr {
  * - Inside <...> no whitespace is allowed (RFC 4475 §3.1.2.14).
  * - In addr-spec form the URI ends at the first ';' and must not contain ',' or '?' (§20.10).
  */
-export function parseNameAddrIn(input: string, hdr: string): NameAddr {
+export function parseNameAddrIn(input: string, hdr: string, checkParams = true): NameAddr {
   const s = trimmed(input);
   const end = s.length;
   let i = skipWs(s, 0, end);
@@ -100,7 +100,7 @@ export function parseNameAddrIn(input: string, hdr: string): NameAddr {
     pstart = skipWs(s, j, end);
   }
   if (schemeLength(uri) <= 0) throw badHeader(hdr, `no URI scheme in "${uri}"`);
-  if (pstart < end) {
+  if (pstart < end && checkParams) {
     const err = checkGenericParams(s, pstart, end);
     if (err !== undefined) throw badHeader(hdr, err);
   }
@@ -163,7 +163,8 @@ export function parseDeltaSeconds(v: string): number | undefined {
  * params Map — a registrar validates every Contact of every REGISTER (RFC 4475 §3.1.2.13).
  */
 export function parseContactIn(s: string): Contact {
-  const n = parseNameAddrIn(s, "Contact") as NameAddrValue;
+  // the params are validated by the scan below (one pass instead of two)
+  const n = parseNameAddrIn(s, "Contact", false) as NameAddrValue;
   let expires: number | undefined;
   let q: number | undefined;
   let instance: string | undefined;
@@ -172,19 +173,28 @@ export function parseContactIn(s: string): Contact {
   const end = raw.length;
   let i = n._ps;
   while (i >= 0 && i < end) {
-    // at ';' (guaranteed by the validation pass)
+    // *( SEMI generic-param ), validated as checkGenericParams does
+    if (raw.charCodeAt(i) !== 59) throw contactError(`unexpected '${raw[i]!}'`);
     i = skipWs(raw, i + 1, end);
     const ns = i;
     i = scanToken(raw, i, end);
     const ne = i;
+    if (ne === ns) throw contactError("empty parameter");
     i = skipWs(raw, i, end);
     let value: string | null = null;
     if (i < end && raw.charCodeAt(i) === 61) {
       i = skipWs(raw, i + 1, end);
       const vs = i;
-      if (raw.charCodeAt(i) === 34) i = scanQuoted(raw, i, end);
-      else while (i < end && isGenValueChar(raw.charCodeAt(i))) i++;
-      value = raw.slice(vs, i);
+      if (raw.charCodeAt(i) === 34) {
+        i = scanQuoted(raw, i, end);
+        if (i < 0) throw contactError("unterminated quoted string");
+      } else {
+        while (i < end && isGenValueChar(raw.charCodeAt(i))) i++;
+        if (i === vs) throw contactError("empty parameter value");
+      }
+      const len = ne - ns;
+      // only the values we interpret are sliced out
+      if (len === 7 || len === 1 || len === 13 || len === 6) value = raw.slice(vs, i);
       i = skipWs(raw, i, end);
     }
     const len = ne - ns;

@@ -434,8 +434,8 @@ describe("typed accessors", () => {
     expect(fails(req("REGISTER", ["Contact: *, <sip:a@h>"], "sip:example.com")).header).toBe("Contact");
   });
 
-  it("RFC 3261 §20.10: bad q, expires or reg-id is 400 naming Contact", () => {
-    for (const p of ["q=1.5", "q=0.1234", "q=abc", "expires=soon", "reg-id=x"]) {
+  it("RFC 3261 §20.10: bad q, expires, reg-id or param syntax is 400 naming Contact", () => {
+    for (const p of ["q=1.5", "q=0.1234", "q=abc", "Q=2", "expires=soon", "reg-id=x", "", "=x", "x=", 'x="open', "a b"]) {
       expect(fails(req("REGISTER", [`Contact: <sip:a@h>;${p}`], "sip:example.com")).header, p).toBe("Contact");
     }
   });
