@@ -2,11 +2,14 @@ import { defineConfig } from "vitest/config";
 
 // Workspace packages export their TypeScript source under the "@edgepath/source"
 // condition (CONVENTIONS §4), so tests run against src/ without a build.
-const conditions = ["@edgepath/source", "import", "module", "node", "default"];
+const conditions = ["@edgepath/source", "import", "node", "default"];
+// No "module" condition: it points some packages (@opentelemetry/*) at bundler-only ESM builds
+// (extensionless imports) that Node cannot load when vitest externalises them.
+const externalConditions = conditions;
 
 export default defineConfig({
   resolve: { conditions },
-  ssr: { resolve: { conditions, externalConditions: conditions } },
+  ssr: { resolve: { conditions, externalConditions } },
   test: {
     projects: [
       {

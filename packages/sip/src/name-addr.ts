@@ -82,11 +82,12 @@ export function parseNameAddrIn(input: string, hdr: string, checkParams = true):
   if (laquot >= 0) {
     const ra = s.indexOf(">", laquot + 1);
     if (ra < 0) throw badHeader(hdr, "missing >");
-    uri = s.slice(laquot + 1, ra);
-    for (let k = 0; k < uri.length; k++) {
-      const c = uri.charCodeAt(k);
+    // scan the value itself, not the slice (a sliced string is slower to index into)
+    for (let k = laquot + 1; k < ra; k++) {
+      const c = s.charCodeAt(k);
       if (c === 32 || c === 9 || c === 13 || c === 10) throw badHeader(hdr, "whitespace inside <>");
     }
+    uri = s.slice(laquot + 1, ra);
     pstart = skipWs(s, ra + 1, end);
   } else {
     let j = i;
