@@ -112,6 +112,10 @@ describe("chart values", () => {
     ["a non-redis REDIS_URL", { redis: { url: "http://redis:6379" } }],
     ["no domains", { domains: [] }],
     ["an OTLP endpoint without a scheme", { otel: { endpoint: "jaeger:4318" } }],
+    ["a heartbeat of 0 ms (EDGEPATH_HEARTBEAT_MS)", { cluster: { heartbeatMs: 0 } }],
+    ["a negative TLS reload interval (EDGEPATH_TLS_RELOAD_MS)", { edge: { sip: { tlsReloadMs: -1 } } }],
+    ["a public advertise address with spaces (EDGEPATH_PUBLIC_ADVERTISE)", { edge: { publicAdvertise: "203.0.113.7 5060" } }],
+    ["a header timeout under 100 ms (EDGEPATH_HEADER_TIMEOUT_MS)", { limits: { headerTimeoutMs: 5 } }],
   ])("the schema rejects %s", (_what, bad) => {
     const validate = validator();
     expect(validate(merge(values, bad))).toBe(false);
@@ -165,6 +169,20 @@ describe("chart templates", () => {
     for (const required of ["EDGEPATH_SECRET", "NATS_URL", "REDIS_URL", "EDGEPATH_INTERNAL_LISTEN", "EDGEPATH_ADVERTISE", "EDGEPATH_SIP_LISTEN", "EDGEPATH_HTTP_LISTEN"]) {
       expect(names).toContain(required);
     }
+  });
+
+  it("issues 5/6 settings reach the pods: auth required, trusted CIDRs, rate limit, header timeout, TLS CA and reload, public advertise, membership timing", () => {
+    expect((values["auth"] as { mode: string }).mode).toBe("required");
+    const edgeYaml = templates.find((t) => t.file === "edge.yaml")!.text;
+    const registrarYaml = templates.find((t) => t.file === "registrar.yaml")!.text;
+    const helpers = templates.find((t) => t.file === "_helpers.tpl")!.text;
+    for (const n of ["EDGEPATH_RATE_LIMIT", "EDGEPATH_HEADER_TIMEOUT_MS", "EDGEPATH_TLS_CA", "EDGEPATH_TLS_RELOAD_MS", "EDGEPATH_PUBLIC_ADVERTISE"]) {
+      expect(envNames(edgeYaml), n).toContain(n);
+    }
+    for (const n of ["EDGEPATH_AUTH", "EDGEPATH_TRUSTED_CIDRS"]) expect(envNames(registrarYaml), n).toContain(n);
+    // Both roles must agree on membership timing: it is in the env every pod shares.
+    for (const n of ["EDGEPATH_HEARTBEAT_MS", "EDGEPATH_MEMBER_TTL_MS"]) expect(envNames(helpers), n).toContain(n);
+    expect(edgeYaml).toContain("value: /etc/edgepath/tls/{{ . }}");
   });
 
   it("the chart README documents every value in its table", () => {

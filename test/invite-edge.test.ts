@@ -10,6 +10,7 @@ import {
   randomToken, sipHeader, sipHeaders, sipMethod, sipStatus, sipText, TestUa, type TestUaTransport,
 } from "@edgepath/testkit";
 import { startEmbedded, type EmbeddedSystem } from "./support/embedded.js";
+import { answer, register as registerAt, via } from "./support/ua.js";
 
 let sys: EmbeddedSystem;
 const edge = (): { host: string; port: number } => ({ host: "127.0.0.1", port: sys.sipPort });
@@ -22,23 +23,8 @@ afterAll(async () => {
   await sys?.stop();
 });
 
-function via(ua: TestUa): string {
-  return `Via: SIP/2.0/${ua.transport.toUpperCase()} ${ua.hostport};branch=z9hG4bK${randomToken()};rport`;
-}
-
 async function register(ua: TestUa, user: string, contactUser = user): Promise<void> {
-  const res = await ua.request(sipText("REGISTER sip:example.com SIP/2.0", [
-    via(ua),
-    "Max-Forwards: 70",
-    `From: <sip:${user}@example.com>;tag=${randomToken(4)}`,
-    `To: <sip:${user}@example.com>`,
-    `Call-ID: ${randomToken()}@reg`,
-    "CSeq: 1 REGISTER",
-    `Contact: <sip:${contactUser}@${ua.hostport};transport=${ua.transport}>`,
-    "Expires: 300",
-    "Supported: path",
-  ]), edge());
-  expect(sipStatus(res), res).toBe(200);
+  await registerAt(ua, edge(), user, { contactUser });
 }
 
 const SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\n";
@@ -60,22 +46,6 @@ function invite(caller: TestUa, callerUser: string, calleeUser: string): Call {
     "Content-Type: application/sdp",
   ], SDP);
   return { text, callId, fromTag, from };
-}
-
-/** A UAS response (RFC 3261 §8.2.6, §12.1.1: Record-Route copied into responses that create a dialog). */
-function answer(req: string, status: number, reason: string, o: { toTag?: string; contact?: string; body?: string } = {}): string {
-  const to = sipHeader(req, "to")!;
-  const withTag = to.includes(";tag=") || status === 100 ? to : `${to};tag=${o.toTag ?? randomToken(4)}`;
-  return sipText(`SIP/2.0 ${status} ${reason}`, [
-    ...sipHeaders(req, "via").map((v) => `Via: ${v}`),
-    ...(status > 100 && status < 300 ? sipHeaders(req, "record-route").map((r) => `Record-Route: ${r}`) : []),
-    `From: ${sipHeader(req, "from")!}`,
-    `To: ${withTag}`,
-    `Call-ID: ${sipHeader(req, "call-id")!}`,
-    `CSeq: ${sipHeader(req, "cseq")!}`,
-    ...(o.contact !== undefined ? [`Contact: ${o.contact}`] : []),
-    ...(o.body !== undefined ? ["Content-Type: application/sdp"] : []),
-  ], o.body ?? "");
 }
 
 /** Record-Route values of a message, one per entry (a header line may hold several). */

@@ -5,11 +5,9 @@
  * callee. Also forking to two contacts, 404 / 480, and fast failure after a TCP callee disconnects.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  randomToken, sipBody, sipHeader, sipHeaders, sipMethod, sipStatus, sipText, TestUa, waitFor,
-  type TestUaTransport,
-} from "@edgepath/testkit";
+import { randomToken, sipBody, sipHeader, sipHeaders, sipMethod, sipStatus, TestUa, waitFor, type TestUaTransport } from "@edgepath/testkit";
 import { startEmbedded, type EmbeddedSystem } from "./support/embedded.js";
+import { answer, aorView as aorViewAt, isMessage, messageText, register as registerAt, type AorView, type RegisterOptions } from "./support/ua.js";
 
 let sys: EmbeddedSystem;
 const edge = (): { host: string; port: number } => ({ host: "127.0.0.1", port: sys.sipPort });
@@ -22,61 +20,8 @@ afterAll(async () => {
   await sys?.stop();
 });
 
-function via(ua: TestUa): string {
-  return `Via: SIP/2.0/${ua.transport.toUpperCase()} ${ua.hostport};branch=z9hG4bK${randomToken()};rport`;
-}
-
-async function register(ua: TestUa, user: string, opts: { expires?: number; contactUser?: string; callId?: string; cseq?: number } = {}): Promise<string> {
-  const text = sipText("REGISTER sip:example.com SIP/2.0", [
-    via(ua),
-    "Max-Forwards: 70",
-    `From: <sip:${user}@example.com>;tag=${randomToken(4)}`,
-    `To: <sip:${user}@example.com>`,
-    `Call-ID: ${opts.callId ?? randomToken()}@reg`,
-    `CSeq: ${opts.cseq ?? 1} REGISTER`,
-    `Contact: <sip:${opts.contactUser ?? user}@${ua.hostport};transport=${ua.transport}>`,
-    `Expires: ${opts.expires ?? 300}`,
-    "Supported: path",
-  ]);
-  const res = await ua.request(text, edge());
-  expect(sipStatus(res), res).toBe(200);
-  return res;
-}
-
-function messageText(from: TestUa, fromUser: string, toUser: string, body: string): string {
-  return sipText(`MESSAGE sip:${toUser}@example.com SIP/2.0`, [
-    via(from),
-    "Max-Forwards: 70",
-    `From: <sip:${fromUser}@example.com>;tag=${randomToken(4)}`,
-    `To: <sip:${toUser}@example.com>`,
-    `Call-ID: ${randomToken()}@msg`,
-    "CSeq: 1 MESSAGE",
-    "Content-Type: text/plain",
-  ], body);
-}
-
-/** A UAS response to `req` (RFC 3261 §8.2.6: Vias, From, To + tag, Call-ID, CSeq copied). */
-function answer(req: string, status: number, reason: string): string {
-  const to = sipHeader(req, "to")!;
-  return sipText(`SIP/2.0 ${status} ${reason}`, [
-    ...sipHeaders(req, "via").map((v) => `Via: ${v}`),
-    `From: ${sipHeader(req, "from")!}`,
-    `To: ${to.includes(";tag=") ? to : `${to};tag=${randomToken(4)}`}`,
-    `Call-ID: ${sipHeader(req, "call-id")!}`,
-    `CSeq: ${sipHeader(req, "cseq")!}`,
-  ]);
-}
-
-interface AorView { readonly bindings: ReadonlyArray<{ readonly reachable: boolean; readonly reason?: string }> }
-
-async function aorView(user: string): Promise<AorView> {
-  const res = await fetch(`${sys.adminUrl}/v1/aors/${encodeURIComponent(`sip:${user}@example.com`)}`);
-  expect(res.status).toBe(200);
-  return (await res.json()) as AorView;
-}
-
-const isMessage = (callId?: string) => (m: string): boolean =>
-  sipMethod(m) === "MESSAGE" && (callId === undefined || sipHeader(m, "call-id") === callId);
+const register = (ua: TestUa, user: string, o?: RegisterOptions): Promise<string> => registerAt(ua, edge(), user, o);
+const aorView = (user: string): Promise<AorView> => aorViewAt(sys.adminUrl, user);
 
 describe.each<TestUaTransport>(["udp", "tcp"])("MESSAGE through the edge over %s", (transport) => {
   it("RFC 3428 §4/§7: a MESSAGE reaches the registered callee without Record-Route; its 200 reaches the sender", async () => {

@@ -1,12 +1,17 @@
 /**
  * DESIGN §5 readiness of the cluster roles on real processes: a registrar is ready only while Redis
  * and NATS are connected, an edge only while NATS is; each goes 503 naming the lost dependency when
- * it goes away, and 200 again once it is back. Needs redis-server, nats-server and the build.
+ * it goes away, and 200 again once it is back. The registrar's /metrics move with SIP traffic
+ * (REGISTER and location-proxied MESSAGE latency, Redis store timings, binding census), and its
+ * admin API answers 503 (not 500) while Redis is down. Needs redis-server, nats-server and the build.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, freeSipPort, startNats, startRedis, waitFor, type NatsServer, type RedisServer } from "@edgepath/testkit";
+import {
+  freePort, freeSipPort, randomToken, sipHeader, sipHeaders, sipMethod, sipStatus, sipText, startNats, startRedis, TestUa, waitFor,
+  type NatsServer, type RedisServer,
+} from "@edgepath/testkit";
 
 const main = fileURLToPath(new URL("../services/edgepath/dist/main.js", import.meta.url));
 
@@ -62,6 +67,25 @@ function until(p: Proc, status: number, what: string): Promise<{ status: number;
   }, { timeoutMs: 30_000, intervalMs: 100, what: `${what} (log: ${p.output().slice(-2000)})` });
 }
 
+/** Sum of the samples of `name` whose labels include `labels` (Prometheus text format). */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#") || !line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (m === null || m[1] !== name) continue;
+    const have = new Map([...(m[2] ?? "").matchAll(/([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1]!, x[2]!]));
+    if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) sum += Number(m[3]);
+  }
+  return sum;
+}
+
+async function metrics(p: Proc): Promise<string> {
+  const res = await fetch(`${p.admin}/metrics`);
+  expect(res.status).toBe(200);
+  return res.text();
+}
+
 beforeAll(async () => {
   redis = await startRedis();
   nats = await startNats();
@@ -75,10 +99,12 @@ afterAll(async () => {
 describe("readiness follows Redis and NATS (edgepath registrar / edge, real processes)", () => {
   let registrar: Proc;
   let edge: Proc;
+  let sipPort: number;
 
   beforeAll(async () => {
-    registrar = await start("registrar", { REDIS_URL: redis.url });
-    const sipPort = await freeSipPort();
+    // Auth off: this file is about metrics and readiness; digest auth has its own tests.
+    registrar = await start("registrar", { REDIS_URL: redis.url, EDGEPATH_AUTH: "off" });
+    sipPort = await freeSipPort();
     edge = await start("edge", { EDGEPATH_SIP_LISTEN: `udp:127.0.0.1:${sipPort},tcp:127.0.0.1:${sipPort}` });
   });
 
@@ -89,15 +115,89 @@ describe("readiness follows Redis and NATS (edgepath registrar / edge, real proc
     expect(e.checks).toMatchObject({ nats: true, ring: true });
   });
 
+  it("DESIGN §5: the registrar role's /metrics move with traffic (REGISTER, proxied MESSAGE, Redis timings, census)", async () => {
+    await until(registrar, 200, "registrar ready");
+    await until(edge, 200, "edge ready");
+    const before = await metrics(registrar);
+    const edgeBefore = await metrics(edge);
+    const target = { host: "127.0.0.1", port: sipPort };
+    await using bob = await TestUa.create({ transport: "udp" });
+    await using alice = await TestUa.create({ transport: "udp" });
+    const user = `bob-metrics-${randomToken(3)}`;
+    const via = (ua: TestUa): string => `Via: SIP/2.0/UDP ${ua.hostport};branch=z9hG4bK${randomToken()};rport`;
+    const reg = await bob.request(sipText("REGISTER sip:example.com SIP/2.0", [
+      via(bob), "Max-Forwards: 70", `From: <sip:${user}@example.com>;tag=${randomToken(4)}`, `To: <sip:${user}@example.com>`,
+      `Call-ID: ${randomToken()}@reg`, "CSeq: 1 REGISTER", `Contact: <sip:${user}@${bob.hostport}>`, "Expires: 300",
+    ]), target, 10_000);
+    expect(sipStatus(reg), reg).toBe(200);
+
+    // RFC 3428 MESSAGE to the registered user: the worker's location proxy forwards it, Bob answers 200.
+    const message = (to: string): { text: string; callId: string } => {
+      const callId = `${randomToken()}@msg`;
+      return {
+        callId,
+        text: sipText(`MESSAGE sip:${to}@example.com SIP/2.0`, [
+          via(alice), "Max-Forwards: 70", `From: <sip:alice@example.com>;tag=${randomToken(4)}`, `To: <sip:${to}@example.com>`,
+          `Call-ID: ${callId}`, "CSeq: 1 MESSAGE", "Content-Type: text/plain",
+        ], "hello"),
+      };
+    };
+    const m = message(user);
+    alice.send(m.text, target);
+    const got = await bob.nextMessage((x) => sipMethod(x) === "MESSAGE" && sipHeader(x, "call-id") === m.callId, 10_000);
+    bob.send(sipText("SIP/2.0 200 OK", [
+      ...sipHeaders(got, "via").map((v) => `Via: ${v}`), `From: ${sipHeader(got, "from")!}`, `To: ${sipHeader(got, "to")!};tag=${randomToken(4)}`,
+      `Call-ID: ${m.callId}`, `CSeq: ${sipHeader(got, "cseq")!}`,
+    ]), target);
+    const ok = await alice.nextMessage((x) => sipStatus(x) === 200 && sipHeader(x, "call-id") === m.callId, 10_000);
+    expect(sipStatus(ok)).toBe(200);
+    // And one to nobody: the location proxy's own 404 (RFC 3261 §16.5) is a final response too.
+    const nobody = await alice.request(message(`nobody-${randomToken(3)}`).text, target, 10_000);
+    expect(sipStatus(nobody)).toBe(404);
+
+    const after = await metrics(registrar);
+    const delta = (name: string, labels: Record<string, string>): number => sample(after, name, labels) - sample(before, name, labels);
+    expect(delta("edgepath_registrar_responses_total", { method: "REGISTER", class: "2xx" })).toBeGreaterThanOrEqual(1);
+    expect(delta("edgepath_registrar_responses_total", { method: "MESSAGE", class: "2xx" })).toBeGreaterThanOrEqual(1);
+    expect(delta("edgepath_sip_transaction_duration_seconds_count", { method: "REGISTER", class: "2xx" })).toBeGreaterThanOrEqual(1);
+    expect(delta("edgepath_sip_transaction_duration_seconds_count", { method: "MESSAGE", class: "2xx" })).toBeGreaterThanOrEqual(1);
+    expect(delta("edgepath_sip_transaction_duration_seconds_count", { method: "MESSAGE", class: "4xx" })).toBeGreaterThanOrEqual(1);
+    expect(delta("edgepath_sip_transaction_duration_seconds_sum", { method: "REGISTER" })).toBeGreaterThan(0);
+    expect(delta("edgepath_store_operation_duration_seconds_count", { backend: "redis", op: "register", result: "ok" })).toBeGreaterThanOrEqual(1);
+    expect(delta("edgepath_proxy_requests_total", {})).toBeGreaterThanOrEqual(2);
+    expect(sample(after, "edgepath_ready", { role: "registrar" })).toBe(1);
+    expect(sample(after, "edgepath_ready_check", { check: "redis" })).toBe(1);
+    expect(sample(after, "edgepath_ring_members")).toBeGreaterThanOrEqual(1);
+    expect(after).toMatch(/^# TYPE edgepath_nats_errors_total counter$/m);
+    // The census is cached for 5 s: wait for one that has seen Bob's binding.
+    await waitFor(async () => (sample(await metrics(registrar), "edgepath_bindings_active") >= 1 ? true : undefined), {
+      timeoutMs: 20_000, intervalMs: 500, what: "edgepath_bindings_active >= 1 on the registrar",
+    });
+    const edgeAfter = await metrics(edge);
+    expect(sample(edgeAfter, "edgepath_sip_requests_total", { method: "REGISTER" }) - sample(edgeBefore, "edgepath_sip_requests_total", { method: "REGISTER" })).toBeGreaterThanOrEqual(1);
+    expect(sample(edgeAfter, "edgepath_ready", { role: "edge" })).toBe(1);
+  });
+
   it("Redis gone: the registrar answers 503 with redis=false, and 200 again after Redis is back", async () => {
+    const errorsBefore = sample(await metrics(registrar), "edgepath_store_errors_total", { backend: "redis" });
     await redis.restart({
       whileDown: async () => {
         const down = await until(registrar, 503, "registrar 503 while Redis is down");
         expect(down.checks["redis"]).toBe(false);
+        // Issue 4: clear errors meanwhile. The admin API says the store is unavailable (503 + Retry-After), not 500.
+        const res = await fetch(`${registrar.admin}/v1/aors/${encodeURIComponent("sip:someone@example.com")}`);
+        expect(res.status).toBe(503);
+        expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+        expect(await res.json()).toMatchObject({ error: "store-unavailable", aor: "sip:someone@example.com" });
+        expect(sample(await metrics(registrar), "edgepath_ready_check", { check: "redis" })).toBe(0);
       },
     });
     const up = await until(registrar, 200, "registrar ready after Redis restart");
     expect(up.checks["redis"]).toBe(true);
+    // The failed lookup is a Redis error in the metrics (DESIGN §5).
+    expect(sample(await metrics(registrar), "edgepath_store_errors_total", { backend: "redis" })).toBeGreaterThan(errorsBefore);
+    const res = await fetch(`${registrar.admin}/v1/aors/${encodeURIComponent("sip:someone@example.com")}`);
+    expect(res.status).toBe(200);
   });
 
   it("NATS gone: edge and registrar answer 503 with nats=false, and 200 again after NATS is back", async () => {

@@ -16,9 +16,10 @@ import { WebSocket } from "ws";
 import { FlowTokenCodec } from "@edgepath/flow-token";
 import { parseNameAddr, parseSipUri } from "@edgepath/sip";
 import {
-  frameStream, randomToken, sipBody, sipHeader, sipHeaders, sipMethod, sipStatus, sipText, TestUa, waitFor,
+  frameStream, randomToken, sipBody, sipHeader, sipHeaders, sipStatus, sipText, TestUa, waitFor,
 } from "@edgepath/testkit";
 import { startEmbedded, type EmbeddedSystem } from "./support/embedded.js";
+import { answer, aorView as aorViewAt, isMessage, messageText, type AorView } from "./support/ua.js";
 
 const SECRET = "e2e-test-secret-0123456789abcdef0123456789";
 const codec = new FlowTokenCodec(SECRET);
@@ -120,39 +121,7 @@ async function wssUa(port: number, ca: Buffer): Promise<StreamUa & { ws: WebSock
 
 // ---- SIP helpers ----
 
-/** A UAS response to `req` (RFC 3261 §8.2.6: Vias, From, To + tag, Call-ID, CSeq copied). */
-function answer(req: string, status: number, reason: string): string {
-  const to = sipHeader(req, "to")!;
-  return sipText(`SIP/2.0 ${status} ${reason}`, [
-    ...sipHeaders(req, "via").map((v) => `Via: ${v}`),
-    `From: ${sipHeader(req, "from")!}`,
-    `To: ${to.includes(";tag=") ? to : `${to};tag=${randomToken(4)}`}`,
-    `Call-ID: ${sipHeader(req, "call-id")!}`,
-    `CSeq: ${sipHeader(req, "cseq")!}`,
-  ]);
-}
-
-function messageText(via: string, fromUser: string, toUser: string, body: string): string {
-  return sipText(`MESSAGE sip:${toUser}@example.com SIP/2.0`, [
-    `Via: ${via};branch=z9hG4bK${randomToken()};rport`,
-    "Max-Forwards: 70",
-    `From: <sip:${fromUser}@example.com>;tag=${randomToken(4)}`,
-    `To: <sip:${toUser}@example.com>`,
-    `Call-ID: ${randomToken()}@msg`,
-    "CSeq: 1 MESSAGE",
-    "Content-Type: text/plain",
-  ], body);
-}
-
-const isMessage = (callId: string) => (m: string): boolean => sipMethod(m) === "MESSAGE" && sipHeader(m, "call-id") === callId;
-
-interface AorView { readonly bindings: ReadonlyArray<{ readonly contact: string; readonly reachable: boolean; readonly reason?: string }> }
-
-async function aorView(user: string): Promise<AorView> {
-  const res = await fetch(`${sys.adminUrl}/v1/aors/${encodeURIComponent(`sip:${user}@example.com`)}`);
-  expect(res.status).toBe(200);
-  return (await res.json()) as AorView;
-}
+const aorView = (user: string): Promise<AorView> => aorViewAt(sys.adminUrl, user);
 
 /** The flow a Path URI's token names (the user part of our Path URI). */
 function pathFlow(path: string): { transport: string; connectionId: number } {

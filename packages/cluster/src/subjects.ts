@@ -18,6 +18,12 @@ export const Subjects = {
   bindingChanged: "edgepath.v1.binding.changed",
   /** An edge saw a connection flow close or fail (RFC 5626 §5.3). Payload: FlowFailed. */
   flowFailed: "edgepath.v1.flow.failed",
+  /**
+   * A flow reported failed answers again: an edge's OPTIONS ping over a UDP flow got a response
+   * after the flow had been reported with reason "ping-timeout" (DESIGN §3). Workers mark the
+   * unreachable bindings of that flow token in the listed AORs reachable. Payload: FlowAlive.
+   */
+  flowAlive: "edgepath.v1.flow.alive",
   /** An edge left without a graceful leave (heartbeats stopped). Payload: EdgeDown. */
   edgeDown: "edgepath.v1.edge.down",
 } as const;
@@ -68,6 +74,17 @@ export interface FlowFailed {
   at: number;
 }
 
+/** Payload of flowAlive. */
+export interface FlowAlive {
+  flowToken: string;
+  /** host:port (internal) of the edge that holds the flow. */
+  edge: string;
+  /** Canonical AORs the edge saw registered over this flow (bounded); the store has no flow->AOR lookup. */
+  aors: string[];
+  /** Epoch ms. */
+  at: number;
+}
+
 /** Payload of edgeDown. */
 export interface EdgeDown {
   /** host:port (internal) of the edge, as it appears in Path. */
@@ -83,6 +100,7 @@ export interface SubjectPayloads {
   [Subjects.memberLeave]: MemberLeave;
   [Subjects.bindingChanged]: BindingChanged;
   [Subjects.flowFailed]: FlowFailed;
+  [Subjects.flowAlive]: FlowAlive;
   [Subjects.edgeDown]: EdgeDown;
 }
 

@@ -43,6 +43,7 @@ describe("loadConfig defaults", () => {
     expect(config.limits).toEqual({
       maxMessageBytes: 65535,
       tcpIdleTimeoutMs: 300000,
+      headerReadTimeoutMs: 10000,
       maxConnections: 10000,
       maxConnectionsPerIp: 100,
       ratePerSec: 0,
@@ -135,8 +136,8 @@ describe("listen specs", () => {
       EDGEPATH_TLS_CA: "/tls/ca.crt",
     });
     expect(config.sip.listen.map((l) => `${l.transport}:${l.port}`)).toEqual(["udp:5060", "tls:5061", "ws:8080", "wss:8443"]);
-    expect(config.sip.tls).toEqual({ certFile: "/tls/edge.crt", keyFile: "/tls/edge.key", caFile: "/tls/ca.crt" });
-    expect(ok({ EDGEPATH_TLS_CERT: "/c.pem", EDGEPATH_TLS_KEY: "/k.pem" }).config.sip.tls).toEqual({ certFile: "/c.pem", keyFile: "/k.pem" });
+    expect(config.sip.tls).toEqual({ certFile: "/tls/edge.crt", keyFile: "/tls/edge.key", caFile: "/tls/ca.crt", reloadIntervalMs: 10000 });
+    expect(ok({ EDGEPATH_TLS_CERT: "/c.pem", EDGEPATH_TLS_KEY: "/k.pem" }).config.sip.tls).toEqual({ certFile: "/c.pem", keyFile: "/k.pem", reloadIntervalMs: 10000 });
   });
 
   it.each([
@@ -328,5 +329,91 @@ describe("auth and edge limits (DESIGN §6)", () => {
     expect(errors.some((e) => e.startsWith("EDGEPATH_TRUSTED_CIDRS:") && e.includes("prefix"))).toBe(true);
     expect(errors.some((e) => e.startsWith("EDGEPATH_RATE_LIMIT_ACTION:"))).toBe(true);
     expect(errors.some((e) => e.startsWith("EDGEPATH_AUTH_REALM:"))).toBe(true);
+  });
+});
+
+describe("timeouts and cluster timing", () => {
+  it("EDGEPATH_HEADER_TIMEOUT_MS and EDGEPATH_TLS_RELOAD_MS reach the limits and the TLS settings", () => {
+    const { config } = ok({ EDGEPATH_HEADER_TIMEOUT_MS: "2500", EDGEPATH_TLS_CERT: "/c.pem", EDGEPATH_TLS_KEY: "/k.pem", EDGEPATH_TLS_RELOAD_MS: "0" });
+    expect(config.limits.headerReadTimeoutMs).toBe(2500);
+    expect(config.sip.tls?.reloadIntervalMs).toBe(0);
+    expect(ok({ EDGEPATH_TLS_CERT: "/c.pem", EDGEPATH_TLS_KEY: "/k.pem" }, "all", ["--tls-reload-ms=60000"]).config.sip.tls?.reloadIntervalMs).toBe(60000);
+  });
+
+  it("bad timeouts are refused with the setting's name", () => {
+    expect(errs({ EDGEPATH_HEADER_TIMEOUT_MS: "10" })).toEqual([expect.stringMatching(/^EDGEPATH_HEADER_TIMEOUT_MS: 10 is out of range/)]);
+    expect(errs({ EDGEPATH_TLS_RELOAD_MS: "soon" })).toEqual([expect.stringMatching(/^EDGEPATH_TLS_RELOAD_MS: "soon" is not an integer/)]);
+  });
+
+  it("heartbeat and member TTL default to 1000 / 3000 ms and can be set", () => {
+    expect(ok({}).config.cluster).toEqual({ heartbeatMs: 1000, memberTtlMs: 3000 });
+    expect(ok(REG_ENV, "registrar").config.cluster).toEqual({ heartbeatMs: 1000, memberTtlMs: 3000 });
+    expect(ok({ ...EDGE_ENV, EDGEPATH_HEARTBEAT_MS: "500", EDGEPATH_MEMBER_TTL_MS: "2000" }, "edge").config.cluster).toEqual({ heartbeatMs: 500, memberTtlMs: 2000 });
+  });
+
+  it("a member TTL under two heartbeats is refused (one lost beat must not drop a member)", () => {
+    expect(errs({ EDGEPATH_HEARTBEAT_MS: "1000", EDGEPATH_MEMBER_TTL_MS: "1500" })).toEqual([
+      "EDGEPATH_MEMBER_TTL_MS: 1500 is less than 2 x EDGEPATH_HEARTBEAT_MS (2000)",
+    ]);
+    expect(errs({ EDGEPATH_HEARTBEAT_MS: "0" })).toEqual([expect.stringMatching(/^EDGEPATH_HEARTBEAT_MS: 0 is out of range/)]);
+  });
+});
+
+describe("EDGEPATH_PUBLIC_ADVERTISE (edge behind NAT / a load balancer)", () => {
+  it("is absent by default", () => {
+    expect(ok({}).config.sip.publicAdvertise).toBeUndefined();
+  });
+
+  it("takes host, host:port, [v6] and per-transport entries", () => {
+    const env = { EDGEPATH_SIP_LISTEN: "udp:0.0.0.0:5060,tcp:0.0.0.0:5060,tls:0.0.0.0:5061", EDGEPATH_TLS_CERT: "/c", EDGEPATH_TLS_KEY: "/k" };
+    expect(ok({ ...env, EDGEPATH_PUBLIC_ADVERTISE: "203.0.113.7" }).config.sip.publicAdvertise).toEqual([{ host: "203.0.113.7" }]);
+    expect(ok({ ...env, EDGEPATH_PUBLIC_ADVERTISE: "SIP.Example.com:15060" }).config.sip.publicAdvertise).toEqual([{ host: "sip.example.com", port: 15060 }]);
+    expect(ok({ ...env, EDGEPATH_PUBLIC_ADVERTISE: "[2001:db8::7]" }).config.sip.publicAdvertise).toEqual([{ host: "2001:db8::7" }]);
+    expect(ok({ ...env, EDGEPATH_PUBLIC_ADVERTISE: "udp:203.0.113.7:5060, tls:[2001:db8::7]:5061, 198.51.100.1" }).config.sip.publicAdvertise).toEqual([
+      { transport: "udp", host: "203.0.113.7", port: 5060 },
+      { transport: "tls", host: "2001:db8::7", port: 5061 },
+      { host: "198.51.100.1" },
+    ]);
+  });
+
+  it.each([
+    ["0.0.0.0", /wildcard/],
+    ["2001:db8::7", /need brackets/],
+    ["203.0.113.7:0", /bad port/],
+    ["203.0.113.7:99999", /bad port/],
+    ["bad_host!", /not a valid host/],
+    ["udp:5060", /not a valid host/],
+    ["a.example.com,b.example.com", /given twice/],
+    ["tls:203.0.113.7", /no tls listener in EDGEPATH_SIP_LISTEN/],
+  ])("refuses %s with the setting's name", (value, why) => {
+    const e = errs({ EDGEPATH_PUBLIC_ADVERTISE: value });
+    expect(e).toHaveLength(1);
+    expect(e[0]).toMatch(/^EDGEPATH_PUBLIC_ADVERTISE: /);
+    expect(e[0]).toMatch(why);
+  });
+
+  it("warns on a registrar, which has no public side", () => {
+    const { warnings } = ok({ ...REG_ENV, EDGEPATH_PUBLIC_ADVERTISE: "203.0.113.7" }, "registrar");
+    expect(warnings).toContain("EDGEPATH_PUBLIC_ADVERTISE: only used by edges");
+  });
+});
+
+describe("UDP OPTIONS pinging (DESIGN §3, RFC 3261 §11)", () => {
+  it("is off by default; the timeout defaults to 3 x the interval", () => {
+    expect(ok({}).config.reachability).toEqual({ udpPingIntervalMs: 0, udpPingTimeoutMs: 0 });
+    expect(ok({ EDGEPATH_UDP_PING_INTERVAL_MS: "20000" }).config.reachability).toEqual({ udpPingIntervalMs: 20000, udpPingTimeoutMs: 60000 });
+    expect(ok({ ...EDGE_ENV, EDGEPATH_UDP_PING_INTERVAL_MS: "15000", EDGEPATH_UDP_PING_TIMEOUT_MS: "40000" }, "edge").config.reachability).toEqual({
+      udpPingIntervalMs: 15000,
+      udpPingTimeoutMs: 40000,
+    });
+  });
+
+  it("bad intervals and a timeout not above the interval are refused with the setting's name", () => {
+    expect(errs({ EDGEPATH_UDP_PING_INTERVAL_MS: "50" })).toEqual(["EDGEPATH_UDP_PING_INTERVAL_MS: 50 is out of range (0 = off, or 100..3600000)"]);
+    expect(errs({ EDGEPATH_UDP_PING_INTERVAL_MS: "often" })).toEqual([expect.stringMatching(/^EDGEPATH_UDP_PING_INTERVAL_MS: "often" is not an integer/)]);
+    expect(errs({ EDGEPATH_UDP_PING_INTERVAL_MS: "1000", EDGEPATH_UDP_PING_TIMEOUT_MS: "1000" })).toEqual([
+      "EDGEPATH_UDP_PING_TIMEOUT_MS: 1000 is not more than EDGEPATH_UDP_PING_INTERVAL_MS (1000)",
+    ]);
+    expect(errs({ EDGEPATH_UDP_PING_TIMEOUT_MS: "5" })).toEqual([expect.stringMatching(/^EDGEPATH_UDP_PING_TIMEOUT_MS: 5 is out of range/)]);
   });
 });

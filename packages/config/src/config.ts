@@ -20,9 +20,10 @@ import {
   parseHostPort,
   parseInteger,
   parseListenList,
+  parsePublicAdvertise,
   parseUrl,
 } from "./parse.js";
-import type { HostPort, ListenSpec, Parsed } from "./parse.js";
+import type { HostPort, ListenSpec, Parsed, PublicAdvertise } from "./parse.js";
 
 export type Role = "all" | "edge" | "registrar";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -62,9 +63,29 @@ export interface EdgepathConfig {
      * A port of 0 means "the port internalListen was bound to".
      */
     readonly advertise?: HostPort;
+    /**
+     * EDGEPATH_PUBLIC_ADVERTISE: host[:port] the edge puts in its own Via sent-by and public-side
+     * Record-Route when clients reach it through NAT or a load balancer (Kamailio's `advertise`).
+     * Absent = the listener's address.
+     */
+    readonly publicAdvertise?: readonly PublicAdvertise[];
     readonly internalTransport: InternalTransport;
-    /** PEM files for tls/wss listeners (present when one is configured). */
-    readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile?: string };
+    /** PEM files for tls/wss listeners (present when one is configured), re-read every `reloadIntervalMs` (0 = never). */
+    readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile?: string; readonly reloadIntervalMs: number };
+  };
+  /** Cluster membership timing (DESIGN §4: heartbeats with TTL). */
+  readonly cluster: {
+    /** Heartbeat interval of every edge and worker, ms. */
+    readonly heartbeatMs: number;
+    /** A member whose last heartbeat is older than this leaves the ring / is declared down, ms. */
+    readonly memberTtlMs: number;
+  };
+  /** DESIGN §3 "registered is not reachable": OPTIONS pinging of UDP contacts at the edge. */
+  readonly reachability: {
+    /** Ping every UDP flow with a registered contact this often, ms; 0 = off (the default). */
+    readonly udpPingIntervalMs: number;
+    /** A UDP flow that answered none of our OPTIONS for this long is unreachable, ms. */
+    readonly udpPingTimeoutMs: number;
   };
   readonly httpListen: HostPort;
   /** Local SIP domains, lower-case (RFC 3261 §10.3 step 1). */
@@ -90,6 +111,8 @@ export interface EdgepathConfig {
   readonly limits: {
     readonly maxMessageBytes: number;
     readonly tcpIdleTimeoutMs: number;
+    /** A stream message whose first byte arrived must be complete within this (slowloris, DESIGN §6), ms. */
+    readonly headerReadTimeoutMs: number;
     readonly maxConnections: number;
     readonly maxConnectionsPerIp: number;
     /** Requests per second per source address at the edge; 0 = no limit (token bucket). */
@@ -167,6 +190,12 @@ const SETTINGS = [
     help: "host:port other processes use to reach the internal SIP socket (e.g. the pod IP).",
   },
   {
+    name: "EDGEPATH_PUBLIC_ADVERTISE",
+    defaultText: "the listener's address",
+    help:
+      "Address clients reach the edge at when it sits behind NAT or a load balancer: [transport:]host[:port], comma list, used in the edge's own Via sent-by and public-side Record-Route (Kamailio's advertise). No transport = every listener; no port = the listener's port.",
+  },
+  {
     name: "EDGEPATH_INTERNAL_TRANSPORT",
     default: "udp",
     help: "Transport between edges and registrars: udp or tcp.",
@@ -180,6 +209,11 @@ const SETTINGS = [
     name: "EDGEPATH_TLS_CA",
     defaultText: "Node's bundled root CAs",
     help: "PEM CA bundle that verifies the certificates of TLS servers the edge connects to (sips: trunks). Certificate files are re-read when they change.",
+  },
+  {
+    name: "EDGEPATH_TLS_RELOAD_MS",
+    default: "10000",
+    help: "How often the TLS certificate, key and CA files are checked for change and reloaded, ms; 0 = never.",
   },
   {
     name: "EDGEPATH_HTTP_LISTEN",
@@ -228,6 +262,11 @@ const SETTINGS = [
     default: "300000",
     help: "Close TCP/TLS/WS connections idle this long, ms. Keep above the RFC 5626 §4.4.1 keep-alive interval (up to 120 s).",
   },
+  {
+    name: "EDGEPATH_HEADER_TIMEOUT_MS",
+    default: "10000",
+    help: "A TCP/TLS/WS message whose first byte arrived must be complete within this (slowloris defence), ms.",
+  },
   { name: "EDGEPATH_MAX_CONNECTIONS", default: "10000", help: "Maximum concurrent stream connections per edge." },
   { name: "EDGEPATH_MAX_CONNECTIONS_PER_IP", default: "100", help: "Maximum concurrent stream connections from one IP." },
   {
@@ -249,6 +288,22 @@ const SETTINGS = [
   { name: "EDGEPATH_MAX_HEADERS", default: "128", help: "Header lines per message; more gets 400." },
   { name: "EDGEPATH_MAX_VIA", default: "32", help: "Via entries per request; more gets 483." },
   { name: "EDGEPATH_MAX_ROUTE", default: "32", help: "Route entries per request; more gets 400." },
+  { name: "EDGEPATH_HEARTBEAT_MS", default: "1000", help: "Cluster membership heartbeat interval of edges and workers, ms." },
+  {
+    name: "EDGEPATH_MEMBER_TTL_MS",
+    default: "3000",
+    help: "A worker or edge silent this long leaves the ring / is declared down, ms; at least 2 x EDGEPATH_HEARTBEAT_MS. Use the same value on every node.",
+  },
+  {
+    name: "EDGEPATH_UDP_PING_INTERVAL_MS",
+    default: "0",
+    help: "Edge: send OPTIONS (RFC 3261 §11) over every UDP flow with a registered contact this often, ms (Kamailio nathelper's sipping); 0 = off, else 100..3600000.",
+  },
+  {
+    name: "EDGEPATH_UDP_PING_TIMEOUT_MS",
+    defaultText: "3 x EDGEPATH_UDP_PING_INTERVAL_MS",
+    help: "Edge: a UDP flow that answered none of the OPTIONS pings for this long is reported failed (ping-timeout) and its bindings become unreachable, ms; more than EDGEPATH_UDP_PING_INTERVAL_MS.",
+  },
 ] as const satisfies readonly SettingDef[];
 
 type SettingName = (typeof SETTINGS)[number]["name"];
@@ -311,10 +366,12 @@ function makeSchema(role: Role, warnings: string[]) {
         }
         return fromParsed(() => r)(v, ctx);
       }),
+      EDGEPATH_PUBLIC_ADVERTISE: opt.transform((v, ctx) => (v === undefined ? undefined : fromParsed(parsePublicAdvertise)(v, ctx))),
       EDGEPATH_INTERNAL_TRANSPORT: req.pipe(z.enum(["udp", "tcp"], { error: (iss) => `"${String(iss.input)}" is not udp or tcp` })),
       EDGEPATH_TLS_CERT: opt,
       EDGEPATH_TLS_KEY: opt,
       EDGEPATH_TLS_CA: opt,
+      EDGEPATH_TLS_RELOAD_MS: req.transform(int(0, 24 * 3600 * 1000)),
       EDGEPATH_HTTP_LISTEN: req.transform(hostPort(true)),
       EDGEPATH_DOMAINS: req.transform(fromParsed(parseDomains)),
       EDGEPATH_SECRET: opt.refine((v) => v === undefined || v.length >= 16, { error: "must be at least 16 characters" }),
@@ -344,6 +401,7 @@ function makeSchema(role: Role, warnings: string[]) {
       // Below 1500 not even a typical INVITE fits; above 16 MiB is a memory hazard.
       EDGEPATH_MAX_MESSAGE_BYTES: req.transform(int(1500, 16 * 1024 * 1024)),
       EDGEPATH_TCP_IDLE_TIMEOUT_MS: req.transform(int(1000, 24 * 3600 * 1000)),
+      EDGEPATH_HEADER_TIMEOUT_MS: req.transform(int(100, 3600 * 1000)),
       EDGEPATH_MAX_CONNECTIONS: req.transform(int(1, 1_000_000)),
       EDGEPATH_MAX_CONNECTIONS_PER_IP: req.transform(int(1, 1_000_000)),
       EDGEPATH_AUTH: req.pipe(z.enum(["required", "off"], { error: (iss) => `"${String(iss.input)}" is not required or off` })),
@@ -358,6 +416,10 @@ function makeSchema(role: Role, warnings: string[]) {
       EDGEPATH_MAX_HEADERS: req.transform(int(16, 10_000)),
       EDGEPATH_MAX_VIA: req.transform(int(2, 1000)),
       EDGEPATH_MAX_ROUTE: req.transform(int(1, 1000)),
+      EDGEPATH_HEARTBEAT_MS: req.transform(int(50, 60_000)),
+      EDGEPATH_MEMBER_TTL_MS: req.transform(int(100, 600_000)),
+      EDGEPATH_UDP_PING_INTERVAL_MS: req.transform(int(0, 3_600_000)),
+      EDGEPATH_UDP_PING_TIMEOUT_MS: opt.transform((v, ctx) => (v === undefined ? undefined : int(100, 24 * 3_600_000)(v, ctx))),
     })
     .superRefine((c, ctx) => {
       const issue = (name: SettingName, message: string): void => ctx.addIssue({ code: "custom", path: [name], message });
@@ -376,6 +438,22 @@ function makeSchema(role: Role, warnings: string[]) {
       const il = c.EDGEPATH_INTERNAL_LISTEN;
       if (role !== "all" && c.EDGEPATH_ADVERTISE === undefined && isWildcardHost(il.host)) {
         issue("EDGEPATH_ADVERTISE", `required when EDGEPATH_INTERNAL_LISTEN is a wildcard address (${formatHostPort(il)})`);
+      }
+      // One lost heartbeat (a GC pause, a NATS reconnect) must not drop a member from the ring.
+      if (c.EDGEPATH_MEMBER_TTL_MS < 2 * c.EDGEPATH_HEARTBEAT_MS) {
+        issue("EDGEPATH_MEMBER_TTL_MS", `${c.EDGEPATH_MEMBER_TTL_MS} is less than 2 x EDGEPATH_HEARTBEAT_MS (${2 * c.EDGEPATH_HEARTBEAT_MS})`);
+      }
+      const ping = c.EDGEPATH_UDP_PING_INTERVAL_MS;
+      if (ping !== 0 && ping < 100) issue("EDGEPATH_UDP_PING_INTERVAL_MS", `${ping} is out of range (0 = off, or 100..3600000)`);
+      // Liveness is checked once per interval: a timeout not above it would fail a flow before its next ping is due.
+      const pingTimeout = c.EDGEPATH_UDP_PING_TIMEOUT_MS;
+      if (ping !== 0 && pingTimeout !== undefined && pingTimeout <= ping) {
+        issue("EDGEPATH_UDP_PING_TIMEOUT_MS", `${pingTimeout} is not more than EDGEPATH_UDP_PING_INTERVAL_MS (${ping})`);
+      }
+      for (const a of c.EDGEPATH_PUBLIC_ADVERTISE ?? []) {
+        if (a.transport !== undefined && !c.EDGEPATH_SIP_LISTEN.some((l) => l.transport === a.transport)) {
+          issue("EDGEPATH_PUBLIC_ADVERTISE", `${a.transport}: no ${a.transport} listener in EDGEPATH_SIP_LISTEN`);
+        }
       }
       const needsTls = c.EDGEPATH_SIP_LISTEN.some((l) => l.transport === "tls" || l.transport === "wss");
       if (needsTls && (role === "all" || role === "edge")) {
@@ -563,6 +641,7 @@ export function loadConfig(
   }
   if (role === "edge" && c.REDIS_URL !== undefined) warnings.push("REDIS_URL: not used by the edge role");
   if (role !== "all" && given.has("EDGEPATH_WORKERS")) warnings.push(`EDGEPATH_WORKERS: only used in all-mode`);
+  if (role === "registrar" && given.has("EDGEPATH_PUBLIC_ADVERTISE")) warnings.push("EDGEPATH_PUBLIC_ADVERTISE: only used by edges");
 
   const internalListen = c.EDGEPATH_INTERNAL_LISTEN;
   // Default advertise = the internal listen address unless it is a wildcard.
@@ -570,7 +649,12 @@ export function loadConfig(
 
   const tlsFiles =
     c.EDGEPATH_TLS_CERT !== undefined && c.EDGEPATH_TLS_KEY !== undefined
-      ? { certFile: c.EDGEPATH_TLS_CERT, keyFile: c.EDGEPATH_TLS_KEY, ...(c.EDGEPATH_TLS_CA !== undefined ? { caFile: c.EDGEPATH_TLS_CA } : {}) }
+      ? {
+          certFile: c.EDGEPATH_TLS_CERT,
+          keyFile: c.EDGEPATH_TLS_KEY,
+          ...(c.EDGEPATH_TLS_CA !== undefined ? { caFile: c.EDGEPATH_TLS_CA } : {}),
+          reloadIntervalMs: c.EDGEPATH_TLS_RELOAD_MS,
+        }
       : undefined;
 
   const redis: RedisConfig | undefined =
@@ -604,10 +688,16 @@ export function loadConfig(
       listen: c.EDGEPATH_SIP_LISTEN,
       internalListen,
       ...(advertise !== undefined ? { advertise } : {}),
+      ...(c.EDGEPATH_PUBLIC_ADVERTISE !== undefined ? { publicAdvertise: c.EDGEPATH_PUBLIC_ADVERTISE } : {}),
       internalTransport: c.EDGEPATH_INTERNAL_TRANSPORT,
       ...(tlsFiles !== undefined ? { tls: tlsFiles } : {}),
     },
     httpListen: c.EDGEPATH_HTTP_LISTEN,
+    cluster: { heartbeatMs: c.EDGEPATH_HEARTBEAT_MS, memberTtlMs: c.EDGEPATH_MEMBER_TTL_MS },
+    reachability: {
+      udpPingIntervalMs: c.EDGEPATH_UDP_PING_INTERVAL_MS,
+      udpPingTimeoutMs: c.EDGEPATH_UDP_PING_TIMEOUT_MS ?? 3 * c.EDGEPATH_UDP_PING_INTERVAL_MS,
+    },
     domains: c.EDGEPATH_DOMAINS,
     secret,
     workers: c.EDGEPATH_WORKERS,
@@ -622,6 +712,7 @@ export function loadConfig(
     limits: {
       maxMessageBytes: c.EDGEPATH_MAX_MESSAGE_BYTES,
       tcpIdleTimeoutMs: c.EDGEPATH_TCP_IDLE_TIMEOUT_MS,
+      headerReadTimeoutMs: c.EDGEPATH_HEADER_TIMEOUT_MS,
       maxConnections: c.EDGEPATH_MAX_CONNECTIONS,
       maxConnectionsPerIp: c.EDGEPATH_MAX_CONNECTIONS_PER_IP,
       ratePerSec: c.EDGEPATH_RATE_LIMIT,

@@ -154,3 +154,65 @@ export function parseUrl(s: string, schemes: readonly string[]): Parsed<string> 
 export function redactUrl(s: string): string {
   return s.replace(/\/\/([^/@:]*):[^/@]*@/, "//$1:***@");
 }
+
+/**
+ * The address an edge puts in its own Via sent-by and public-side Record-Route when it sits behind
+ * NAT or a load balancer (Kamailio's `advertise`, OpenSIPS' `as`). Without `transport` it applies
+ * to every public listener; without `port` the listener's own port is kept.
+ */
+export interface PublicAdvertise {
+  readonly transport?: SipTransport;
+  readonly host: string;
+  readonly port?: number;
+}
+
+/**
+ * Comma list of `[transport:]host[:port]`, e.g. `203.0.113.7`, `sip.example.com:5060`,
+ * `udp:203.0.113.7:5060,tls:sip.example.com:5061`, `[2001:db8::7]`. IPv6 needs brackets (a bare
+ * one cannot be told from host:port). At most one entry per transport and one without.
+ */
+export function parsePublicAdvertise(s: string): Parsed<PublicAdvertise[]> {
+  const items = s.split(/[\s,]+/).filter((x) => x.length > 0);
+  if (items.length === 0) return fail("no address given");
+  const out: PublicAdvertise[] = [];
+  const seen = new Set<string>();
+  for (const item of items) {
+    let rest = item;
+    let transport: SipTransport | undefined;
+    const colon = item.indexOf(":");
+    const prefix = colon > 0 ? item.slice(0, colon).toLowerCase() : "";
+    if ((TRANSPORTS as readonly string[]).includes(prefix)) {
+      transport = prefix as SipTransport;
+      rest = item.slice(colon + 1);
+    }
+    let host: string;
+    let portText: string | undefined;
+    if (rest.startsWith("[")) {
+      const close = rest.indexOf("]");
+      if (close < 0) return fail(`"${item}": unclosed "[" in an IPv6 address`);
+      host = rest.slice(1, close);
+      if (!isIPv6(host)) return fail(`"${item}": "${host}" is not an IPv6 address`);
+      const after = rest.slice(close + 1);
+      if (after !== "" && !after.startsWith(":")) return fail(`"${item}": expected ":port" after "]"`);
+      portText = after === "" ? undefined : after.slice(1);
+    } else {
+      const c = rest.indexOf(":");
+      if (c >= 0 && rest.indexOf(":", c + 1) >= 0) return fail(`"${item}": IPv6 addresses need brackets, e.g. [2001:db8::7]:5060`);
+      host = c < 0 ? rest : rest.slice(0, c);
+      portText = c < 0 ? undefined : rest.slice(c + 1);
+      // An all-digit "host" is a port without a host ("udp:5060"), not a name.
+      if ((!isIPv4(host) && !isHostname(host)) || /^\d+$/.test(host)) return fail(`"${item}": "${host}" is not a valid host`);
+    }
+    if (isWildcardHost(host)) return fail(`"${item}": ${host} is a wildcard address; advertise one that clients can reach`);
+    let port: number | undefined;
+    if (portText !== undefined) {
+      if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) return fail(`"${item}": bad port "${portText}" (1..65535)`);
+      port = Number(portText);
+    }
+    const key = transport ?? "*";
+    if (seen.has(key)) return fail(`"${item}": ${transport === undefined ? "an address without a transport" : `${transport}`} given twice`);
+    seen.add(key);
+    out.push({ ...(transport !== undefined ? { transport } : {}), host: host.toLowerCase(), ...(port !== undefined ? { port } : {}) });
+  }
+  return ok(out);
+}

@@ -197,11 +197,11 @@ export function splitList(value: string): string[] {
   return out;
 }
 
-/** Index of the first top-level comma (see splitList), or -1. */
-export function firstListComma(value: string): number {
+/** Index of the first top-level comma in value[from, to) (see splitList), or -1. */
+export function firstListComma(value: string, from = 0, to = value.length): number {
   let inQuote = false;
   let inAngle = false;
-  for (let i = 0; i < value.length; i++) {
+  for (let i = from; i < to; i++) {
     const c = value.charCodeAt(i);
     if (inQuote) {
       if (c === 92) i++;

@@ -7,9 +7,9 @@
 import { badHeader, missingHeader, SipParseError } from "./errors.js";
 import { canonicalName, displayName, firstListComma, isListHeader, splitList } from "./headers.js";
 import { parseAuthParamsIn } from "./auth.js";
-import { parseContactIn, parseDeltaSeconds, parseNameAddrIn } from "./name-addr.js";
+import { parseContactAt, parseDeltaSeconds, parseNameAddrAt } from "./name-addr.js";
 import { parseUri } from "./uri.js";
-import { parseVia } from "./via.js";
+import { parseVia, parseViaAt } from "./via.js";
 import { createEditor, type MessageEditor } from "./editor.js";
 import type { HeaderField, SipRequest, SipResponse } from "./message.js";
 import type { AuthParams, Contact, NameAddr, SipUri, TelUri, Via } from "./types.js";
@@ -19,6 +19,16 @@ export const F_STRIDE = 5;
 export const F_FOLDED = 1;
 
 const FOLD_RE = /[ \t]*\r\n[ \t]+/g;
+
+/**
+ * Bounds set by LazyMessage._span (parsing is synchronous, so one scratch object serves every
+ * call): the value is read in place as `src[a, b)` instead of being sliced out first.
+ */
+export const SPAN = { a: 0, b: 0 };
+
+function isLws(c: number): boolean {
+  return c === 32 || c === 9 || c === 13 || c === 10;
+}
 
 export abstract class LazyMessage {
   abstract readonly kind: "request" | "response";
@@ -76,6 +86,53 @@ export abstract class LazyMessage {
     return v;
   }
 
+  /**
+   * Where field `i`'s value can be read in place: returns the string and sets SPAN.a/b. That is the
+   * message text itself when the header block is ASCII and the field is not folded (the common
+   * case: no value string is created), else the decoded, unfolded value.
+   */
+  _span(i: number): string {
+    const m = this._meta;
+    const o = i * F_STRIDE;
+    if (this._ascii && (m[o + 4]! & F_FOLDED) === 0) {
+      SPAN.a = m[o + 1]!;
+      SPAN.b = m[o + 2]!;
+      return this._s;
+    }
+    const v = this._value(i);
+    SPAN.a = 0;
+    SPAN.b = v.length;
+    return v;
+  }
+
+  /**
+   * The comma-separated elements (RFC 3261 §7.3.1) of every field named `canon`, as spans: one
+   * source string per element in `srcs`, its trimmed bounds in `offs` (2 per element). Empty
+   * elements are dropped, as splitList does.
+   */
+  _listSpans(canon: string, srcs: string[], offs: number[]): void {
+    const names = this._names;
+    for (let i = 0; i < names.length; i++) {
+      if (names[i] !== canon) continue;
+      const s = this._span(i);
+      const end = SPAN.b;
+      let a = SPAN.a;
+      for (;;) {
+        const comma = firstListComma(s, a, end);
+        let x = a;
+        let y = comma < 0 ? end : comma;
+        while (x < y && isLws(s.charCodeAt(x))) x++;
+        while (y > x && isLws(s.charCodeAt(y - 1))) y--;
+        if (y > x) {
+          srcs.push(s);
+          offs.push(x, y);
+        }
+        if (comma < 0) break;
+        a = comma + 1;
+      }
+    }
+  }
+
   _index(canon: string): number {
     return this._names.indexOf(canon);
   }
@@ -128,27 +185,30 @@ export abstract class LazyMessage {
 
   cseq(): { seq: number; method: string } {
     if (this._cseq === undefined) {
-      const v = this.header("cseq");
-      if (v === undefined) throw missingHeader("CSeq");
-      this._cseq = parseCSeq(v);
+      const i = this._index("cseq");
+      if (i < 0) throw missingHeader("CSeq");
+      const s = this._span(i);
+      this._cseq = parseCSeq(s, SPAN.a, SPAN.b);
     }
     return this._cseq;
   }
 
   from(): NameAddr {
     if (this._from === undefined) {
-      const v = this.header("from");
-      if (v === undefined) throw missingHeader("From");
-      this._from = parseNameAddrIn(v, "From");
+      const i = this._index("from");
+      if (i < 0) throw missingHeader("From");
+      const s = this._span(i);
+      this._from = parseNameAddrAt(s, SPAN.a, SPAN.b, "From");
     }
     return this._from;
   }
 
   to(): NameAddr {
     if (this._to === undefined) {
-      const v = this.header("to");
-      if (v === undefined) throw missingHeader("To");
-      this._to = parseNameAddrIn(v, "To");
+      const i = this._index("to");
+      if (i < 0) throw missingHeader("To");
+      const s = this._span(i);
+      this._to = parseNameAddrAt(s, SPAN.a, SPAN.b, "To");
     }
     return this._to;
   }
@@ -174,28 +234,37 @@ export abstract class LazyMessage {
     if (this._topVia === undefined) {
       const i = this._index("via");
       if (i < 0) throw missingHeader("Via");
-      const v = this._value(i);
-      // only the first value of the first Via line: no list split unless the line has a comma
-      const comma = v.indexOf(",") < 0 ? -1 : firstListComma(v);
-      const top = comma < 0 ? v : v.slice(0, comma);
-      if (top.trim().length === 0) throw badHeader("Via", "empty");
-      this._topVia = parseVia(top);
+      const s = this._span(i);
+      const a = SPAN.a;
+      // only the first value of the first Via line, read in place
+      const comma = firstListComma(s, a, SPAN.b);
+      let b = comma < 0 ? SPAN.b : comma;
+      while (b > a && isLws(s.charCodeAt(b - 1))) b--;
+      let x = a;
+      while (x < b && isLws(s.charCodeAt(x))) x++;
+      if (x === b) throw badHeader("Via", "empty");
+      this._topVia = parseViaAt(s, x, b);
     }
     return this._topVia;
   }
 
   maxForwards(): number | undefined {
     if (this._maxForwards === undefined) {
-      const v = this.header("max-forwards");
-      if (v === undefined) return undefined;
-      this._maxForwards = parseMaxForwards(v);
+      const i = this._index("max-forwards");
+      if (i < 0) return undefined;
+      const s = this._span(i);
+      this._maxForwards = parseMaxForwards(s, SPAN.a, SPAN.b);
     }
     return this._maxForwards;
   }
 
   private nameAddrList(canon: string, display: string): NameAddr[] {
     const out: NameAddr[] = [];
-    for (const v of this.headerValues(canon)) out.push(parseNameAddrIn(v, display));
+    if (this._names.indexOf(canon) < 0) return out;
+    const srcs: string[] = [];
+    const offs: number[] = [];
+    this._listSpans(canon, srcs, offs);
+    for (let k = 0; k < srcs.length; k++) out.push(parseNameAddrAt(srcs[k]!, offs[2 * k]!, offs[2 * k + 1]!, display));
     return out;
   }
 
@@ -214,13 +283,16 @@ export abstract class LazyMessage {
   /** RFC 3261 §20.10: `*` is only valid alone (REGISTER, §10.2.2). [] when absent. */
   contacts(): Contact[] | "*" {
     if (this._contacts === undefined) {
-      const values = this.headerValues("contact");
-      if (values.length === 1 && values[0] === "*") this._contacts = "*";
+      const srcs: string[] = [];
+      const offs: number[] = [];
+      this._listSpans("contact", srcs, offs);
+      const isStar = (k: number): boolean => offs[2 * k + 1]! - offs[2 * k]! === 1 && srcs[k]!.charCodeAt(offs[2 * k]!) === 42;
+      if (srcs.length === 1 && isStar(0)) this._contacts = "*";
       else {
         const out: Contact[] = [];
-        for (const v of values) {
-          if (v === "*") throw badHeader("Contact", "'*' mixed with other contacts");
-          out.push(parseContactIn(v));
+        for (let k = 0; k < srcs.length; k++) {
+          if (isStar(k)) throw badHeader("Contact", "'*' mixed with other contacts");
+          out.push(parseContactAt(srcs[k]!, offs[2 * k]!, offs[2 * k + 1]!));
         }
         this._contacts = out;
       }
@@ -329,35 +401,35 @@ export class LazyResponse extends LazyMessage implements SipResponse {
 }
 
 /** RFC 3261 §20.16: CSeq = 1*DIGIT LWS Method; the number must fit 32 bits (RFC 4475 §3.1.2.4). */
-export function parseCSeq(v: string): { seq: number; method: string } {
-  let i = 0;
-  const n = v.length;
+export function parseCSeq(v: string, a = 0, b = v.length): { seq: number; method: string } {
+  let i = a;
+  const n = b;
+  let seq = 0;
   while (i < n) {
     const c = v.charCodeAt(i);
     if (c < 48 || c > 57) break;
+    seq = seq * 10 + c - 48;
     i++;
   }
-  if (i === 0 || i > 10) throw badHeader("CSeq", `bad sequence number in "${v}"`);
-  const seq = Number(v.slice(0, i));
-  if (seq > 4294967295) throw badHeader("CSeq", `sequence number too large in "${v}"`);
+  if (i === a || i - a > 10) throw badHeader("CSeq", `bad sequence number in "${v.slice(a, b)}"`);
+  if (seq > 4294967295) throw badHeader("CSeq", `sequence number too large in "${v.slice(a, b)}"`);
   const ws = i;
   while (i < n && (v.charCodeAt(i) === 32 || v.charCodeAt(i) === 9)) i++;
-  if (i === ws || i === n) throw badHeader("CSeq", `missing method in "${v}"`);
-  const method = v.slice(i);
-  for (let k = 0; k < method.length; k++) {
-    const c = method.charCodeAt(k);
-    if (c <= 32 || c >= 127) throw badHeader("CSeq", `bad method in "${v}"`);
+  if (i === ws || i === n) throw badHeader("CSeq", `missing method in "${v.slice(a, b)}"`);
+  for (let k = i; k < n; k++) {
+    const c = v.charCodeAt(k);
+    if (c <= 32 || c >= 127) throw badHeader("CSeq", `bad method in "${v.slice(a, b)}"`);
   }
-  return { seq, method };
+  return { seq, method: v.slice(i, n) };
 }
 
 /** RFC 3261 §20.22: 1*DIGIT, and RFC 3261 §8.1.1.6 / RFC 4475 §3.1.2.4: 0..255 accepted. */
-export function parseMaxForwards(v: string): number {
-  if (v.length === 0 || v.length > 6) throw badHeader("Max-Forwards", `bad value "${v}"`);
+export function parseMaxForwards(v: string, a = 0, b = v.length): number {
+  if (b <= a || b - a > 6) throw badHeader("Max-Forwards", `bad value "${v.slice(a, b)}"`);
   let n = 0;
-  for (let i = 0; i < v.length; i++) {
+  for (let i = a; i < b; i++) {
     const c = v.charCodeAt(i);
-    if (c < 48 || c > 57) throw badHeader("Max-Forwards", `bad value "${v}"`);
+    if (c < 48 || c > 57) throw badHeader("Max-Forwards", `bad value "${v.slice(a, b)}"`);
     n = n * 10 + c - 48;
   }
   if (n > 255) throw badHeader("Max-Forwards", `out of range: ${n}`);
@@ -365,10 +437,10 @@ export function parseMaxForwards(v: string): number {
 }
 
 /** Content-Length value, -1 when not 1*DIGIT (RFC 3261 §20.14). */
-export function parseContentLength(v: string): number {
-  if (v.length === 0 || v.length > 10) return -1;
+export function parseContentLength(v: string, a = 0, b = v.length): number {
+  if (b <= a || b - a > 10) return -1;
   let n = 0;
-  for (let i = 0; i < v.length; i++) {
+  for (let i = a; i < b; i++) {
     const c = v.charCodeAt(i);
     if (c < 48 || c > 57) return -1;
     n = n * 10 + c - 48;

@@ -10,17 +10,30 @@ import type { Contact, NameAddr } from "./types.js";
 
 const EMPTY: ReadonlyMap<string, string | null> = new Map();
 
-/** Header params are validated when parsed and turned into a Map only when asked for. */
+/**
+ * Header params are validated when parsed and turned into a Map only when asked for. The value is
+ * kept as offsets into the string it was parsed from (usually the whole message text): `raw` is
+ * sliced and `params` built only on access.
+ */
 class NameAddrValue implements NameAddr {
-  private _params: ReadonlyMap<string, string | null> | undefined;
+  private _params: ReadonlyMap<string, string | null> | undefined = undefined;
+  private _raw: string | undefined = undefined;
   constructor(
     readonly displayName: string | undefined,
     readonly uri: string,
-    readonly raw: string,
+    /** source text and the trimmed value's bounds in it; `_ps` = params start or -1 */
+    readonly _src: string,
+    readonly _a: number,
+    readonly _b: number,
     readonly _ps: number,
-    params?: ReadonlyMap<string, string | null>,
-  ) {
-    this._params = params;
+  ) {}
+
+  get raw(): string {
+    if (this._raw === undefined) {
+      const s = this._src;
+      this._raw = this._a === 0 && this._b === s.length ? s : s.slice(this._a, this._b);
+    }
+    return this._raw;
   }
 
   get params(): ReadonlyMap<string, string | null> {
@@ -28,7 +41,7 @@ class NameAddrValue implements NameAddr {
       if (this._ps < 0) this._params = EMPTY;
       else {
         const m = new Map<string, string | null>();
-        parseGenericParams(this.raw, this._ps, this.raw.length, m);
+        parseGenericParams(this._src, this._ps, this._b, m);
         this._params = m;
       }
     }
@@ -44,19 +57,37 @@ class NameAddrValue implements NameAddr {
  * - In addr-spec form the URI ends at the first ';' and must not contain ',' or '?' (§20.10).
  */
 export function parseNameAddrIn(input: string, hdr: string, checkParams = true): NameAddr {
-  const s = trimmed(input);
-  const end = s.length;
-  let i = skipWs(s, 0, end);
+  return parseNameAddrAt(input, 0, input.length, hdr, checkParams);
+}
+
+/**
+ * parseNameAddrIn on `src[a, b)` without slicing the value out first: the parser hands the whole
+ * message text and a field's offsets (scanning a flat string is much cheaper than a slice of it).
+ */
+export function parseNameAddrAt(src: string, a: number, b: number, hdr: string, checkParams = true): NameAddr {
+  scanNameAddr(src, a, b, hdr, checkParams);
+  return new NameAddrValue(SCAN.display, SCAN.uri, src, SCAN.a, SCAN.b, SCAN.ps);
+}
+
+/** Results of scanNameAddr (parsing is synchronous: one scratch object serves every call). */
+const SCAN = { display: undefined as string | undefined, uri: "", a: 0, b: 0, ps: -1 };
+
+function scanNameAddr(src: string, a: number, b: number, hdr: string, checkParams: boolean): void {
+  const s = src;
+  while (a < b && isWsc(s.charCodeAt(a))) a++;
+  while (b > a && isWsc(s.charCodeAt(b - 1))) b--;
+  const end = b;
+  let i = a;
   let display: string | undefined;
   let uri: string;
-  const c0 = s.charCodeAt(i);
+  const c0 = i < end ? s.charCodeAt(i) : -1;
   let laquot = -1;
   if (c0 === 34) {
     const q = scanQuoted(s, i, end);
     if (q < 0) throw badHeader(hdr, "unterminated quoted display name");
     display = unquote(s.slice(i, q));
     i = skipWs(s, q, end);
-    if (s.charCodeAt(i) !== 60) throw badHeader(hdr, "quoted display name not followed by <");
+    if (i >= end || s.charCodeAt(i) !== 60) throw badHeader(hdr, "quoted display name not followed by <");
     laquot = i;
   } else if (c0 === 60) laquot = i;
   else {
@@ -74,15 +105,14 @@ export function parseNameAddrIn(input: string, hdr: string, checkParams = true):
       let de = j;
       while (de > i && isWsc(s.charCodeAt(de - 1))) de--;
       display = de > i ? s.slice(i, de) : undefined;
-    } else if (j < end && schemeLength(s, i) < 0) {
+    } else if (j < end && schemeLength(s, i, end) < 0) {
       throw badHeader(hdr, "display name is not a token list or quoted string");
     }
   }
   let pstart: number;
   if (laquot >= 0) {
     const ra = s.indexOf(">", laquot + 1);
-    if (ra < 0) throw badHeader(hdr, "missing >");
-    // scan the value itself, not the slice (a sliced string is slower to index into)
+    if (ra < 0 || ra >= end) throw badHeader(hdr, "missing >");
     for (let k = laquot + 1; k < ra; k++) {
       const c = s.charCodeAt(k);
       if (c === 32 || c === 9 || c === 13 || c === 10) throw badHeader(hdr, "whitespace inside <>");
@@ -105,13 +135,11 @@ export function parseNameAddrIn(input: string, hdr: string, checkParams = true):
     const err = checkGenericParams(s, pstart, end);
     if (err !== undefined) throw badHeader(hdr, err);
   }
-  return new NameAddrValue(display, uri, s, pstart < end ? pstart : -1);
-}
-
-function trimmed(s: string): string {
-  const n = s.length;
-  if (n === 0 || (!isWsc(s.charCodeAt(0)) && !isWsc(s.charCodeAt(n - 1)))) return s;
-  return s.trim();
+  SCAN.display = display;
+  SCAN.uri = uri;
+  SCAN.a = a;
+  SCAN.b = end;
+  SCAN.ps = pstart < end ? pstart : -1;
 }
 
 function isWsc(c: number): boolean {
@@ -136,25 +164,36 @@ export function formatNameAddr(n: NameAddr): string {
 
 class ContactValue extends NameAddrValue implements Contact {
   constructor(
-    n: NameAddrValue,
+    displayName: string | undefined,
+    uri: string,
+    src: string,
+    a: number,
+    b: number,
+    ps: number,
     readonly expires: number | undefined,
     readonly q: number | undefined,
     readonly instance: string | undefined,
     readonly regId: number | undefined,
   ) {
     // the params Map is still built only when asked for
-    super(n.displayName, n.uri, n.raw, n._ps);
+    super(displayName, uri, src, a, b, ps);
   }
 }
 
 /** delta-seconds (RFC 3261 §25.1). Overlarge values read as 3600 (RFC 4475 §3.1.2.4, §20.19). */
 export function parseDeltaSeconds(v: string): number | undefined {
-  if (v.length === 0) return undefined;
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
+  return deltaAt(v, 0, v.length);
+}
+
+/** delta-seconds in `s[a, b)` (see parseDeltaSeconds), read in place. */
+function deltaAt(s: string, a: number, b: number): number | undefined {
+  if (b <= a) return undefined;
+  let n = 0;
+  for (let i = a; i < b; i++) {
+    const c = s.charCodeAt(i);
     if (c < 48 || c > 57) return undefined;
+    n = n * 10 + c - 48;
   }
-  const n = Number(v);
   return n > 4294967295 ? 3600 : n;
 }
 
@@ -164,15 +203,24 @@ export function parseDeltaSeconds(v: string): number | undefined {
  * params Map — a registrar validates every Contact of every REGISTER (RFC 4475 §3.1.2.13).
  */
 export function parseContactIn(s: string): Contact {
+  return parseContactAt(s, 0, s.length);
+}
+
+/** parseContactIn on `src[a, b)`, read in place (see parseNameAddrAt). */
+export function parseContactAt(src: string, a: number, b: number): Contact {
   // the params are validated by the scan below (one pass instead of two)
-  const n = parseNameAddrIn(s, "Contact", false) as NameAddrValue;
+  scanNameAddr(src, a, b, "Contact", false);
+  const display = SCAN.display;
+  const uri = SCAN.uri;
+  const va = SCAN.a;
+  const end = SCAN.b;
+  const ps = SCAN.ps;
   let expires: number | undefined;
   let q: number | undefined;
   let instance: string | undefined;
   let regId: number | undefined;
-  const raw = n.raw;
-  const end = raw.length;
-  let i = n._ps;
+  const raw = src;
+  let i = ps;
   while (i >= 0 && i < end) {
     // *( SEMI generic-param ), validated as checkGenericParams does
     if (raw.charCodeAt(i) !== 59) throw contactError(`unexpected '${raw[i]!}'`);
@@ -182,10 +230,11 @@ export function parseContactIn(s: string): Contact {
     const ne = i;
     if (ne === ns) throw contactError("empty parameter");
     i = skipWs(raw, i, end);
-    let value: string | null = null;
+    let vs = -1;
+    let ve = -1;
     if (i < end && raw.charCodeAt(i) === 61) {
       i = skipWs(raw, i + 1, end);
-      const vs = i;
+      vs = i;
       if (raw.charCodeAt(i) === 34) {
         i = scanQuoted(raw, i, end);
         if (i < 0) throw contactError("unterminated quoted string");
@@ -193,31 +242,41 @@ export function parseContactIn(s: string): Contact {
         while (i < end && isGenValueChar(raw.charCodeAt(i))) i++;
         if (i === vs) throw contactError("empty parameter value");
       }
-      const len = ne - ns;
-      // only the values we interpret are sliced out
-      if (len === 7 || len === 1 || len === 13 || len === 6) value = raw.slice(vs, i);
+      ve = i;
       i = skipWs(raw, i, end);
     }
     const len = ne - ns;
     if (len === 7 && nameIs(raw, ns, ne, "expires")) {
-      expires = value === null ? undefined : parseDeltaSeconds(unquote(value));
-      if (expires === undefined) throw contactError(`bad expires "${String(value)}"`);
+      if (vs >= 0 && raw.charCodeAt(vs) !== 34) expires = deltaAt(raw, vs, ve);
+      else expires = vs < 0 ? undefined : parseDeltaSeconds(unquote(raw.slice(vs, ve)));
+      if (expires === undefined) throw contactError(`bad expires "${vs < 0 ? "null" : raw.slice(vs, ve)}"`);
     } else if (len === 1 && (raw.charCodeAt(ns) | 32) === 113 /* q */) {
       // RFC 3261 §20.10 qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+      const value = vs < 0 ? null : raw.slice(vs, ve);
       q = value === null ? NaN : parseQ(value);
       if (Number.isNaN(q)) throw contactError(`bad q "${String(value)}"`);
     } else if (len === 13 && nameIs(raw, ns, ne, "+sip.instance")) {
-      if (value !== null) {
-        let v = unquote(value);
-        if (v.startsWith("<") && v.endsWith(">")) v = v.slice(1, -1);
-        instance = v;
+      if (vs >= 0) {
+        let x = vs;
+        let y = ve;
+        const bs = raw.indexOf("\\", x);
+        if (bs < 0 || bs >= y) {
+          // no quoted-pair: strip the quotes and <> by offsets, one slice
+          if (raw.charCodeAt(x) === 34 && y - x >= 2) { x++; y--; }
+          if (y - x >= 2 && raw.charCodeAt(x) === 60 && raw.charCodeAt(y - 1) === 62) { x++; y--; }
+          instance = raw.slice(x, y);
+        } else {
+          let v = unquote(raw.slice(vs, ve));
+          if (v.startsWith("<") && v.endsWith(">")) v = v.slice(1, -1);
+          instance = v;
+        }
       }
     } else if (len === 6 && nameIs(raw, ns, ne, "reg-id")) {
-      regId = value === null ? undefined : parseDeltaSeconds(value);
-      if (regId === undefined) throw contactError(`bad reg-id "${String(value)}"`);
+      regId = vs < 0 ? undefined : deltaAt(raw, vs, ve);
+      if (regId === undefined) throw contactError(`bad reg-id "${vs < 0 ? "null" : raw.slice(vs, ve)}"`);
     }
   }
-  return new ContactValue(n, expires, q, instance, regId);
+  return new ContactValue(display, uri, src, va, end, ps, expires, q, instance, regId);
 }
 
 /** `s[a, b)` equals lower-case `name` ignoring ASCII case. */

@@ -12,8 +12,7 @@ import {
   tooLarge,
 } from "./errors.js";
 import { canonicalName, isToken, isTokenChar, knownNameAt } from "./headers.js";
-import { F_FOLDED, LazyRequest, LazyResponse, parseContentLength, parseCSeq, parseMaxForwards, type LazyMessage } from "./lazy-message.js";
-import { parseNameAddrIn } from "./name-addr.js";
+import { F_FOLDED, LazyRequest, LazyResponse, parseContentLength, SPAN, type LazyMessage } from "./lazy-message.js";
 import { parseUri } from "./uri.js";
 import type { SipMessage } from "./message.js";
 
@@ -180,9 +179,9 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
   // ---- Content-Length and framing (RFC 3261 §18.3, §20.14) ----
   let bodyEnd = bytes.length;
   if (iCL >= 0) {
-    const v = msg._value(iCL);
-    const cl = parseContentLength(v);
-    if (cl < 0) throw badContentLength(`not a non-negative number: "${v}"`);
+    const sv = msg._span(iCL);
+    const cl = parseContentLength(sv, SPAN.a, SPAN.b);
+    if (cl < 0) throw badContentLength(`not a non-negative number: "${msg._value(iCL)}"`);
     if (bodyStart + cl > bytes.length) throw badContentLength(`declares ${cl} body bytes, ${bytes.length - bodyStart} present`);
     if (stream && bodyStart + cl !== bytes.length) throw badContentLength(`declares ${cl} body bytes, ${bytes.length - bodyStart} present`);
     msg._contentLength = cl;
@@ -199,14 +198,13 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
   const callId = msg._value(iCallId);
   if (callId.length === 0) throw badHeader("Call-ID", "empty");
   msg._callId = callId;
-  const cseq = parseCSeq(msg._value(iCSeq));
-  msg._cseq = cseq;
+  const cseq = msg.cseq();
   if (msg.kind === "request" && cseq.method !== msg.method) {
     throw badHeader("CSeq", `method ${cseq.method} does not match request method ${msg.method}`);
   }
-  if (iMF >= 0) msg._maxForwards = parseMaxForwards(msg._value(iMF));
-  msg._from = parseNameAddrIn(msg._value(iFrom), "From");
-  msg._to = parseNameAddrIn(msg._value(iTo), "To");
+  if (iMF >= 0) msg.maxForwards();
+  msg.from();
+  msg.to();
   msg.topVia();
   if (msg.kind === "request") {
     // RFC 3261 §8.2.1 / RFC 4475 §3.3.2: unknown scheme -> 416; garbage -> 400

@@ -79,10 +79,10 @@ export const escapeParam = (s: string): string => escape(s, Cls.Param);
 export const escapeHeader = (s: string): string => escape(s, Cls.Header);
 
 /** Length of the URI scheme (RFC 3986 §3.1) when `s` starts with `scheme ":"`, else -1. */
-export function schemeLength(s: string, start = 0): number {
+export function schemeLength(s: string, start = 0, end = s.length): number {
   const c0 = s.charCodeAt(start);
   if (!((c0 >= 65 && c0 <= 90) || (c0 >= 97 && c0 <= 122))) return -1;
-  for (let i = start + 1; i < s.length; i++) {
+  for (let i = start + 1; i < end; i++) {
     const c = s.charCodeAt(i);
     if (c === 58) return i - start;
     const ok = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46;

@@ -10,8 +10,10 @@ import type { Via } from "./types.js";
 
 const EMPTY: ReadonlyMap<string, string | null> = new Map();
 
+/** Keeps the via-parm as offsets into the text it was parsed from; `raw` is sliced on access. */
 class ViaValue implements Via {
   private _params: ReadonlyMap<string, string | null> | undefined = undefined;
+  private _raw: string | undefined = undefined;
   constructor(
     readonly transport: string,
     readonly host: string,
@@ -19,16 +21,26 @@ class ViaValue implements Via {
     readonly branch: string | undefined,
     readonly received: string | undefined,
     readonly rport: number | null | undefined,
-    readonly raw: string,
+    private readonly _src: string,
+    private readonly _a: number,
+    private readonly _b: number,
     private readonly _ps: number,
   ) {}
+
+  get raw(): string {
+    if (this._raw === undefined) {
+      const s = this._src;
+      this._raw = this._a === 0 && this._b === s.length ? s : s.slice(this._a, this._b);
+    }
+    return this._raw;
+  }
 
   get params(): ReadonlyMap<string, string | null> {
     if (this._params === undefined) {
       if (this._ps < 0) this._params = EMPTY;
       else {
         const m = new Map<string, string | null>();
-        parseGenericParams(this.raw, this._ps, this.raw.length, m);
+        parseGenericParams(this._src, this._ps, this._b, m);
         this._params = m;
       }
     }
@@ -60,26 +72,31 @@ function nameIs(s: string, a: number, b: number, name: string): boolean {
  * ';' and '=' (RFC 3261 §25.1 SLASH, COLON, SEMI, EQUAL; RFC 4475 §3.1.1.1).
  */
 export function parseVia(input: string): Via {
-  let start = 0;
-  let end = input.length;
-  while (start < end && isWsCode(input.charCodeAt(start))) start++;
-  while (end > start && isWsCode(input.charCodeAt(end - 1))) end--;
-  const s = start === 0 && end === input.length ? input : input.slice(start, end);
-  end = s.length;
+  return parseViaAt(input, 0, input.length);
+}
+
+/**
+ * parseVia on `src[start, end)` read in place: the parser passes the whole message text and a
+ * field's offsets, so no value string is cut out before scanning it.
+ */
+export function parseViaAt(src: string, start: number, end: number): Via {
+  while (start < end && isWsCode(src.charCodeAt(start))) start++;
+  while (end > start && isWsCode(src.charCodeAt(end - 1))) end--;
+  const s = src;
   let i: number;
   let j: number;
   // sent-protocol; fast path for the canonical "SIP/2.0/"
-  if (s.startsWith("SIP/2.0/")) i = 8;
+  if (end - start > 8 && s.startsWith("SIP/2.0/", start)) i = start + 8;
   else {
-    j = scanToken(s, 0, end);
-    if (!nameIs(s, 0, j, "sip")) fail("protocol name is not SIP");
+    j = scanToken(s, start, end);
+    if (!nameIs(s, start, j, "sip")) fail("protocol name is not SIP");
     i = skipWs(s, j, end);
-    if (s.charCodeAt(i) !== 47) fail("missing / after protocol name");
+    if (i >= end || s.charCodeAt(i) !== 47) fail("missing / after protocol name");
     i = skipWs(s, i + 1, end);
     j = scanToken(s, i, end);
     if (s.slice(i, j) !== "2.0") fail("protocol version is not 2.0");
     i = skipWs(s, j, end);
-    if (s.charCodeAt(i) !== 47) fail("missing / after protocol version");
+    if (i >= end || s.charCodeAt(i) !== 47) fail("missing / after protocol version");
     i = skipWs(s, i + 1, end);
   }
   j = scanToken(s, i, end);
@@ -90,9 +107,9 @@ export function parseVia(input: string): Via {
   if (i === j) fail("missing LWS before sent-by");
   // sent-by
   let host: string;
-  if (s.charCodeAt(i) === 91) {
+  if (i < end && s.charCodeAt(i) === 91) {
     const close = s.indexOf("]", i);
-    if (close < 0) fail("unterminated IPv6 reference");
+    if (close < 0 || close >= end) fail("unterminated IPv6 reference");
     host = s.slice(i + 1, close).toLowerCase();
     if (!isIpv6(host)) fail("bad IPv6 reference");
     i = close + 1;
@@ -105,7 +122,7 @@ export function parseVia(input: string): Via {
   }
   i = skipWs(s, i, end);
   let port: number | undefined;
-  if (s.charCodeAt(i) === 58) {
+  if (i < end && s.charCodeAt(i) === 58) {
     i = skipWs(s, i + 1, end);
     j = i;
     let n = 0;
@@ -137,7 +154,7 @@ export function parseVia(input: string): Via {
     if (i < end && s.charCodeAt(i) === 61) {
       i = skipWs(s, i + 1, end);
       vs = i;
-      if (s.charCodeAt(i) === 34) {
+      if (i < end && s.charCodeAt(i) === 34) {
         i = scanQuoted(s, i, end);
         if (i < 0) fail("unterminated quoted string");
       } else {
@@ -170,7 +187,7 @@ export function parseVia(input: string): Via {
       }
     }
   }
-  return new ViaValue(transport, host, port, branch, received, rport, s, ps);
+  return new ViaValue(transport, host, port, branch, received, rport, s, start, end, ps);
 }
 
 function isWsCode(c: number): boolean {

@@ -33,6 +33,11 @@ export const TransactionErrorCode = {
   stopped: "stopped",
   /** TransportSender.send() threw or reported failure (RFC 3261 §17.1.4, §17.2.4). */
   transport: "transport-error",
+  /**
+   * The request was read after the transaction released it: once the final response is sent (server) or
+   * received (client), RFC 3261 §17 needs only the bytes it resends, so the parsed request is dropped.
+   */
+  requestReleased: "request-released",
 } as const;
 export type TransactionErrorCode = (typeof TransactionErrorCode)[keyof typeof TransactionErrorCode];
 

@@ -104,6 +104,9 @@ export class InviteClientTransaction extends TransactionBase<InviteClientState> 
           this.transition("Accepted");
           this.startTimer("M", 64 * this.env.timers.T1, this.#onTimerM);
           this.user.onResponse(response, this);
+          // RFC 6026 §7.2: Accepted only passes 2xx up (no ACK, no retransmission), and a CANCEL after a
+          // final response has no effect (§9.1): the request is not needed again.
+          this.releaseRequest();
         } else {
           // §17.1.1.2: "When in either the 'Calling' or 'Proceeding' states, reception of a response with
           // status code from 300-699 MUST cause the client transaction to transition to 'Completed'. The
@@ -115,8 +118,10 @@ export class InviteClientTransaction extends TransactionBase<InviteClientState> 
           this.clearTimer("A");
           this.clearTimer("B");
           this.transition("Completed");
-          this.#ack = buildAckForNon2xx(this.request, response);
+          this.#ack = this.hold(buildAckForNon2xx(this.request, response));
           this.user.onResponse(response, this);
+          // Completed resends only the ACK built above (§17.1.1.2).
+          this.releaseRequest();
           if (this.terminated) return; // the TU aborted us
           if (!this.send(this.#ack)) return;
           if (this.reliable) this.terminate();
@@ -163,6 +168,8 @@ export class InviteClientTransaction extends TransactionBase<InviteClientState> 
    * that must cancel earlier waits for the 1xx (§16.10 / §9.1).
    */
   buildCancel(extraHeaders?: ReadonlyArray<readonly [string, string]>): Buffer {
+    // Throws TransactionError "request-released" after a final response: §9.1 "a CANCEL ... has no effect
+    // on a request to which a final response has already been generated".
     return buildCancel(this.request, extraHeaders);
   }
 

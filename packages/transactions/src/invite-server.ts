@@ -11,6 +11,7 @@
  */
 import { buildResponse } from "@edgepath/sip";
 import type { SipRequest } from "@edgepath/sip";
+import { own } from "./keys.js";
 import { TransactionBase } from "./transaction.js";
 import type { TransactionEnvironment, TransitionTable } from "./transaction.js";
 import type { SendTarget, ServerTransactionUser } from "./types.js";
@@ -88,9 +89,8 @@ export class InviteServerTransaction extends TransactionBase<InviteServerState> 
           this.#lastProvisional = bytes;
           return this.send(bytes);
         }
-        this.#final = bytes;
         this.#finalStatus = status;
-        this.#toTag = toTag;
+        this.#toTag = toTag === undefined ? undefined : own(toTag);
         if (status < 300) {
           // RFC 6026 §7.1: "If, while in the 'Proceeding' state, the TU passes a 2xx response to the server
           // transaction, the server transaction MUST pass this response to the transport layer for
@@ -99,6 +99,9 @@ export class InviteServerTransaction extends TransactionBase<InviteServerState> 
           // transports."
           if (!this.send(bytes)) return false;
           this.transition("Accepted");
+          // RFC 6026 §7.1: Accepted neither retransmits nor answers INVITE retransmissions; ACKs go to the TU.
+          this.#lastProvisional = undefined;
+          this.releaseRequest();
           this.startTimer("L", 64 * this.env.timers.T1, this.#onTimerL);
           return true;
         }
@@ -108,7 +111,12 @@ export class InviteServerTransaction extends TransactionBase<InviteServerState> 
         // to fire in T1 seconds, and is not set to fire for reliable transports." ... "When the 'Completed'
         // state is entered, timer H MUST be set to fire in 64*T1 seconds for all transports."
         if (!this.send(bytes)) return false;
+        this.#final = this.hold(bytes);
         this.transition("Completed");
+        // Completed resends #final (Timer G, retransmitted INVITEs) and matches the ACK by the layer's key
+        // (or #toTag for RFC 2543 peers): nothing else of the request is needed (§17.2.1, §17.2.3).
+        this.#lastProvisional = undefined;
+        this.releaseRequest();
         if (!this.reliable) this.startTimer("G", this.#timerG, this.#onTimerG);
         this.startTimer("H", 64 * this.env.timers.T1, this.#onTimerH);
         return true;

@@ -50,3 +50,12 @@ export function serverKey(req: SipRequest, methodOverride?: string): string {
   const topVia = req.headerValues("via")[0] ?? "";
   return "2543" + SEP + req.uri + SEP + (req.fromTag() ?? "") + SEP + req.callId + SEP + req.cseq().seq + SEP + topVia + SEP + method;
 }
+
+/**
+ * A copy of `s` that does not point into the string it was cut from. Keys are built from slices of the
+ * parsed message's text (V8 keeps a substring as a view of its parent), so a key held for Timer J would
+ * otherwise keep the whole request text alive after the transaction released the request.
+ */
+export function own(s: string): string {
+  return (" " + s).slice(1);
+}

@@ -92,6 +92,8 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteClientS
           this.clearTimer("F");
           this.transition("Completed");
           this.user.onResponse(response, this);
+          // Completed only absorbs response retransmissions (§17.1.2.2): the request is not sent again.
+          this.releaseRequest();
           if (this.terminated) return; // the TU aborted us
           if (this.reliable) this.terminate();
           else this.startTimer("K", this.env.timers.T4, this.#onTimerK);

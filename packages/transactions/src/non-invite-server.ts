@@ -59,10 +59,13 @@ export class NonInviteServerTransaction extends TransactionBase<NonInviteServerS
         // MUST be passed to the transport layer for transmission." ... "When the server transaction enters the
         // 'Completed' state, it MUST set Timer J to fire in 64*T1 seconds for unreliable transports, and zero
         // seconds for reliable transports."
-        this.#final = bytes;
         this.#finalStatus = status;
         if (!this.send(bytes)) return false;
+        this.#final = this.hold(bytes);
         this.transition("Completed");
+        // Completed only resends #final (§17.2.2): drop the request and the last 1xx for the 32 s of Timer J.
+        this.#lastProvisional = undefined;
+        this.releaseRequest();
         if (this.reliable) this.terminate();
         else this.startTimer("J", 64 * this.env.timers.T1, this.#onTimerJ);
         return true;

@@ -5,6 +5,7 @@
  */
 import type { SipRequest } from "@edgepath/sip";
 import { TransactionError, TransactionErrorCode, TransactionStateError } from "./errors.js";
+import { own } from "./keys.js";
 import type { Scheduler, SendTarget, TransactionKind, TransactionTimers, TransportSender } from "./types.js";
 
 /** Timer names as RFC 3261 §17 (A..K) and RFC 6026 (L, M) spell them. */
@@ -25,8 +26,6 @@ const TERMINATED = "Terminated";
 
 export abstract class TransactionBase<S extends string> {
   abstract readonly kind: TransactionKind;
-  /** The request that created the transaction (server: received; client: sent). */
-  readonly request: SipRequest;
   /** Client: where the request goes. Server: where responses go (the request's source). */
   readonly target: SendTarget;
   /** Top Via branch of `request` ("" when absent: RFC 2543 peer, server side only). */
@@ -43,16 +42,60 @@ export abstract class TransactionBase<S extends string> {
   readonly #table: TransitionTable<S>;
   readonly #timers = new Map<TimerName, unknown>();
 
+  /** Undefined once released (see releaseRequest). */
+  #request: SipRequest | undefined;
+
   protected constructor(request: SipRequest, target: SendTarget, env: TransactionEnvironment, initial: S, table: TransitionTable<S>) {
-    this.request = request;
+    this.#request = request;
     this.target = target;
     this.env = env;
     this.#state = initial;
     this.#table = table;
-    this.method = request.method;
-    this.branch = request.topVia().branch ?? "";
+    this.method = own(request.method);
+    const branch = request.topVia().branch;
+    this.branch = branch === undefined ? "" : own(branch);
     this.createdAt = env.scheduler.now();
     this.reliable = env.sender.reliable(target);
+  }
+
+  /**
+   * The request that created the transaction (server: received; client: sent), while the transaction still
+   * needs it. Released once the final response is sent (server) or received (client): from then on RFC 3261
+   * §17.2.1/§17.2.2 (Completed, Confirmed, RFC 6026 Accepted) only resend the final response, §17.1.1.2 only
+   * resends the ACK already built, and §17.1.2.2 only absorbs. Matching uses the layer's key, not the request.
+   * A UDP server transaction waits 32 s in Completed (Timer J), so holding the parsed request there was most
+   * of a worker's memory under REGISTER load. Reading it after the release throws TransactionError
+   * "request-released" (a TU that needs the request later keeps its own reference).
+   */
+  get request(): SipRequest {
+    const request = this.#request;
+    if (request === undefined) {
+      throw new TransactionError(TransactionErrorCode.requestReleased, `${this.kind} ${this.method} transaction (branch ${this.branch || "none"}) released its request after the final response`);
+    }
+    return request;
+  }
+
+  /** Whether `request` is still available (false once the final response has been sent or received). */
+  get holdsRequest(): boolean {
+    return this.#request !== undefined;
+  }
+
+  /**
+   * The bytes a transaction keeps to resend while it waits out a timer (Timer G/H/J, D). Small Buffers made
+   * by `Buffer.from(string)` are views into a shared 8 KiB pool slab, and one held view pins the whole slab
+   * with everything else allocated next to it; for an unreliable transport (held for 32 s) keep an exact-size
+   * copy instead. Reliable transports terminate at once (zero-length wait timers), so no copy.
+   */
+  protected hold(bytes: Buffer): Buffer {
+    if (this.reliable || (bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length)) return bytes;
+    const copy = Buffer.allocUnsafeSlow(bytes.length);
+    bytes.copy(copy);
+    return copy;
+  }
+
+  /** Drops the parsed request (and with it the received datagram it points into). */
+  protected releaseRequest(): void {
+    this.#request = undefined;
   }
 
   get state(): S {

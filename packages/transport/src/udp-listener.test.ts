@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { STUN_MAGIC_COOKIE, readXorMappedAddress } from "./stun.js";
 import { RecordingDelegate, sipRequest } from "./test-support.js";
 import { TransportLayer } from "./transport-layer.js";
+import { ipLiteralLookup } from "./udp-listener.js";
 import type { TransportLimits } from "./types.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -118,5 +119,31 @@ describe("UDP listener (RFC 3261 §18.1.2, §18.2.1)", () => {
     await delegate.waitFor("drop", (e) => e.reason === "empty");
     expect(delegate.of("message")).toHaveLength(0);
     expect(layer.stats().drops).toBe(2);
+  });
+});
+
+describe("ipLiteralLookup (dgram's per-send resolver)", () => {
+  function resolve(host: string, family: number): Promise<{ sync: boolean; address: string; family: number }> {
+    return new Promise((done, fail) => {
+      let returned = false;
+      ipLiteralLookup(host, family, (err, address, fam) => {
+        if (err !== null) fail(err);
+        else done({ sync: !returned, address, family: fam });
+      });
+      returned = true;
+    });
+  }
+
+  it("answers IPv4 and IPv6 literals synchronously, unchanged (no dns.lookup, no nextTick per datagram)", async () => {
+    expect(await resolve("127.0.0.1", 4)).toEqual({ sync: true, address: "127.0.0.1", family: 4 });
+    expect(await resolve("::1", 6)).toEqual({ sync: true, address: "::1", family: 6 });
+    expect(await resolve("::ffff:192.0.2.1", 6)).toEqual({ sync: true, address: "::ffff:192.0.2.1", family: 6 });
+  });
+
+  it("leaves a host name to dns.lookup (asynchronously)", async () => {
+    const r = await resolve("localhost", 4);
+    expect(r.sync).toBe(false);
+    expect(r.family).toBe(4);
+    expect(r.address).toMatch(/^127\./);
   });
 });

@@ -1,5 +1,7 @@
 import { createSocket } from "node:dgram";
 import type { RemoteInfo, Socket } from "node:dgram";
+import { lookup as dnsLookup } from "node:dns";
+import type { LookupOneOptions } from "node:dns";
 import { normaliseAddress } from "./address.js";
 import { TransportError } from "./errors.js";
 import { buildBindingSuccessResponse, isStunBindingRequest, looksLikeStun } from "./stun.js";
@@ -12,6 +14,40 @@ export interface UdpListenerHost {
 
 const CR = 0x0d;
 const LF = 0x0a;
+
+const DOT = 0x2e;
+const COLON = 0x3a;
+const ZERO = 0x30;
+const NINE = 0x39;
+
+/**
+ * The socket's address resolver. Node's dgram `send()` passes every destination through it, and the
+ * default (`dns.lookup`) validates the name and defers the send to a `process.nextTick` even for an IP
+ * literal: per datagram, on the edge's hottest path. TransportLayer only sends to IP literals (it
+ * validated the family already), so answer those synchronously and leave anything else to dns.lookup.
+ * An IPv6 literal is anything with a colon (a host name never has one); an IPv4 literal is digits and
+ * dots only (a malformed one fails in the kernel's send like it would have after dns.lookup).
+ */
+export function ipLiteralLookup(
+  hostname: string,
+  options: LookupOneOptions | number,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  let v4 = hostname.length > 0;
+  for (let i = 0; i < hostname.length; i++) {
+    const c = hostname.charCodeAt(i);
+    if (c === COLON) {
+      callback(null, hostname, 6);
+      return;
+    }
+    if (c !== DOT && (c < ZERO || c > NINE)) v4 = false;
+  }
+  if (v4) {
+    callback(null, hostname, 4);
+    return;
+  }
+  dnsLookup(hostname, typeof options === "number" ? { family: options } : options, callback);
+}
 
 /**
  * One UDP socket for SIP (RFC 3261 §18.1.2/§18.2.1: each datagram is one message) that also serves
@@ -35,7 +71,7 @@ export class UdpListener {
     this.host = host;
     this.port = port;
     this.family = family;
-    this.socket = createSocket({ type: family === 6 ? "udp6" : "udp4" });
+    this.socket = createSocket({ type: family === 6 ? "udp6" : "udp4", lookup: ipLiteralLookup });
     this.socket.on("message", this.onDatagram);
   }
 

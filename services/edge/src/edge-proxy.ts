@@ -60,6 +60,12 @@ export interface EdgeProxyOptions {
   readonly internalAdvertise?: string;
   /** Host to put in Via/Record-Route on the public side when a listener is bound to a wildcard address. */
   readonly publicHost?: string;
+  /**
+   * Where clients reach us behind NAT or a load balancer (Kamailio's `advertise`): the host:port of
+   * our own Via sent-by and public-side Record-Route, per transport or (no transport) for every
+   * public listener; no port = the listener's. Overrides `publicHost`.
+   */
+  readonly publicAdvertise?: readonly { readonly transport?: TransportKind; readonly host: string; readonly port?: number }[];
   readonly domains: readonly string[];
   readonly flowTokens: FlowTokenCodec;
   readonly ring: AorRing;
@@ -109,6 +115,8 @@ export class EdgeProxy {
   private internal: HostPort = { host: "", port: 0 };
   private internalListener: BoundListener | undefined;
   private publicListeners: BoundListener[] = [];
+  /** Public listener -> its advertised address (EdgeProxyOptions.publicAdvertise), built once at start. */
+  private readonly advertisedOf = new Map<BoundListener, HostPort>();
   private readonly branchSalt: string;
   private readonly dnsCache = new Map<string, { address: string; until: number }>();
   /** Drops and rejections are logged once per reason and source per interval (DESIGN §6). */
@@ -152,6 +160,13 @@ export class EdgeProxy {
     for (const l of this.publicListeners) {
       this.own.add(l.host, l.port);
       if (this.opts.publicHost !== undefined) this.own.add(this.opts.publicHost, l.port);
+      const adv = this.opts.publicAdvertise?.find((a) => a.transport === l.transport) ?? this.opts.publicAdvertise?.find((a) => a.transport === undefined);
+      if (adv !== undefined) {
+        // RFC 3261 §16.4: our advertised address is what comes back in Route and Via; it is "us".
+        const address = { host: adv.host, port: adv.port ?? l.port };
+        this.advertisedOf.set(l, address);
+        this.own.add(address.host, address.port);
+      }
     }
     return { internal: formatHostPort(this.internal), listeners: bound };
   }
@@ -535,9 +550,10 @@ export class EdgeProxy {
       this.publicListeners[0]!;
     const wildcard = listener.host === "0.0.0.0" || listener.host === "::";
     const host = wildcard ? (this.opts.publicHost ?? (flow !== undefined && !isWildcard(flow.localAddress) ? flow.localAddress : listener.host)) : listener.host;
+    const address = this.advertisedOf.get(listener) ?? { host, port: listener.port };
     const flowToken =
       flow === undefined ? undefined : "connectionId" in flow ? this.opts.flowTokens.encode(flow) : tokenOf(this.opts.flowTokens, flow);
-    return flowToken === undefined ? { address: { host, port: listener.port }, transport } : { address: { host, port: listener.port }, transport, flowToken };
+    return flowToken === undefined ? { address, transport } : { address, transport, flowToken };
   }
 
   private isInternalFlow(flow: FlowInfo): boolean {

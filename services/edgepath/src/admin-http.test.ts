@@ -1,6 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { Counter, Registry } from "prom-client";
+import { BindingStoreUnavailableError } from "@edgepath/bindings-redis";
+import { MemoryBindingStore, type BindingStore } from "@edgepath/bindings";
 import { AdminServer, DrainState, type Readiness } from "./admin-http.js";
+import { aorView } from "./compose.js";
 
 let server: AdminServer | undefined;
 afterEach(async () => {
@@ -64,6 +67,41 @@ describe("AdminServer", () => {
     const res = await fetch(`${base}/v1/aors/${encodeURIComponent("sip:a@example.com")}`);
     expect(res.status).toBe(404);
     expect(((await res.json()) as { error: string }).error).toBe("not-available");
+  });
+});
+
+describe("AdminServer binding API while the store is down (issue 4: clear errors meanwhile)", () => {
+  /** A store whose lookups fail like RedisBindingStore's while Redis restarts. */
+  function failingStore(err: Error): BindingStore {
+    const s = new MemoryBindingStore();
+    s.lookup = () => Promise.reject(err);
+    return s;
+  }
+
+  it("GET /v1/aors/{aor} answers 503 + Retry-After with a JSON error, not 500", async () => {
+    const store = failingStore(new BindingStoreUnavailableError("redis: connection is closed", 7));
+    const base = await start(() => ({ ready: false, checks: { redis: false } }), { aor: (aor) => aorView(store, aor) });
+    const res = await fetch(`${base}/v1/aors/${encodeURIComponent("sip:alice@example.com")}`);
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("7");
+    expect(res.headers.get("content-type")).toBe("application/json");
+    expect(await res.json()).toEqual({ error: "store-unavailable", aor: "sip:alice@example.com", message: "redis: connection is closed" });
+  });
+
+  it("an error that is not 'unavailable' is still a 500 (a bug, not an outage)", async () => {
+    const store = failingStore(new Error("boom"));
+    const base = await start(() => ({ ready: true, checks: {} }), { aor: (aor) => aorView(store, aor) });
+    const res = await fetch(`${base}/v1/aors/${encodeURIComponent("sip:alice@example.com")}`);
+    expect(res.status).toBe(500);
+    expect(((await res.json()) as { error: string }).error).toBe("internal");
+  });
+
+  it("answers 200 with the bindings once the store works", async () => {
+    const store = new MemoryBindingStore();
+    const base = await start(() => ({ ready: true, checks: {} }), { aor: (aor) => aorView(store, aor) });
+    const res = await fetch(`${base}/v1/aors/${encodeURIComponent("sip:alice@example.com")}`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ aor: "sip:alice@example.com", bindings: [] });
   });
 });
 

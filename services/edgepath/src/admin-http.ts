@@ -104,7 +104,19 @@ export class AdminServer {
         return;
       }
       const aor = decodeURIComponent(url.pathname.slice("/v1/aors/".length));
-      sendJson(res, 200, await p.aor(aor));
+      let view: unknown;
+      try {
+        view = await p.aor(aor);
+      } catch (err) {
+        // The binding store is down (Redis restarting, BindingStoreUnavailableError, sipStatus 503):
+        // a temporary condition, answered as HTTP says one is (RFC 9110 §15.6.4), not as a crash.
+        const unavailable = unavailableError(err);
+        if (unavailable === undefined) throw err;
+        res.setHeader("retry-after", String(unavailable.retryAfter));
+        sendJson(res, 503, { error: "store-unavailable", aor, message: unavailable.message });
+        return;
+      }
+      sendJson(res, 200, view);
       return;
     }
     if (url.pathname === "/v1/ring" && p.ring !== undefined) {
@@ -117,6 +129,16 @@ export class AdminServer {
     }
     sendJson(res, 404, { error: "not-found", path: url.pathname });
   }
+}
+
+/** Errors that map to 503 (`sipStatus` 503, as the binding stores throw while their backend is down). */
+function unavailableError(err: unknown): { message: string; retryAfter: number } | undefined {
+  if (typeof err !== "object" || err === null || (err as { sipStatus?: unknown }).sipStatus !== 503) return undefined;
+  const ra = (err as { retryAfter?: unknown }).retryAfter;
+  return {
+    message: err instanceof Error ? err.message : "binding store unavailable",
+    retryAfter: typeof ra === "number" && Number.isInteger(ra) && ra > 0 ? ra : 5,
+  };
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -11,13 +11,25 @@ import { AorRing } from "@edgepath/ring";
 import { EdgeProxy } from "@edgepath/edge";
 import { RegistrarWorker } from "@edgepath/registrar";
 import { EdgeDownPublisher, Heartbeater, Membership, Subjects, type BindingChanged } from "@edgepath/cluster";
-import { CachedBindingStore } from "@edgepath/bindings";
-import { AdminServer, type Readiness } from "./admin-http.js";
-import { aorView, authHooks, edgeAdmission, ringFromMembership, type RunningSystem } from "./compose.js";
+import { CachedBindingStore, type BindingStore } from "@edgepath/bindings";
+import { AdminServer, processDrain, type Readiness } from "./admin-http.js";
+import { aorView, authHooks, edgeAdmission, edgeTransportLimits, ringFromMembership, type RunningSystem } from "./compose.js";
 import { RedisCredentialStore } from "@edgepath/auth";
-import { createRegistry, registerEdgeMetrics } from "./metrics.js";
+import {
+  createRegistry,
+  readinessOf,
+  registerBindingCensus,
+  registerDrainingMetric,
+  registerEdgeMetrics,
+  registerNatsErrors,
+  registerReadinessMetrics,
+  registerRingMetric,
+  registerStoreMetrics,
+  registerWorkerMetrics,
+} from "./metrics.js";
 
-async function connectBus(config: EdgepathConfig, logger: Logger): Promise<NatsClusterBus> {
+/** `onNatsError` counts into edgepath_nats_errors_total (DESIGN §5: Redis/NATS errors are metrics). */
+async function connectBus(config: EdgepathConfig, logger: Logger, onNatsError: () => void): Promise<NatsClusterBus> {
   const n = config.nats;
   if (n === undefined) throw new Error("NATS_URL: required for this role");
   return NatsClusterBus.connect({
@@ -28,15 +40,18 @@ async function connectBus(config: EdgepathConfig, logger: Logger): Promise<NatsC
     ...(n.token !== undefined ? { token: n.token } : {}),
     ...(n.credsFile !== undefined ? { credsFile: n.credsFile } : {}),
     ...(n.tls ? { tls: true } : {}),
-    onError: (err: unknown) => logger.warn({ err }, "nats: error"),
+    onError: (err: unknown) => {
+      onNatsError();
+      logger.warn({ err }, "nats: error");
+    },
   });
 }
 
 export async function runEdge(config: EdgepathConfig, logger: Logger): Promise<RunningSystem> {
   const registry = createRegistry("edge", config.nodeId);
-  const bus = await connectBus(config, logger);
+  const bus = await connectBus(config, logger, registerNatsErrors(registry));
   const ring = new AorRing();
-  const membership = ringFromMembership(bus, ring);
+  const membership = ringFromMembership(bus, ring, config.cluster.memberTtlMs);
   logRingChanges(membership, ring, logger);
   const codec = new FlowTokenCodec(config.secret);
   const edge = new EdgeProxy({
@@ -44,32 +59,29 @@ export async function runEdge(config: EdgepathConfig, logger: Logger): Promise<R
     publicListen: config.sip.listen,
     internalListen: config.sip.internalListen,
     ...advertised(config, "internalAdvertise"),
+    ...(config.sip.publicAdvertise !== undefined ? { publicAdvertise: config.sip.publicAdvertise } : {}),
     domains: config.domains,
     flowTokens: codec,
     ring,
     bus,
     logger: logger.child({ component: "edge" }),
     ...(config.sip.tls !== undefined ? { tls: config.sip.tls } : {}),
-    limits: {
-      maxMessageBytes: config.limits.maxMessageBytes,
-      idleTimeoutMs: config.limits.tcpIdleTimeoutMs,
-      maxConnections: config.limits.maxConnections,
-      maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
-    },
+    limits: edgeTransportLimits(config),
     admission: edgeAdmission(config),
   });
   await edge.start();
-  const heartbeat = new Heartbeater(bus, { id: config.nodeId, role: "edge", sipAddress: edge.internalAddress, startedAt: Date.now() }, 1000);
+  const heartbeat = new Heartbeater(bus, { id: config.nodeId, role: "edge", sipAddress: edge.internalAddress, startedAt: Date.now() }, config.cluster.heartbeatMs);
   heartbeat.start();
   registerEdgeMetrics(registry, edge.counters, { ringMembers: () => ring.size, flowsByTransport: () => edge.transportStats().flowsByTransport });
+  // DESIGN §5: not ready while draining (SIGTERM flips processDrain before anything stops).
+  const readiness = (): Readiness => readinessOf({ nats: bus.connected, ring: ring.size > 0 }, processDrain.draining);
+  registerReadinessMetrics(registry, readiness);
+  registerDrainingMetric(registry, () => processDrain.draining);
   const admin = new AdminServer({
     role: "edge",
     nodeId: config.nodeId,
     registry,
-    readiness: (): Readiness => {
-      const checks = { nats: bus.connected, ring: ring.size > 0 };
-      return { ready: checks.nats && checks.ring, checks };
-    },
+    readiness,
     ring: () => ({ version: ring.version, members: ring.members() }),
     flows: () => ({ flows: edge.flows() }),
   });
@@ -93,7 +105,7 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
   const registry = createRegistry("registrar", config.nodeId);
   const r = config.redis;
   if (r === undefined) throw new Error("REDIS_URL: required for the registrar role");
-  const bus = await connectBus(config, logger);
+  const bus = await connectBus(config, logger, registerNatsErrors(registry));
   // Credentials and TLS go to ioredis (options over the URL's); `rediss://` implies TLS already.
   const redisOpts = {
     ...(r.username !== undefined ? { username: r.username } : {}),
@@ -101,7 +113,9 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
     ...(r.tls ? { tls: {} } : {}),
   };
   const redisLog = redisErrorLog(logger, "bindings");
-  const store = new RedisBindingStore({ url: r.url, redis: redisOpts, onError: redisLog });
+  const redisStore = new RedisBindingStore({ url: r.url, redis: redisOpts, onError: redisLog });
+  // DESIGN §5: every Redis round trip timed, every failure counted (edgepath_store_*{backend="redis"}).
+  const store = registerStoreMetrics(registry, "redis").instrument(redisStore);
   // DESIGN §4/§6: credentials (HA1) and nonce counts live in the same Redis as the bindings.
   const credentials = new RedisCredentialStore({
     url: r.url,
@@ -110,9 +124,9 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
   });
   // A worker joins the ring (its first heartbeat) only once it can read the truth: a worker
   // without Redis would take its share of AORs and answer 503 for all of them.
-  await waitForRedis(store, logger);
+  await waitForRedis(redisStore, logger);
   const ring = new AorRing();
-  const membership = ringFromMembership(bus, ring);
+  const membership = ringFromMembership(bus, ring, config.cluster.memberTtlMs);
   logRingChanges(membership, ring, logger);
   // DESIGN §4: the owner worker caches its AORs' bindings in front of Redis. Writes through
   // it invalidate; other workers' REGISTERs arrive as bindingChanged; a ring change forgets
@@ -129,6 +143,8 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
     }),
   ];
   membership.onChange(() => cached.clear());
+  const workers: RegistrarWorker[] = [];
+  const { onRegister, onProxyFinal } = registerWorkerMetrics(registry, () => workers);
   const worker = new RegistrarWorker({
     id: config.nodeId,
     listen: { host: config.sip.internalListen.host, port: config.sip.internalListen.port },
@@ -139,12 +155,16 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
     flowTokens: new FlowTokenCodec(config.secret),
     logger: logger.child({ component: "registrar" }),
     settings: config.registrar,
+    heartbeatMs: config.cluster.heartbeatMs,
+    onRegister,
+    onProxyFinal,
     ...authHooks(config, credentials, logger.child({ component: "auth" })),
   });
+  workers.push(worker);
   const { sipAddress } = await worker.start();
   // DESIGN §3: an edge whose heartbeats stop takes its flows with it; one worker reports it
   // (edgeDown) and every worker's handler marks the bindings behind that edge unreachable.
-  const edges = new Membership(bus, { role: "edge", ttlMs: 3 * HEARTBEAT_MS });
+  const edges = new Membership(bus, { role: "edge", ttlMs: config.cluster.memberTtlMs });
   edges.start();
   const edgeDown = new EdgeDownPublisher(bus, edges, {
     self: config.nodeId,
@@ -156,15 +176,18 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
   // DESIGN §4: expiry is enforced on read and swept in the background. Every worker sweeps;
   // the store's per-AOR compare-and-set makes concurrent sweeps safe, and a batch limit keeps
   // each run short. Redis being down only skips a round.
-  const sweeper = startSweeper(store, logger);
+  const sweeper = startSweeper(store, () => redisStore.connected, logger);
+  const readiness = (): Readiness => readinessOf({ nats: bus.connected, redis: redisStore.connected, ring: ring.size > 0 }, processDrain.draining);
+  registerRingMetric(registry, () => ring.size);
+  // A census reads up to 10 000 AORs from Redis: at most once per 5 s, never on a SIP path.
+  registerBindingCensus(registry, store);
+  registerReadinessMetrics(registry, readiness);
+  registerDrainingMetric(registry, () => processDrain.draining);
   const admin = new AdminServer({
     role: "registrar",
     nodeId: config.nodeId,
     registry,
-    readiness: (): Readiness => {
-      const checks = { nats: bus.connected, redis: store.connected, ring: ring.size > 0 };
-      return { ready: checks.nats && checks.redis && checks.ring, checks };
-    },
+    readiness,
     aor: async (aor) => aorView(store, aor),
     ring: () => ({ version: ring.version, members: ring.members() }),
   });
@@ -189,14 +212,13 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
   };
 }
 
-const HEARTBEAT_MS = 1000;
 const SWEEP_EVERY_MS = 10_000;
 const SWEEP_BATCH = 1000;
 
-function startSweeper(store: RedisBindingStore, logger: Logger): ReturnType<typeof setInterval> {
+function startSweeper(store: BindingStore, connected: () => boolean, logger: Logger): ReturnType<typeof setInterval> {
   let running = false;
   const t = setInterval(() => {
-    if (running || !store.connected) return;
+    if (running || !connected()) return;
     running = true;
     store
       .sweepExpired(Date.now(), SWEEP_BATCH)

@@ -33,6 +33,7 @@ import {
   registerRingMetric,
   registerStoreMetrics,
   registerWorkerMetrics,
+  type OnProxyFinal,
   type OnRegister,
 } from "./metrics.js";
 
@@ -45,11 +46,12 @@ export interface RunningSystem {
   stop(graceful: boolean): Promise<void>;
 }
 
-const HEARTBEAT_MS = 1000;
-
-/** Feeds an AorRing from live worker heartbeats (DESIGN §4: every edge computes the same ring). */
-export function ringFromMembership(bus: ClusterBus, ring: AorRing): Membership {
-  const workers = new Membership(bus, { role: "worker", ttlMs: 3 * HEARTBEAT_MS });
+/**
+ * Feeds an AorRing from live worker heartbeats (DESIGN §4: every edge computes the same ring).
+ * `ttlMs` is EDGEPATH_MEMBER_TTL_MS: a worker silent that long leaves the ring.
+ */
+export function ringFromMembership(bus: ClusterBus, ring: AorRing, ttlMs: number): Membership {
+  const workers = new Membership(bus, { role: "worker", ttlMs });
   workers.onChange((members) => {
     ring.setMembers(members.filter((m) => m.draining !== true).map((m) => ({ id: m.id, sipAddress: m.sipAddress })));
   });
@@ -67,6 +69,8 @@ interface Parts {
   credentials?: CredentialStore & NonceCounter;
   /** Metrics hook for every REGISTER outcome (metrics.ts registerWorkerMetrics). */
   onRegister?: OnRegister;
+  /** Metrics hook for the location proxy's final responses. */
+  onProxyFinal?: OnProxyFinal;
 }
 
 type AuthHook = (req: SipRequest) => Promise<Buffer | undefined>;
@@ -113,6 +117,18 @@ export function edgeAdmission(config: EdgepathConfig): NonNullable<ConstructorPa
   };
 }
 
+/** DESIGN §6: the edge's transport limits (sizes, connections, idle and header-read timeouts) from config. */
+export function edgeTransportLimits(config: EdgepathConfig): NonNullable<ConstructorParameters<typeof EdgeProxy>[0]["limits"]> {
+  const l = config.limits;
+  return {
+    maxMessageBytes: l.maxMessageBytes,
+    idleTimeoutMs: l.tcpIdleTimeoutMs,
+    headerReadTimeoutMs: l.headerReadTimeoutMs,
+    maxConnections: l.maxConnections,
+    maxConnectionsPerIp: l.maxConnectionsPerIp,
+  };
+}
+
 async function startWorker(p: Parts, id: string, store: BindingStore): Promise<RegistrarWorker> {
   const c = p.config;
   const worker = new RegistrarWorker({
@@ -125,8 +141,10 @@ async function startWorker(p: Parts, id: string, store: BindingStore): Promise<R
     flowTokens: p.codec,
     logger: p.logger.child({ component: "registrar", worker: id }),
     settings: c.registrar,
+    heartbeatMs: c.cluster.heartbeatMs,
     ...(p.credentials !== undefined ? authHooks(c, p.credentials, p.logger.child({ component: "auth", worker: id })) : {}),
     ...(p.onRegister !== undefined ? { onRegister: p.onRegister } : {}),
+    ...(p.onProxyFinal !== undefined ? { onProxyFinal: p.onProxyFinal } : {}),
   });
   await worker.start();
   return worker;
@@ -139,22 +157,18 @@ async function startEdge(p: Parts, ring: AorRing): Promise<{ edge: EdgeProxy; he
     publicListen: c.sip.listen,
     internalListen: c.sip.internalListen,
     ...(c.sip.advertise !== undefined && c.sip.advertise.port !== 0 ? { internalAdvertise: `${c.sip.advertise.host}:${c.sip.advertise.port}` } : {}),
+    ...(c.sip.publicAdvertise !== undefined ? { publicAdvertise: c.sip.publicAdvertise } : {}),
     domains: c.domains,
     flowTokens: p.codec,
     ring,
     bus: p.bus,
     logger: p.logger.child({ component: "edge" }),
     ...(c.sip.tls !== undefined ? { tls: c.sip.tls } : {}),
-    limits: {
-      maxMessageBytes: c.limits.maxMessageBytes,
-      idleTimeoutMs: c.limits.tcpIdleTimeoutMs,
-      maxConnections: c.limits.maxConnections,
-      maxConnectionsPerIp: c.limits.maxConnectionsPerIp,
-    },
+    limits: edgeTransportLimits(c),
     admission: edgeAdmission(c),
   });
   await edge.start();
-  const heartbeat = new Heartbeater(p.bus, { id: c.nodeId, role: "edge", sipAddress: edge.internalAddress, startedAt: Date.now() }, HEARTBEAT_MS);
+  const heartbeat = new Heartbeater(p.bus, { id: c.nodeId, role: "edge", sipAddress: edge.internalAddress, startedAt: Date.now() }, c.cluster.heartbeatMs);
   heartbeat.start();
   registerEdgeMetrics(p.registry, edge.counters, {
     ringMembers: () => ring.size,
@@ -172,10 +186,10 @@ export async function runAll(config: EdgepathConfig, logger: Logger): Promise<Ru
   const store = registerStoreMetrics(registry, "memory").instrument(memoryStore);
   const credentials = new MemoryCredentialStore();
   const workers: RegistrarWorker[] = [];
-  const { onRegister } = registerWorkerMetrics(registry, () => workers);
-  const parts: Parts = { config, logger, bus, store, codec: new FlowTokenCodec(config.secret), registry, credentials, onRegister };
+  const { onRegister, onProxyFinal } = registerWorkerMetrics(registry, () => workers);
+  const parts: Parts = { config, logger, bus, store, codec: new FlowTokenCodec(config.secret), registry, credentials, onRegister, onProxyFinal };
   const ring = new AorRing();
-  const membership = ringFromMembership(bus, ring);
+  const membership = ringFromMembership(bus, ring, config.cluster.memberTtlMs);
   for (let i = 0; i < config.workers; i++) workers.push(await startWorker(parts, `${config.nodeId}-w${i + 1}`, store));
   const { edge, heartbeat } = await startEdge(parts, ring);
   await waitUntil(() => ring.size >= config.workers, 5000);

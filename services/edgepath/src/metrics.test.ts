@@ -88,6 +88,20 @@ describe("worker metrics", () => {
     expect(await sample(registry, "edgepath_proxy_rejections_total")).toBe(1);
     expect(await sample(registry, "edgepath_proxy_branches_total")).toBe(7);
   });
+
+  it("the location proxy's final responses feed the latency histogram by method; unknown methods are 'other'", async () => {
+    const registry = new Registry();
+    const { onProxyFinal } = registerWorkerMetrics(registry, () => []);
+    onProxyFinal("MESSAGE", 200, 4);
+    onProxyFinal("INVITE", 480, 2);
+    onProxyFinal("FROBNICATE", 405, 1);
+    expect(await sample(registry, "edgepath_sip_transaction_duration_seconds_count", { method: "MESSAGE", class: "2xx" })).toBe(1);
+    expect(await sample(registry, "edgepath_sip_transaction_duration_seconds_sum", { method: "MESSAGE", class: "2xx" })).toBeCloseTo(0.004);
+    expect(await sample(registry, "edgepath_registrar_responses_total", { method: "INVITE", class: "4xx" })).toBe(1);
+    // Label cardinality: a method name from the wire never becomes a series of its own.
+    expect(await sample(registry, "edgepath_sip_transaction_duration_seconds_count", { method: "other", class: "4xx" })).toBe(1);
+    expect(await sample(registry, "edgepath_sip_transaction_duration_seconds_count", { method: "FROBNICATE" })).toBeUndefined();
+  });
 });
 
 describe("store metrics", () => {

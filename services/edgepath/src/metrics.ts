@@ -130,6 +130,9 @@ export interface WorkerMetricsSource {
  */
 export type OnRegister = (status: number, step: string | undefined, elapsedMs?: number) => void;
 
+/** The location proxy's hook (RegistrarWorkerOptions.onProxyFinal): first final response of an initial request. */
+export type OnProxyFinal = (method: string, status: number, elapsedMs: number) => void;
+
 /** Buckets for a SIP transaction through a registrar: 1 ms to 10 s (RFC 3261 Timer F is 32 s). */
 export const TRANSACTION_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -137,7 +140,7 @@ export const TRANSACTION_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0
  * Registrar-side metrics. Returns the `onRegister` hook to give every RegistrarWorker; the
  * location proxy's counters and the open transactions are read from `workers()` at scrape time.
  */
-export function registerWorkerMetrics(registry: Registry, workers: () => readonly WorkerMetricsSource[]): { onRegister: OnRegister } {
+export function registerWorkerMetrics(registry: Registry, workers: () => readonly WorkerMetricsSource[]): { onRegister: OnRegister; onProxyFinal: OnProxyFinal } {
   const responses = new Counter({
     name: "edgepath_registrar_responses_total",
     help: "Final responses sent by registrar workers, by method and status class.",
@@ -152,7 +155,7 @@ export function registerWorkerMetrics(registry: Registry, workers: () => readonl
   });
   const latency = new Histogram({
     name: "edgepath_sip_transaction_duration_seconds",
-    help: "Registrar server transactions from request received to final response sent, by method and status class.",
+    help: "Registrar worker server transactions from request received to first final response sent (REGISTER and location-proxied requests), by method and status class.",
     labelNames: ["method", "class"],
     buckets: TRANSACTION_LATENCY_BUCKETS,
     registers: [registry],
@@ -184,7 +187,22 @@ export function registerWorkerMetrics(registry: Registry, workers: () => readonl
       if (elapsedMs !== undefined) latency.observe({ method: "REGISTER", class: cls }, elapsedMs / 1000);
       if (step !== undefined) rejections.inc({ step });
     },
+    onProxyFinal(method, status, elapsedMs) {
+      const cls = classes[Math.floor(status / 100) - 1] ?? "other";
+      responses.inc({ method: methodLabel(method), class: cls });
+      latency.observe({ method: methodLabel(method), class: cls }, elapsedMs / 1000);
+    },
   };
+}
+
+/**
+ * Methods a worker sees are whatever edges forwarded; an extension method from a phone must not
+ * create a new series per spelling (label cardinality), so unknown ones are "other".
+ */
+const KNOWN_METHODS: ReadonlySet<string> = new Set(["INVITE", "MESSAGE", "OPTIONS", "SUBSCRIBE", "NOTIFY", "REFER", "INFO", "UPDATE", "PRACK", "PUBLISH", "BYE", "REGISTER"]);
+
+function methodLabel(method: string): string {
+  return KNOWN_METHODS.has(method) ? method : "other";
 }
 
 /** Buckets for a store round trip: 0.5 ms (memory) to 2.5 s (a Redis failover). */

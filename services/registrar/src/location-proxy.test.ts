@@ -76,7 +76,7 @@ class FakeNet implements TransportSender {
   }
 }
 
-function setup(opts: { timerCMs?: number; store?: MemoryBindingStore; authorize?: (req: SipRequest) => Promise<Buffer | undefined> } = {}) {
+function setup(opts: { timerCMs?: number; store?: MemoryBindingStore; authorize?: (req: SipRequest) => Promise<Buffer | undefined>; realms?: ReadonlySet<string> } = {}) {
   const scheduler = new FakeScheduler();
   const net = new FakeNet();
   const store = opts.store ?? new MemoryBindingStore();
@@ -92,6 +92,7 @@ function setup(opts: { timerCMs?: number; store?: MemoryBindingStore; authorize?
     scheduler,
     ...(opts.timerCMs !== undefined ? { timerCMs: opts.timerCMs } : {}),
     ...(opts.authorize !== undefined ? { authorize: opts.authorize } : {}),
+    ...(opts.realms !== undefined ? { realms: opts.realms } : {}),
   });
 
   /** A request from edge A, as the worker's socket hands it over. */
@@ -137,7 +138,7 @@ function setup(opts: { timerCMs?: number; store?: MemoryBindingStore; authorize?
   return { scheduler, net, store, transactions, proxy, receive, respond, bind };
 }
 
-function request(method: string, user: string, o: { branch?: string; routes?: string[]; maxForwards?: number } = {}): Buffer {
+function request(method: string, user: string, o: { branch?: string; routes?: string[]; maxForwards?: number; extra?: string[] } = {}): Buffer {
   return sipText(`${method} sip:${user}@example.com SIP/2.0`, [
     `Via: SIP/2.0/UDP 10.0.0.1:5060;branch=${o.branch ?? "z9hG4bKedgeA1"}`,
     "Via: SIP/2.0/UDP 192.0.2.7:5062;branch=z9hG4bKua1;rport=5062;received=192.0.2.7",
@@ -148,6 +149,7 @@ function request(method: string, user: string, o: { branch?: string; routes?: st
     "Call-ID: call-1@example.com",
     `CSeq: 1 ${method}`,
     "Contact: <sip:alice@192.0.2.7:5062>",
+    ...(o.extra ?? []),
   ]);
 }
 
@@ -480,6 +482,49 @@ describe("LocationProxy", () => {
     expect(t.net.upstream()).toEqual([407]);
     expect((t.net.wire[0]!.msg as SipResponse).header("proxy-authenticate")).toContain("Digest");
     expect(t.net.requests("MESSAGE")).toEqual([]);
+  });
+
+  it("RFC 3261 §22.3: Proxy-Authorization for our realm is consumed (not forwarded to the callee); another realm's is kept", async () => {
+    let authorized = 0;
+    const t = setup({
+      authorize: () => {
+        authorized++;
+        return Promise.resolve(undefined);
+      },
+    });
+    await t.bind("bob", [{ contact: "sip:bob@192.0.2.20:5060" }, { contact: "sip:bob@192.0.2.21:5060" }]);
+    const ours = 'Digest username="alice", realm="EXAMPLE.com", nonce="n1", uri="sip:bob@example.com", response="0123", qop=auth, nc=00000001, cnonce="c"';
+    const theirs = 'Digest username="alice", realm="carrier.net", nonce="n2", uri="sip:bob@example.com", response="4567"';
+    await t.receive(request("INVITE", "bob", { extra: [`Proxy-Authorization: ${theirs}`, `Proxy-Authorization: ${ours}`] }));
+    expect(authorized).toBe(1);
+    const branches = t.net.requests("INVITE");
+    expect(branches).toHaveLength(2);
+    for (const b of branches) {
+      // Every fork: our realm's credentials gone, the foreign realm's untouched, in order.
+      expect(b.headerValues("proxy-authorization")).toEqual([theirs]);
+      expect(b.toBuffer().toString("latin1")).not.toContain("n1");
+    }
+    // The CANCEL of a losing fork is built from the stripped branch, so it carries none either.
+    t.respond(branches[0]!, 180);
+    t.respond(branches[1]!, 180);
+    t.respond(branches[0]!, 200);
+    const [cancel] = t.net.requests("CANCEL");
+    expect(cancel).toBeDefined();
+    expect(cancel!.headerValues("proxy-authorization")).toEqual([]);
+  });
+
+  it("RFC 3261 §22.3: a configured realm is consumed too; with `realms` set, a domain that is not a realm keeps its credentials", async () => {
+    const t = setup({ realms: new Set(["voip"]) });
+    await t.bind("bob", [{ contact: "sip:bob@192.0.2.20:5060" }]);
+    await t.receive(request("MESSAGE", "bob", { extra: ['Proxy-Authorization: Digest username="alice", realm="voip", nonce="n", uri="sip:bob@example.com", response="1"'] }));
+    const [m] = t.net.requests("MESSAGE");
+    expect(m!.hasHeader("proxy-authorization")).toBe(false);
+    const t2 = setup({ realms: new Set(["voip"]) });
+    await t2.bind("bob", [{ contact: "sip:bob@192.0.2.20:5060" }]);
+    const foreign = 'Digest username="alice", realm="example.com", nonce="n", uri="sip:bob@example.com", response="1"';
+    await t2.receive(request("MESSAGE", "bob", { extra: [`Proxy-Authorization: ${foreign}`] }));
+    // "example.com" is a domain but not a consumed realm once `realms` is configured.
+    expect(t2.net.requests("MESSAGE")[0]!.headerValues("proxy-authorization")).toEqual([foreign]);
   });
 
   it("RFC 3261 §16.9: a transport failure on the only branch counts as 503 and the caller gets 480, not 503", async () => {

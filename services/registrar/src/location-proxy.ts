@@ -21,13 +21,18 @@
  * - Timer C (§16.6 step 11, > 3 minutes) guards INVITE branches that stay in Proceeding; a CANCEL
  *   we sent that gets no final within 64*T1 ends the branch as a timeout.
  *
+ * - RFC 3261 §22.3 (Kamailio's consume_credentials): Proxy-Authorization credentials for one of
+ *   our realms were addressed to this proxy; they are removed from every branch so a callee never
+ *   receives the caller's credentials. Credentials for other realms stay, for the downstream proxy
+ *   that owns them (§22.3: a request may carry credentials for several proxies).
+ *
  * Not done (documented gaps): 3xx recursion (a 3xx is just a response), 401/407 challenge
  * aggregation (§16.7 step 7: the first one is forwarded), loop detection beyond Max-Forwards
  * (the edge checks loops), strict routers in Path, RFC 3263 name resolution.
  */
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
-import { buildResponse, canonicalAor, generateBranch, generateTag, parseSipUri, SipParseError } from "@edgepath/sip";
+import { buildResponse, canonicalAor, generateBranch, generateTag, parseAuthParams, parseSipUri, SipParseError } from "@edgepath/sip";
 import type { SipRequest, SipResponse, SipUri } from "@edgepath/sip";
 import type { Binding, BindingStore } from "@edgepath/bindings";
 import { buildCancel, systemScheduler } from "@edgepath/transactions";
@@ -66,6 +71,12 @@ export interface LocationProxyOptions {
    * Resolves to the complete response to send instead (407 challenge, 403), or undefined to go on.
    */
   readonly authorize?: (req: SipRequest) => Promise<Buffer | undefined>;
+  /**
+   * RFC 3261 §22.3: realms (lower-case) whose Proxy-Authorization credentials this proxy consumes
+   * (strips before forwarding). Default: `domains` (the authenticator's default realm per AOR);
+   * pass the configured realm too when one is set.
+   */
+  readonly realms?: ReadonlySet<string>;
 }
 
 export interface LocationProxyStats {
@@ -116,6 +127,11 @@ class ResponseContext {
    * siblings are still being started; #startNextGroup re-checks when the level is out.
    */
   startingGroup = false;
+  /**
+   * RFC 3261 §22.3: set when the request carries credentials for one of our realms: the
+   * Proxy-Authorization values to keep (other realms'), in order. Undefined: nothing to strip.
+   */
+  keptCredentials: string[] | undefined;
 
   constructor(
     readonly req: SipRequest,
@@ -143,6 +159,7 @@ export class LocationProxy {
   readonly #scheduler: Scheduler;
   readonly #timerC: number;
   readonly #sentBy: string;
+  readonly #realms: ReadonlySet<string>;
   readonly #contexts = new Map<ServerTransaction, ResponseContext>();
   readonly #pending = new Set<Promise<void>>();
   /** DESIGN §5 tracing (only filled when the worker passes a span): the server span per transaction, a CLIENT span per branch. */
@@ -155,6 +172,7 @@ export class LocationProxy {
     this.#scheduler = opts.scheduler ?? systemScheduler;
     this.#timerC = opts.timerCMs ?? DEFAULT_TIMER_C_MS;
     this.#sentBy = formatHostPort(opts.self.host, opts.self.port);
+    this.#realms = opts.realms ?? opts.domains;
   }
 
   /** Response contexts still open (graceful shutdown, metrics). */
@@ -353,6 +371,7 @@ export class LocationProxy {
       return;
     }
     ctx.groups = groupByQ(reachable);
+    ctx.keptCredentials = foreignCredentials(ctx.req, this.#realms);
     this.#popOwnRoute.set(ctx, popOwnRoute);
     this.#startNextGroup(ctx);
   }
@@ -399,6 +418,11 @@ export class LocationProxy {
     if (this.#popOwnRoute.get(ctx) === true) ed.removeTopValue("route");
     ed.setRequestUri(binding.contact);
     if (binding.path.length > 0) ed.prependHeader("Route", binding.path.join(", "));
+    if (ctx.keptCredentials !== undefined) {
+      // RFC 3261 §22.3: consume our realm's credentials; keep the others in their order.
+      ed.removeHeader("Proxy-Authorization");
+      for (const v of ctx.keptCredentials) ed.appendHeader("Proxy-Authorization", v);
+    }
     ed.setMaxForwards((ctx.req.maxForwards() ?? 70) - 1);
     ed.prependHeader("Via", `SIP/2.0/${hop.target.transport.toUpperCase()} ${this.#sentBy};branch=${generateBranch()};rport`);
     const user: ClientTransactionUser = {
@@ -653,6 +677,28 @@ const CANCEL_USER: ClientTransactionUser = {
   onTimeout: () => undefined,
   onTransportError: () => undefined,
 };
+
+/**
+ * RFC 3261 §22.3: when `req` has Proxy-Authorization credentials for one of `realms`, the values
+ * of the OTHER Proxy-Authorization fields (to forward); undefined when there is nothing of ours to
+ * strip (the common case: no allocation, no edit). A value that does not parse is not ours: kept.
+ */
+export function foreignCredentials(req: SipRequest, realms: ReadonlySet<string>): string[] | undefined {
+  let ours = false;
+  const kept: string[] = [];
+  for (const f of req.fields) {
+    if (f.name !== "proxy-authorization") continue;
+    let realm: string | undefined;
+    try {
+      realm = parseAuthParams(f.value).params.get("realm")?.toLowerCase();
+    } catch {
+      realm = undefined;
+    }
+    if (realm !== undefined && realms.has(realm)) ours = true;
+    else kept.push(f.value);
+  }
+  return ours ? kept : undefined;
+}
 
 /** Bindings grouped by q, highest first (the store sorts by q; keep its order within a level). */
 export function groupByQ(bindings: readonly Binding[]): Binding[][] {

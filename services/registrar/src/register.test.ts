@@ -242,6 +242,30 @@ describe("handleRegister", () => {
     expect(bindings[0]?.expiresAt).toBe(T0 + 3600_000);
   });
 
+  it("RFC 3261 §10.3 step 7: ordering is per binding: an old CSeq of the same Call-ID may add a contact it does not touch", async () => {
+    const store = new MemoryBindingStore();
+    await run({ cseq: 10, contacts: ["<sip:a@192.0.2.1>"] }, store);
+    // Same Call-ID, lower CSeq, but only for a new address: no stored binding is compared.
+    const ok = await run({ cseq: 3, contacts: ["<sip:b@192.0.2.2>"] }, store);
+    expect(ok.res.status).toBe(200);
+    expect(ok.res.headerValues("contact")).toHaveLength(2);
+    // The same request touching the first binding too fails as a whole (§10.3 step 7: atomic).
+    const bad = await run({ cseq: 4, contacts: ["<sip:c@192.0.2.3>", "<sip:a@192.0.2.1>;expires=0"] }, store);
+    expect(bad.res.status).toBe(500);
+    const { bindings } = await store.lookup("sip:alice@example.com", T0);
+    expect(bindings.map((b) => b.contact).sort()).toEqual(["sip:a@192.0.2.1", "sip:b@192.0.2.2"]);
+  });
+
+  it("RFC 3261 §10.3 step 6: Contact * with a higher CSeq of the same Call-ID removes bindings of other Call-IDs too", async () => {
+    const store = new MemoryBindingStore();
+    await run({ cseq: 5, contacts: ["<sip:a@192.0.2.1>"] }, store);
+    await run({ cseq: 1, callId: "other-phone", contacts: ["<sip:b@192.0.2.2>"] }, store);
+    const { res } = await run({ cseq: 6, contacts: ["*"], expires: "0" }, store);
+    expect(res.status).toBe(200);
+    expect(res.headerValues("contact")).toEqual([]);
+    expect((await store.lookup("sip:alice@example.com", T0)).bindings).toEqual([]);
+  });
+
   it("RFC 3261 §10.3 step 7: a different Call-ID updates the binding regardless of CSeq", async () => {
     const store = new MemoryBindingStore();
     await run({ cseq: 10 }, store);
@@ -379,10 +403,52 @@ describe("handleRegister", () => {
     expect((await store.lookup("sip:alice@example.com", T0)).bindings[0]?.key).toBe(`inst:${INSTANCE}`);
   });
 
-  it("RFC 5626 §6: reg-id without +sip.instance -> 400", async () => {
-    const { res } = await run({ contacts: ["<sip:alice@192.0.2.1>;reg-id=1"] }, new MemoryBindingStore());
+  it("RFC 5626 §6: reg-id without +sip.instance is ignored: an RFC 3261 binding keyed by the Contact URI, no Require", async () => {
+    const store = new MemoryBindingStore();
+    const { res, outcome } = await run({ contacts: ["<sip:alice@192.0.2.1>;reg-id=1"], supported: "path, outbound" }, store);
+    expect(res.status).toBe(200);
+    expect(outcome).toMatchObject({ outbound: false });
+    expect(res.require()).toEqual([]);
+    expect(res.headerValues("contact")).toEqual(["<sip:alice@192.0.2.1>;expires=3600"]);
+    const b = (await store.lookup("sip:alice@example.com", T0)).bindings[0];
+    expect(b?.key).toBe("sip:alice@192.0.2.1");
+    expect(b?.regId).toBeUndefined();
+  });
+
+  it("RFC 5626 §6: reg-id without +sip.instance does not trigger 439 even with Supported: outbound and no ob", async () => {
+    const { res } = await run(
+      { contacts: ["<sip:alice@192.0.2.1>;reg-id=1"], path: [EDGE_PATH_NO_OB], supported: "path, outbound" },
+      new MemoryBindingStore(),
+    );
+    expect(res.status).toBe(200);
+  });
+
+  it("RFC 5626 §6: Require: outbound through a first hop without ob (Path lacks ob) -> 439, nothing stored", async () => {
+    const store = new MemoryBindingStore();
+    const { res, outcome } = await run({ contacts: [obContact("sip:alice@192.0.2.1")], path: [EDGE_PATH_NO_OB], require: "outbound" }, store);
+    expect(res.status).toBe(439);
+    expect(res.reason).toBe("First Hop Lacks Outbound Support");
+    expect(outcome).toMatchObject({ step: "outbound" });
+    expect((await store.lookup("sip:alice@example.com", T0)).bindings).toEqual([]);
+  });
+
+  it("RFC 5626 §6: Require: outbound with no Path at all (no outbound first hop) -> 439", async () => {
+    const { res } = await run({ contacts: [obContact("sip:alice@192.0.2.1")], path: [], require: "outbound" }, new MemoryBindingStore());
+    expect(res.status).toBe(439);
+  });
+
+  it("RFC 5626 §6: Require: outbound through an ob first hop is honoured (Require: outbound in the 200)", async () => {
+    const { res } = await run({ contacts: [obContact("sip:alice@192.0.2.1")], require: "outbound" }, new MemoryBindingStore());
+    expect(res.status).toBe(200);
+    expect(res.require()).toEqual(["outbound"]);
+  });
+
+  it("RFC 5626 §4.2.1: two Contacts with the same +sip.instance and reg-id in one REGISTER -> 400", async () => {
+    const { res } = await run(
+      { contacts: [obContact("sip:alice@192.0.2.1"), obContact("sip:alice@192.0.2.2")], supported: "path, outbound" },
+      new MemoryBindingStore(),
+    );
     expect(res.status).toBe(400);
-    expect(res.reason).toMatch(/reg-id/);
   });
 
   it("RFC 5626 §6: a REGISTER with a single Via and no Path gets no outbound processing", async () => {

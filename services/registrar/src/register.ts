@@ -201,13 +201,14 @@ export async function handleRegister(req: SipRequest, ctx: RegisterContext): Pro
     } else if (contacts.length > 0) {
       const flow = flowFromPath(req, ctx.flowTokens);
       const ob = outboundApplies(req);
-      // RFC 5626 §6: reg-id without +sip.instance is invalid; reg-id without a first hop that
-      // supports outbound is 439 when the UA said Supported: outbound, else reg-id is ignored.
-      const hasRegId = contacts.some((c) => c.regId !== undefined);
-      if (contacts.some((c) => c.regId !== undefined && c.instance === undefined)) {
-        return reject(400, "Invalid Request: reg-id without +sip.instance", "contact", { aor });
-      }
-      if (hasRegId && !ob && supported.includes("outbound")) {
+      // RFC 5626 §6: a reg-id counts only together with +sip.instance; a Contact with a reg-id
+      // and no instance is an ordinary RFC 3261 binding (the reg-id is ignored, not an error).
+      const hasRegId = contacts.some((c) => c.regId !== undefined && c.instance !== undefined);
+      // RFC 5626 §6: the UA asked for outbound (reg-id + Supported: outbound, or Require:
+      // outbound) but the first hop did not say `ob`: 439, so the UA can retry without outbound
+      // (§4.2.1) instead of believing it has a flow. Without such a request the reg-id is ignored.
+      const requiresOutbound = required.includes("outbound");
+      if (!ob && (requiresOutbound || (hasRegId && supported.includes("outbound")))) {
         return reject(439, "First Hop Lacks Outbound Support", "outbound", { aor });
       }
       outbound = ob && hasRegId;
@@ -228,7 +229,7 @@ export async function handleRegister(req: SipRequest, ctx: RegisterContext): Pro
           });
         }
         const expires = Math.min(requested, ctx.settings.maxExpires);
-        const useRegId = outbound && c.regId !== undefined;
+        const useRegId = outbound && c.regId !== undefined && c.instance !== undefined;
         const key = bindingKey(c, checked.uri, useRegId);
         const binding: ContactChange["binding"] = {
           contact: c.uri,

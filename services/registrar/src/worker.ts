@@ -47,8 +47,13 @@ export interface RegistrarWorkerOptions {
   readonly authorize?: RegisterContext["authorize"];
   /** Optional hook for initial non-REGISTER requests (digest 407 / 403, DESIGN §6). */
   readonly authorizeRequest?: LocationProxyOptions["authorize"];
-  /** Called with every REGISTER outcome (metrics). */
-  readonly onRegister?: (status: number, step: string | undefined) => void;
+  /** Called with every REGISTER outcome (metrics); `elapsedMs` = request received -> final response sent. */
+  readonly onRegister?: (status: number, step: string | undefined, elapsedMs: number) => void;
+  /**
+   * Called once per initial non-REGISTER request with the final response the location proxy sent
+   * for it and the time from request received to that response (metrics).
+   */
+  readonly onProxyFinal?: (method: string, status: number, elapsedMs: number) => void;
   /** Bound on graceful stop: transactions still open after this are aborted. */
   readonly drainTimeoutMs?: number;
 }
@@ -217,7 +222,10 @@ export class RegistrarWorker {
         try {
           withSpan(span, () => {
             if (req.method === "REGISTER") this.#register(req, d.tx, span);
-            else this.#proxy!.handleRequest(req, d.tx, span);
+            else {
+              if (this.#o.onProxyFinal !== undefined) observeFinal(d.tx, this.#o.onProxyFinal);
+              this.#proxy!.handleRequest(req, d.tx, span);
+            }
           });
         } catch (err) {
           // A malformed header first read by the registrar or proxy (SipParseError from an accessor).
@@ -264,6 +272,7 @@ export class RegistrarWorker {
 
   #register(req: SipRequest, tx: ServerTransaction, span?: Span): void {
     this.stats.registers++;
+    const startedAt = performance.now();
     const p = handleRegister(req, {
       domains: this.#domains,
       store: this.#o.store,
@@ -279,7 +288,7 @@ export class RegistrarWorker {
           endSipSpan(span, o.status);
         }
         tx.respond(o.status, reply.response);
-        this.#o.onRegister?.(o.status, o.result === "rejected" ? o.step : undefined);
+        this.#o.onRegister?.(o.status, o.result === "rejected" ? o.step : undefined, performance.now() - startedAt);
         if (o.result === "ok") {
           if (o.changed) this.#o.bus.publish(Subjects.bindingChanged, { aor: o.aor, by: this.#o.id }, busTraceHeaders(span));
           this.#log.debug({ aor: o.aor, contacts: o.contacts, callId: req.callId }, "REGISTER ok");
@@ -364,4 +373,23 @@ function splitHostPort(hp: string): [string, number] {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+/**
+ * Times a server transaction's first final response (metrics). The location proxy answers from
+ * several places (§16.7 best response, 404/480, auth, 408); wrapping this one transaction's
+ * `respond` sees them all without the proxy knowing about metrics.
+ */
+function observeFinal(tx: ServerTransaction, hook: (method: string, status: number, elapsedMs: number) => void): void {
+  const startedAt = performance.now();
+  const respond = tx.respond.bind(tx) as (status: number, bytes: Buffer, toTag?: string) => boolean;
+  let reported = false;
+  (tx as { respond: (status: number, bytes: Buffer, toTag?: string) => boolean }).respond = (status, bytes, toTag) => {
+    const sent = respond(status, bytes, toTag);
+    if (status >= 200 && !reported) {
+      reported = true;
+      hook(tx.method, status, performance.now() - startedAt);
+    }
+    return sent;
+  };
 }

@@ -74,6 +74,10 @@ Secrets come from one Secret by key; optional keys may be absent from an existin
     secretKeyRef:
       name: {{ include "edgepath.secretName" . }}
       key: {{ .Values.secret.keys.clusterSecret }}
+- name: EDGEPATH_HEARTBEAT_MS
+  value: {{ .Values.cluster.heartbeatMs | quote }}
+- name: EDGEPATH_MEMBER_TTL_MS
+  value: {{ .Values.cluster.memberTtlMs | quote }}
 - name: NATS_URL
   value: {{ .Values.nats.url | quote }}
 {{- with .Values.nats.user }}

@@ -1,0 +1,166 @@
+/**
+ * What a transaction keeps once its final response is out (issue 7: a UDP server transaction waits
+ * 32 s in Completed, Timer J): only what RFC 3261 §17 still uses — the bytes it resends, the matching
+ * key, the To tag for RFC 2543 ACK matching — and not the parsed request.
+ */
+import { describe, expect, it } from "vitest";
+import { TransactionError } from "./errors.js";
+import { InviteClientTransaction } from "./invite-client.js";
+import { InviteServerTransaction } from "./invite-server.js";
+import { TransactionLayer } from "./layer.js";
+import { NonInviteClientTransaction } from "./non-invite-client.js";
+import { NonInviteServerTransaction } from "./non-invite-server.js";
+import { FakeScheduler, FakeSender, RecordingClientUser, RecordingServerUser, TCP, UDP, env, request, responseBytes, responseTo } from "./test-support.js";
+
+function released(read: () => unknown): string {
+  try {
+    read();
+  } catch (err) {
+    return err instanceof TransactionError ? err.code : `unexpected ${String(err)}`;
+  }
+  return "not released";
+}
+
+describe("transactions release the request after the final response", () => {
+  it("RFC 3261 §17.2.2: a non-INVITE server in Completed keeps only the final; retransmissions still get it byte for byte", () => {
+    const e = env();
+    const req = request({ method: "REGISTER" });
+    const tx = new NonInviteServerTransaction(req, UDP, new RecordingServerUser(), e.env);
+    expect(tx.request).toBe(req);
+    expect(tx.holdsRequest).toBe(true);
+    const final = responseBytes(req, 200);
+    tx.respond(200, final);
+    expect(tx.state).toBe("Completed");
+    expect(tx.holdsRequest).toBe(false);
+    expect(released(() => tx.request)).toBe("request-released");
+    // Matching and metrics data survive the release.
+    expect(tx.method).toBe("REGISTER");
+    expect(tx.branch).toBe("z9hG4bKtop1");
+    tx.receiveRetransmission();
+    expect(e.sender.sent.map((s) => s.bytes.equals(final))).toEqual([true, true]);
+  });
+
+  it("RFC 3261 §17.2.2: the held final is an exact-size copy over UDP (a pooled Buffer view would pin its 8 KiB slab for Timer J)", () => {
+    const e = env();
+    const req = request({ method: "REGISTER" });
+    const tx = new NonInviteServerTransaction(req, UDP, new RecordingServerUser(), e.env);
+    const pooled = responseBytes(req, 200);
+    expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.length); // Buffer.from(string) is a pool view
+    tx.respond(200, pooled);
+    tx.receiveRetransmission();
+    const resent = e.sender.sent[1]!.bytes;
+    expect(resent.equals(pooled)).toBe(true);
+    expect(resent.buffer.byteLength).toBe(resent.length);
+  });
+
+  it("RFC 3261 §17.2.2: a provisional alone does not release the request (Proceeding still needs it)", () => {
+    const e = env();
+    const req = request({ method: "MESSAGE" });
+    const tx = new NonInviteServerTransaction(req, UDP, new RecordingServerUser(), e.env);
+    tx.respond(100, responseBytes(req, 100));
+    expect(tx.request).toBe(req);
+  });
+
+  it("RFC 3261 §17.2.1: an INVITE server in Completed releases the request and still resends the final on Timer G and matches the ACK", () => {
+    const e = env();
+    const req = request();
+    const tx = new InviteServerTransaction(req, UDP, new RecordingServerUser(), e.env);
+    expect(tx.sendTrying()).toBe(true);
+    tx.respond(486, responseBytes(req, 486), "s9");
+    expect(tx.state).toBe("Completed");
+    expect(released(() => tx.request)).toBe("request-released");
+    expect(tx.responseToTag).toBe("s9");
+    e.scheduler.advance(500); // Timer G = T1
+    expect(e.sender.startLines()).toEqual(["SIP/2.0 100 Trying", "SIP/2.0 486 Busy Here", "SIP/2.0 486 Busy Here"]);
+    expect(tx.receiveAck()).toBe("absorbed");
+    expect(tx.state).toBe("Confirmed");
+  });
+
+  it("RFC 6026 §7.1: an INVITE server in Accepted releases the request; a retransmitted 2xx from the TU is still sent", () => {
+    const e = env();
+    const req = request();
+    const tx = new InviteServerTransaction(req, UDP, new RecordingServerUser(), e.env);
+    const ok = responseBytes(req, 200);
+    tx.respond(200, ok);
+    expect(tx.state).toBe("Accepted");
+    expect(tx.holdsRequest).toBe(false);
+    expect(tx.sendTrying()).toBe(false);
+    expect(tx.respond(200, ok)).toBe(true);
+    expect(e.sender.startLines()).toEqual(["SIP/2.0 200 OK", "SIP/2.0 200 OK"]);
+  });
+
+  it("RFC 3261 §17.1.2.2: a non-INVITE client in Completed (Timer K) releases the request; retransmitted finals are absorbed", () => {
+    const e = env();
+    const user = new RecordingClientUser();
+    const req = request({ method: "OPTIONS" });
+    const tx = new NonInviteClientTransaction(req, UDP, user, e.env);
+    tx.start();
+    tx.receiveResponse(responseTo(req, 200));
+    expect(tx.state).toBe("Completed");
+    expect(tx.holdsRequest).toBe(false);
+    tx.receiveResponse(responseTo(req, 200));
+    expect(user.types()).toEqual(["response:200"]);
+    e.scheduler.advance(5000); // Timer K = T4
+    expect(tx.state).toBe("Terminated");
+  });
+
+  it("RFC 3261 §17.1.1.2: an INVITE client in Completed releases the request and re-sends the ACK it built for a retransmitted non-2xx", () => {
+    const e = env();
+    const user = new RecordingClientUser();
+    const req = request();
+    const tx = new InviteClientTransaction(req, UDP, user, e.env);
+    tx.start();
+    tx.receiveResponse(responseTo(req, 180));
+    // §9.1: CANCEL is possible while the INVITE is pending...
+    expect(tx.buildCancel().toString("latin1")).toMatch(/^CANCEL /);
+    const busy = responseTo(req, 486);
+    tx.receiveResponse(busy);
+    expect(tx.state).toBe("Completed");
+    // ...and pointless once it has a final response: the request is gone.
+    expect(released(() => tx.buildCancel())).toBe("request-released");
+    tx.receiveResponse(busy);
+    const acks = e.sender.sent.filter((s) => s.text.startsWith("ACK "));
+    expect(acks).toHaveLength(2);
+    expect(acks[1]!.bytes.equals(acks[0]!.bytes)).toBe(true);
+    expect(acks[0]!.text).toContain("CSeq: 1 ACK");
+  });
+
+  it("RFC 6026 §7.2: an INVITE client in Accepted releases the request and still passes further 2xx to the TU", () => {
+    const e = env();
+    const user = new RecordingClientUser();
+    const req = request();
+    const tx = new InviteClientTransaction(req, TCP, user, e.env);
+    tx.start();
+    tx.receiveResponse(responseTo(req, 200));
+    expect(tx.holdsRequest).toBe(false);
+    tx.receiveResponse(responseTo(req, 200, "fork2"));
+    expect(user.types()).toEqual(["response:200", "response:200"]);
+  });
+
+  it("RFC 3261 §17.1.4: a transport failure on the final keeps the request for the TU's error handling", () => {
+    const e = env();
+    e.sender.failNext = "result";
+    const req = request({ method: "REGISTER" });
+    const user = new RecordingServerUser();
+    const tx = new NonInviteServerTransaction(req, UDP, user, e.env);
+    expect(tx.respond(200, responseBytes(req, 200))).toBe(false);
+    expect(tx.state).toBe("Terminated");
+    expect(user.events).toEqual(["transport-error", "terminated"]);
+    expect(tx.request).toBe(req);
+  });
+
+  it("RFC 3261 §17.2.3: the layer still matches a retransmission by key after the release and answers it", () => {
+    const scheduler = new FakeScheduler();
+    const sender = new FakeSender(scheduler);
+    const layer = new TransactionLayer({ sender, scheduler });
+    const req = request({ method: "REGISTER" });
+    const d = layer.handleRequest(req, UDP);
+    expect(d.kind).toBe("new");
+    d.tx.respond(200, responseBytes(req, 200));
+    const again = layer.handleRequest(request({ method: "REGISTER" }), UDP);
+    expect(again.kind).toBe("retransmission");
+    expect(again.kind === "retransmission" && again.tx).toBe(d.tx);
+    expect(sender.startLines()).toEqual(["SIP/2.0 200 OK", "SIP/2.0 200 OK"]);
+    layer.stop();
+  });
+});
