@@ -48,6 +48,8 @@ import { errorResponseForUnparsable } from "./unparsable.js";
 import { EdgeCounters } from "./counters.js";
 import { activeSpan, busTraceHeaders, contextFromTraceHeader, SipAttr, SpanKind, startSpan, TRACE_HEADER, traceHeaderValue, tracingEnabled, withSpan } from "@edgepath/telemetry";
 import { LogThrottle } from "./log-throttle.js";
+import { PING_TIMEOUT_REASON, UdpPinger } from "./udp-pinger.js";
+import { checkRouteTrust, type RouteTrustContext } from "./route-trust.js";
 import { checkMessageLimits, DEFAULT_MESSAGE_LIMITS, SOURCE_HEADER, type MessageLimits, type SourceRateLimiter, type SourceStamp } from "@edgepath/auth";
 
 export interface EdgeProxyOptions {
@@ -79,6 +81,10 @@ export interface EdgeProxyOptions {
   readonly isInternalPeer?: (hostPort: string) => boolean;
   /** DESIGN §6 admission at the public side; absent = no rate limit, default shape limits. */
   readonly admission?: EdgeAdmission;
+  /** Internal addresses (host:port) of the other edges (edge membership), for the Route trust check. */
+  readonly peerEdges?: () => ReadonlySet<string>;
+  /** DESIGN §3: OPTIONS pinging of UDP flows with registered contacts; absent or interval 0 = off. */
+  readonly udpPing?: { readonly intervalMs: number; readonly timeoutMs: number };
 }
 
 /** Trust-boundary settings of the edge (DESIGN §6), built by the service from config. */
@@ -121,9 +127,22 @@ export class EdgeProxy {
   private readonly dnsCache = new Map<string, { address: string; until: number }>();
   /** Drops and rejections are logged once per reason and source per interval (DESIGN §6). */
   private readonly logThrottle = new LogThrottle();
+  /** performance.now() of the last message in either direction; {@link drain} waits for quiet. */
+  private lastMessageAt = 0;
+  /** DESIGN §3: pings UDP flows with registered contacts (EdgeProxyOptions.udpPing). */
+  private readonly pinger: UdpPinger | undefined;
+  /** DESIGN §6: which Route entries from the public side name our internals (route-trust.ts). */
+  private readonly routeTrust: RouteTrustContext;
+  private workerAddrs: { version: number; set: ReadonlySet<string> } = { version: -1, set: new Set() };
 
   constructor(private readonly opts: EdgeProxyOptions) {
     this.log = opts.logger;
+    this.routeTrust = {
+      codec: opts.flowTokens,
+      isWorker: (host, port) => this.isWorkerAddress(host, port),
+      isInternal: (host, port) => this.isInternalAddress(host, port),
+    };
+    this.pinger = opts.udpPing !== undefined && opts.udpPing.intervalMs > 0 ? this.createPinger(opts.udpPing) : undefined;
     this.domains = new Set(opts.domains.map((d) => d.toLowerCase()));
     this.branchSalt = opts.id;
     const listen: ListenSpec[] = [
@@ -168,6 +187,7 @@ export class EdgeProxy {
         this.own.add(address.host, address.port);
       }
     }
+    this.pinger?.start();
     return { internal: formatHostPort(this.internal), listeners: bound };
   }
 
@@ -192,13 +212,34 @@ export class EdgeProxy {
     await this.transport.stopAccepting();
   }
 
+  /**
+   * DESIGN §5, graceful drain step two (after {@link stopAccepting}): keep relaying while traffic
+   * still flows, so responses to requests already forwarded reach their UAs and UDP
+   * retransmissions of those transactions (RFC 3261 §17.1.2.2 Timer E) still reach the worker that
+   * answers them. A stateless proxy (§16.11) keeps no transaction list to wait on, so "drained"
+   * means no message in either direction for `quietMs` (choose it above T1, 500 ms, so a pending
+   * UDP retransmission keeps the edge open), bounded by `timeoutMs` under sustained load.
+   */
+  async drain(opts: { quietMs: number; timeoutMs: number }): Promise<void> {
+    const deadline = performance.now() + opts.timeoutMs;
+    this.lastMessageAt = Math.max(this.lastMessageAt, performance.now());
+    for (;;) {
+      const now = performance.now();
+      const quietFor = now - this.lastMessageAt;
+      if (quietFor >= opts.quietMs || now >= deadline) return;
+      await new Promise<void>((resolve) => setTimeout(resolve, Math.min(opts.quietMs - quietFor, deadline - now) + 1));
+    }
+  }
+
   async stop(): Promise<void> {
+    this.pinger?.stop();
     await this.transport.stop();
   }
 
   // ---- ingress ----
 
   private onMessage(bytes: Buffer, flow: FlowInfo): void {
+    this.lastMessageAt = performance.now();
     const parsed = parseMessage(bytes);
     if (!parsed.ok) {
       this.rejectUnparsable(bytes, parsed.error, flow);
@@ -324,6 +365,16 @@ export class EdgeProxy {
     const branch = statelessBranch(req, topVia, this.branchSalt, loopKey);
 
     const decision = decideRoute(req, this.own, this.opts.flowTokens, flow);
+    // DESIGN §6: a Route set from outside never leads to our internals without our token.
+    let internalHopAllowed = true;
+    if (decision.kind !== "reject" && routes.length > 0 && !this.isInternalFlow(flow)) {
+      const trust = checkRouteTrust(routes, decision.pop, decision.kind === "next-hop", this.routeTrust);
+      if (!trust.ok) {
+        this.reject(req, flow, trust, trust.why, receivedVia, topVia);
+        return;
+      }
+      internalHopAllowed = trust.internalHopAllowed;
+    }
     switch (decision.kind) {
       case "reject":
         this.reject(req, flow, decision, decision.why, receivedVia, topVia);
@@ -343,6 +394,11 @@ export class EdgeProxy {
         for (let i = 0; i < decision.pop; i++) editor.removeTopValue("route");
         const target = { transport: decision.transport, host: decision.host, port: decision.port };
         this.resolveThen(target.host, req, flow, (address) => {
+          // The same check on the resolved address: a name of the sender's may point at our internals.
+          if (!internalHopAllowed && this.isInternalAddress(address, target.port)) {
+            this.reject(req, flow, { status: 403, reason: "Forbidden Route" }, "route-internal", receivedVia, topVia);
+            return;
+          }
           const hp = formatHostPort({ host: address, port: target.port });
           const internalHop = this.opts.isInternalPeer?.(hp) ?? this.own.isOwnHost(address);
           const side = internalHop ? this.internalSide() : this.publicSideFor(target.transport, undefined);
@@ -405,6 +461,7 @@ export class EdgeProxy {
       }
       // RFC 3327 §5.2: our Path URI goes on top of any Path already present.
       editor.prependHeader("Path", pathValue(tokenOf(this.opts.flowTokens, flow), this.internal, path.outbound));
+      if (this.pinger !== undefined && flow.transport === "udp") this.pinger.noteRegister(req, aor);
     }
     this.forwardToWorker(req, editor, flow, branch, owner, inDialog);
   }
@@ -481,6 +538,8 @@ export class EdgeProxy {
   // ---- responses ----
 
   private onResponse(res: SipResponse, flow: FlowInfo): void {
+    // DESIGN §3: answers to our own OPTIONS pings end here (RFC 3261 §11: any answer = alive).
+    if (this.pinger?.onResponse(res, flow) === true) return;
     this.counters.response(res.status);
     const top = res.topVia();
     if (top.branch === undefined || !top.branch.startsWith(EDGE_BRANCH_PREFIX) || !this.own.isOwn(top.host, top.port ?? 5060)) {
@@ -494,6 +553,7 @@ export class EdgeProxy {
       this.dropResponse(res, flow, "response-bad-ft", decoded === undefined ? "our Via has no ft parameter" : `flow token in our Via did not verify (${decoded.reason})`);
       return;
     }
+    if (this.pinger !== undefined && decoded.flow.transport === "udp" && res.cseq().method === "REGISTER") this.pinger.noteRegisterResponse(res, ft!, decoded.flow);
     const edit = res.edit().removeTopValue("via");
     if (res.hasHeader(TRACE_HEADER)) edit.removeHeader(TRACE_HEADER); // DESIGN §5: internal only
     const bytes = edit.toBuffer();
@@ -554,6 +614,50 @@ export class EdgeProxy {
     const flowToken =
       flow === undefined ? undefined : "connectionId" in flow ? this.opts.flowTokens.encode(flow) : tokenOf(this.opts.flowTokens, flow);
     return flowToken === undefined ? { address, transport } : { address, transport, flowToken };
+  }
+
+  private createPinger(o: { readonly intervalMs: number; readonly timeoutMs: number }): UdpPinger {
+    return new UdpPinger({
+      intervalMs: o.intervalMs,
+      timeoutMs: o.timeoutMs,
+      delegate: {
+        sendPing: (bytes, flow) => this.transport.sendOnFlow(bytes, flowRefOf(flow)).ok,
+        sentBy: (flow) => formatHostPort(this.publicSideFor("udp", flow).address),
+        flowFailed: (flowToken, aors) => {
+          this.log.info({ flowToken, aors: aors.length, reason: PING_TIMEOUT_REASON }, "edge: UDP flow stopped answering OPTIONS pings");
+          this.opts.bus?.publish(Subjects.flowFailed, { flowToken, edge: this.internalAddress, reason: PING_TIMEOUT_REASON, at: Date.now() });
+        },
+        flowAlive: (flowToken, aors) => {
+          this.log.info({ flowToken, aors: aors.length }, "edge: UDP flow answers OPTIONS pings again");
+          this.opts.bus?.publish(Subjects.flowAlive, { flowToken, edge: this.internalAddress, aors: [...aors], at: Date.now() });
+        },
+      },
+    });
+  }
+
+  /** A registrar worker's internal address (the ring's members), cached per ring version. */
+  private isWorkerAddress(host: string, port: number): boolean {
+    const ring = this.opts.ring;
+    if (this.workerAddrs.version !== ring.version) {
+      const set = new Set<string>();
+      for (const m of ring.members()) {
+        const hp = parseHostPort(m.sipAddress);
+        if (hp !== undefined) set.add(formatHostPort(hp));
+      }
+      this.workerAddrs = { version: ring.version, set };
+    }
+    return this.workerAddrs.set.has(formatHostPort({ host: host.toLowerCase(), port }));
+  }
+
+  /** Any internal SIP socket of ours: this edge's, a worker's, another edge's, a configured internal peer's. */
+  private isInternalAddress(host: string, port: number): boolean {
+    const h = host.toLowerCase();
+    if (h === this.internal.host && port === this.internal.port) return true;
+    const l = this.internalListener;
+    if (l !== undefined && !isWildcard(l.host) && h === l.host && port === l.port) return true;
+    if (this.isWorkerAddress(h, port)) return true;
+    const hp = formatHostPort({ host: h, port });
+    return this.opts.peerEdges?.().has(hp) === true || this.opts.isInternalPeer?.(hp) === true;
   }
 
   private isInternalFlow(flow: FlowInfo): boolean {

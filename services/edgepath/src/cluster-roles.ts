@@ -13,7 +13,7 @@ import { RegistrarWorker } from "@edgepath/registrar";
 import { EdgeDownPublisher, Heartbeater, Membership, Subjects, type BindingChanged } from "@edgepath/cluster";
 import { CachedBindingStore, type BindingStore } from "@edgepath/bindings";
 import { AdminServer, processDrain, type Readiness } from "./admin-http.js";
-import { aorView, authHooks, edgeAdmission, edgeTransportLimits, ringFromMembership, type RunningSystem } from "./compose.js";
+import { aorView, authHooks, EDGE_DRAIN, edgeAdmission, edgeTransportLimits, ringFromMembership, type RunningSystem } from "./compose.js";
 import { RedisCredentialStore } from "@edgepath/auth";
 import {
   createRegistry,
@@ -93,6 +93,8 @@ export async function runEdge(config: EdgepathConfig, logger: Logger): Promise<R
     async stop(graceful) {
       heartbeat.stop(graceful);
       await edge.stopAccepting();
+      // DESIGN §5: drain before closing: responses to what we forwarded still reach the UAs.
+      if (graceful) await edge.drain(EDGE_DRAIN);
       membership.stop();
       await edge.stop();
       await admin.close();

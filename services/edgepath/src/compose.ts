@@ -47,6 +47,13 @@ export interface RunningSystem {
 }
 
 /**
+ * An edge's graceful drain (EdgeProxy.drain): done after 1 s without a message (above T1 = 500 ms,
+ * RFC 3261 §17.1.1.1, so a UA's pending retransmission keeps it open), at most 8 s under sustained
+ * load — inside main.ts's 15 s bound, and well inside Kubernetes' default 30 s grace period.
+ */
+export const EDGE_DRAIN = { quietMs: 1000, timeoutMs: 8000 } as const;
+
+/**
  * Feeds an AorRing from live worker heartbeats (DESIGN §4: every edge computes the same ring).
  * `ttlMs` is EDGEPATH_MEMBER_TTL_MS: a worker silent that long leaves the ring.
  */
@@ -221,6 +228,8 @@ export async function runAll(config: EdgepathConfig, logger: Logger): Promise<Ru
       draining = true;
       heartbeat.stop(graceful);
       await edge.stopAccepting();
+      // The edge drains first, while the workers still answer what it forwards.
+      if (graceful) await edge.drain(EDGE_DRAIN);
       await Promise.all(workers.map((w) => w.stop({ graceful })));
       membership.stop();
       await edge.stop();
