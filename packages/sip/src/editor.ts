@@ -36,6 +36,18 @@ interface NewLine {
   readonly canon: string;
   readonly text: string;
   readonly value: string;
+  /** `text` as UTF-8 octets held one per char (== text when ASCII), see toBuffer */
+  readonly wire: string;
+}
+
+function isAsciiText(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 128) return false;
+  return true;
+}
+
+/** UTF-8 octets of `text`, one char per octet (latin1), so it can be spliced into the latin1 message text. */
+function wireOf(text: string): string {
+  return isAsciiText(text) ? text : Buffer.from(text, "utf8").toString("latin1");
 }
 
 type Entry = number | NewLine;
@@ -85,7 +97,9 @@ class Editor implements MessageEditor {
 
   private line(canon: string, spelling: string, value: string): NewLine {
     checkValue(value);
-    return { canon, text: `${spelling}: ${value}\r\n`, value };
+    const text = `${spelling}: ${value}\r\n`;
+    // scan the flat parts, not the concatenation (indexing a cons string is slow)
+    return { canon, text, value, wire: isAsciiText(spelling) && isAsciiText(value) ? text : wireOf(text) };
   }
 
   private find(canon: string): number {
@@ -179,31 +193,25 @@ class Editor implements MessageEditor {
     return this;
   }
 
+  /**
+   * The message is spliced as text: `_s` is the latin1 decode of the received octets (one char per
+   * octet, so any byte range of `raw` is the same char range of `_s`), new lines are added as their
+   * UTF-8 octets, and one latin1 encode turns the result back into bytes. One native call per
+   * message instead of one per copied run.
+   */
   toBuffer(): Buffer {
     const msg = this.msg;
     const raw = msg.raw;
     const entries = this.entries;
     if (entries === undefined && this.startLine === undefined && this.body === undefined) return raw;
+    const s = msg._s;
     const meta = msg._meta;
     const nf = msg._names.length;
     // end of the last header line (CRLF included); the empty line is always written anew, so a
     // datagram that lacked it (see parser) still comes out as a well-formed message
     const headEnd = nf > 0 ? meta[(nf - 1) * 5 + 3]! : msg._startLineEnd;
-    const body = this.body ?? raw.subarray(msg._bodyStart);
-    // pass 1: size
-    let size = this.startLine !== undefined ? Buffer.byteLength(this.startLine) : msg._startLineEnd;
-    if (entries === undefined) size += headEnd - msg._startLineEnd;
-    else {
-      for (let i = 0; i < entries.length; i++) {
-        const e = entries[i]!;
-        size += typeof e === "number" ? meta[e * 5 + 3]! - meta[e * 5]! : Buffer.byteLength(e.text);
-      }
-    }
-    size += 2 + body.length;
-    // pass 2: copy
-    const out = Buffer.allocUnsafe(size);
-    let off = this.startLine !== undefined ? out.write(this.startLine, 0, "utf8") : raw.copy(out, 0, 0, msg._startLineEnd);
-    if (entries === undefined) off += raw.copy(out, off, msg._startLineEnd, headEnd);
+    let out = this.startLine !== undefined ? wireOf(this.startLine) : s.slice(0, msg._startLineEnd);
+    if (entries === undefined) out += s.slice(msg._startLineEnd, headEnd);
     else {
       let runStart = -1;
       let runEnd = -1;
@@ -214,24 +222,23 @@ class Editor implements MessageEditor {
           const b = meta[e * 5 + 3]!;
           if (a === runEnd) runEnd = b;
           else {
-            if (runStart >= 0) off += raw.copy(out, off, runStart, runEnd);
+            if (runStart >= 0) out += s.slice(runStart, runEnd);
             runStart = a;
             runEnd = b;
           }
         } else {
           if (runStart >= 0) {
-            off += raw.copy(out, off, runStart, runEnd);
+            out += s.slice(runStart, runEnd);
             runStart = runEnd = -1;
           }
-          off += out.write(e.text, off, "utf8");
+          out += e.wire;
         }
       }
-      if (runStart >= 0) off += raw.copy(out, off, runStart, runEnd);
+      if (runStart >= 0) out += s.slice(runStart, runEnd);
     }
-    out[off++] = 13;
-    out[off++] = 10;
-    off += body.copy(out, off);
-    return off === size ? out : out.subarray(0, off);
+    out += "\r\n";
+    out += this.body !== undefined ? this.body.toString("latin1") : s.slice(msg._bodyStart, raw.length);
+    return Buffer.from(out, "latin1");
   }
 }
 

@@ -199,6 +199,9 @@ export function splitList(value: string): string[] {
 
 /** Index of the first top-level comma in value[from, to) (see splitList), or -1. */
 export function firstListComma(value: string, from = 0, to = value.length): number {
+  // most values hold no comma at all: one native search instead of the quote/angle scan
+  const any = value.indexOf(",", from);
+  if (any < 0 || any >= to) return -1;
   let inQuote = false;
   let inAngle = false;
   for (let i = from; i < to; i++) {

@@ -21,7 +21,12 @@ export function scanToken(s: string, i: number, end = s.length): number {
  * just past the closing quote, or -1 when it is not terminated.
  */
 export function scanQuoted(s: string, i: number, end = s.length): number {
-  for (let j = i + 1; j < end; j++) {
+  // fast path: the closing quote found natively when no backslash comes before it
+  const q = s.indexOf('"', i + 1);
+  if (q < 0 || q >= end) return -1;
+  const bs = s.indexOf("\\", i + 1);
+  if (bs < 0 || bs > q) return q + 1;
+  for (let j = bs; j < end; j++) {
     const c = s.charCodeAt(j);
     if (c === 92) j++;
     else if (c === 34) return j + 1;

@@ -103,6 +103,7 @@ export class InviteServerTransaction extends TransactionBase<InviteServerState> 
           this.#lastProvisional = undefined;
           this.releaseRequest();
           this.startTimer("L", 64 * this.env.timers.T1, this.#onTimerL);
+          this.user.onFinalResponse?.(this, status);
           return true;
         }
         // §17.2.1: "While in the 'Proceeding' state, if the TU passes a response with status code from 300 to
@@ -117,6 +118,7 @@ export class InviteServerTransaction extends TransactionBase<InviteServerState> 
         // (or #toTag for RFC 2543 peers): nothing else of the request is needed (§17.2.1, §17.2.3).
         this.#lastProvisional = undefined;
         this.releaseRequest();
+        this.user.onFinalResponse?.(this, status);
         if (!this.reliable) this.startTimer("G", this.#timerG, this.#onTimerG);
         this.startTimer("H", 64 * this.env.timers.T1, this.#onTimerH);
         return true;

@@ -66,6 +66,7 @@ export class NonInviteServerTransaction extends TransactionBase<NonInviteServerS
         // Completed only resends #final (§17.2.2): drop the request and the last 1xx for the 32 s of Timer J.
         this.#lastProvisional = undefined;
         this.releaseRequest();
+        this.user.onFinalResponse?.(this, status);
         if (this.reliable) this.terminate();
         else this.startTimer("J", 64 * this.env.timers.T1, this.#onTimerJ);
         return true;

@@ -155,12 +155,33 @@ describe("transactions release the request after the final response", () => {
     const layer = new TransactionLayer({ sender, scheduler });
     const req = request({ method: "REGISTER" });
     const d = layer.handleRequest(req, UDP);
-    expect(d.kind).toBe("new");
+    if (d.kind !== "new") throw new Error(`expected a new transaction, got ${d.kind}`);
     d.tx.respond(200, responseBytes(req, 200));
     const again = layer.handleRequest(request({ method: "REGISTER" }), UDP);
-    expect(again.kind).toBe("retransmission");
-    expect(again.kind === "retransmission" && again.tx).toBe(d.tx);
+    if (again.kind !== "retransmission") throw new Error(`expected a retransmission, got ${again.kind}`);
+    expect(again.tx).toBe(d.tx);
     expect(sender.startLines()).toEqual(["SIP/2.0 200 OK", "SIP/2.0 200 OK"]);
     layer.stop();
+  });
+});
+
+describe("ServerTransactionUser.onFinalResponse", () => {
+  it("RFC 3261 §17.2.1/§17.2.2: reported once per transaction for the first final that went out, not for 1xx, not when the send failed", () => {
+    const e = env();
+    const seen: string[] = [];
+    const user = { onFinalResponse: (tx: { method: string; state: string }, status: number) => { seen.push(`${tx.method} ${status} ${tx.state}`); } };
+    const msg = request({ method: "MESSAGE" });
+    const nist = new NonInviteServerTransaction(msg, UDP, user, e.env);
+    nist.respond(100, responseBytes(msg, 100));
+    nist.respond(202, responseBytes(msg, 202));
+    nist.respond(500, responseBytes(msg, 500)); // discarded in Completed
+    const inv = request({ branch: "z9hG4bKinv2" });
+    new InviteServerTransaction(inv, UDP, user, e.env).respond(200, responseBytes(inv, 200));
+    const inv3 = request({ branch: "z9hG4bKinv3" });
+    new InviteServerTransaction(inv3, TCP, user, e.env).respond(480, responseBytes(inv3, 480));
+    e.sender.failNext = "throw";
+    const lost = request({ method: "OPTIONS", branch: "z9hG4bKopt" });
+    new NonInviteServerTransaction(lost, UDP, user, e.env).respond(200, responseBytes(lost, 200));
+    expect(seen).toEqual(["MESSAGE 202 Completed", "INVITE 200 Accepted", "INVITE 480 Completed"]);
   });
 });

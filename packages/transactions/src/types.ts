@@ -82,6 +82,11 @@ export interface ServerTransactionUser {
    * to the TU that a transaction failure has occurred").
    */
   onTimeout?(tx: InviteServerTransaction): void;
+  /**
+   * The first final response (200-699) went out through the transport (metrics: time to final response is
+   * `now - tx.createdAt`). Not called when the send failed (that is onTransportError).
+   */
+  onFinalResponse?(tx: ServerTransaction, status: number): void;
   /** Sending a response failed (RFC 3261 §17.2.4); the transaction is Terminated. */
   onTransportError?(tx: ServerTransaction, error: Error): void;
   onTerminated?(tx: ServerTransaction): void;

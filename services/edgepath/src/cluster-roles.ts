@@ -13,7 +13,8 @@ import { RegistrarWorker } from "@edgepath/registrar";
 import { EdgeDownPublisher, Heartbeater, Membership, Subjects, type BindingChanged } from "@edgepath/cluster";
 import { CachedBindingStore, type BindingStore } from "@edgepath/bindings";
 import { AdminServer, processDrain, type Readiness } from "./admin-http.js";
-import { aorView, authHooks, EDGE_DRAIN, edgeAdmission, edgeTransportLimits, ringFromMembership, type RunningSystem } from "./compose.js";
+import { aorView, authHooks, EDGE_DRAIN, edgeAdmission, edgeTransportLimits, edgeUdpPing, ringFromMembership, type RunningSystem } from "./compose.js";
+import { subscribeFlowAlive } from "./flow-alive.js";
 import { RedisCredentialStore } from "@edgepath/auth";
 import {
   createRegistry,
@@ -54,6 +55,13 @@ export async function runEdge(config: EdgepathConfig, logger: Logger): Promise<R
   const membership = ringFromMembership(bus, ring, config.cluster.memberTtlMs);
   logRingChanges(membership, ring, logger);
   const codec = new FlowTokenCodec(config.secret);
+  // DESIGN §6: other edges' internal sockets are internal too (Route trust check).
+  const peers = new Membership(bus, { role: "edge", ttlMs: config.cluster.memberTtlMs });
+  let peerEdges: ReadonlySet<string> = new Set();
+  peers.onChange((members) => {
+    peerEdges = new Set(members.map((m) => m.sipAddress.toLowerCase()));
+  });
+  peers.start();
   const edge = new EdgeProxy({
     id: config.nodeId,
     publicListen: config.sip.listen,
@@ -68,6 +76,8 @@ export async function runEdge(config: EdgepathConfig, logger: Logger): Promise<R
     ...(config.sip.tls !== undefined ? { tls: config.sip.tls } : {}),
     limits: edgeTransportLimits(config),
     admission: edgeAdmission(config),
+    peerEdges: () => peerEdges,
+    ...edgeUdpPing(config),
   });
   await edge.start();
   const heartbeat = new Heartbeater(bus, { id: config.nodeId, role: "edge", sipAddress: edge.internalAddress, startedAt: Date.now() }, config.cluster.heartbeatMs);
@@ -96,6 +106,7 @@ export async function runEdge(config: EdgepathConfig, logger: Logger): Promise<R
       // DESIGN §5: drain before closing: responses to what we forwarded still reach the UAs.
       if (graceful) await edge.drain(EDGE_DRAIN);
       membership.stop();
+      peers.stop();
       await edge.stop();
       await admin.close();
       await bus.close();
@@ -143,6 +154,8 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
         cached.clear(); // unreadable event: be safe
       }
     }),
+    // DESIGN §3: a UDP flow that answers an edge's pings again makes its bindings reachable.
+    subscribeFlowAlive(bus, cached, logger.child({ component: "registrar" })),
   ];
   membership.onChange(() => cached.clear());
   const workers: RegistrarWorker[] = [];

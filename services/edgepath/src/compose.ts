@@ -23,6 +23,7 @@ import {
 } from "@edgepath/auth";
 import type { SipRequest } from "@edgepath/sip";
 import { AdminServer, type Readiness } from "./admin-http.js";
+import { subscribeFlowAlive } from "./flow-alive.js";
 import {
   createRegistry,
   readinessOf,
@@ -157,6 +158,12 @@ async function startWorker(p: Parts, id: string, store: BindingStore): Promise<R
   return worker;
 }
 
+/** DESIGN §3: OPTIONS pinging of UDP contacts at the edge (EDGEPATH_UDP_PING_INTERVAL_MS; 0 = off). */
+export function edgeUdpPing(config: EdgepathConfig): { udpPing?: { intervalMs: number; timeoutMs: number } } {
+  const r = config.reachability;
+  return r.udpPingIntervalMs > 0 ? { udpPing: { intervalMs: r.udpPingIntervalMs, timeoutMs: r.udpPingTimeoutMs } } : {};
+}
+
 async function startEdge(p: Parts, ring: AorRing): Promise<{ edge: EdgeProxy; heartbeat: Heartbeater }> {
   const c = p.config;
   const edge = new EdgeProxy({
@@ -173,6 +180,7 @@ async function startEdge(p: Parts, ring: AorRing): Promise<{ edge: EdgeProxy; he
     ...(c.sip.tls !== undefined ? { tls: c.sip.tls } : {}),
     limits: edgeTransportLimits(c),
     admission: edgeAdmission(c),
+    ...edgeUdpPing(c),
   });
   await edge.start();
   const heartbeat = new Heartbeater(p.bus, { id: c.nodeId, role: "edge", sipAddress: edge.internalAddress, startedAt: Date.now() }, c.cluster.heartbeatMs);
@@ -200,6 +208,8 @@ export async function runAll(config: EdgepathConfig, logger: Logger): Promise<Ru
   for (let i = 0; i < config.workers; i++) workers.push(await startWorker(parts, `${config.nodeId}-w${i + 1}`, store));
   const { edge, heartbeat } = await startEdge(parts, ring);
   await waitUntil(() => ring.size >= config.workers, 5000);
+  // DESIGN §3: a UDP flow that answers the edge's pings again makes its bindings reachable.
+  const flowAlive = subscribeFlowAlive(bus, store, logger.child({ component: "registrar" }));
 
   // DESIGN §5: not ready while draining, so a load balancer stops sending before we stop accepting.
   let draining = false;
@@ -232,6 +242,7 @@ export async function runAll(config: EdgepathConfig, logger: Logger): Promise<Ru
       if (graceful) await edge.drain(EDGE_DRAIN);
       await Promise.all(workers.map((w) => w.stop({ graceful })));
       membership.stop();
+      flowAlive.unsubscribe();
       await edge.stop();
       await admin.close();
       await store.close();

@@ -13,7 +13,7 @@ import type { SipRequest, SipResponse } from "@edgepath/sip";
 import { TransportLayer } from "@edgepath/transport";
 import type { FlowInfo, SendTarget as TransportTarget } from "@edgepath/transport";
 import { TransactionLayer } from "@edgepath/transactions";
-import type { SendOutcome, SendTarget, ServerTransaction } from "@edgepath/transactions";
+import type { SendOutcome, SendTarget, ServerTransaction, ServerTransactionUser } from "@edgepath/transactions";
 import type { BindingStore } from "@edgepath/bindings";
 import { Heartbeater, Subjects } from "@edgepath/cluster";
 import type { BusMessage, ClusterBus, EdgeDown, FlowFailed, Subscription } from "@edgepath/cluster";
@@ -132,7 +132,11 @@ export class RegistrarWorker {
       const r = transport.send(bytes, target as TransportTarget);
       return r.ok ? { ok: true } : { ok: false, reason: r.reason };
     };
-    this.#transactions = new TransactionLayer({ sender: { send, reliable: (t) => t.transport !== "udp" } });
+    const onProxyFinal = this.#o.onProxyFinal;
+    this.#transactions = new TransactionLayer({
+      sender: { send, reliable: (t) => t.transport !== "udp" },
+      ...(onProxyFinal !== undefined ? { serverUser: proxyFinalObserver(onProxyFinal) } : {}),
+    });
     this.#proxy = new LocationProxy({
       transactions: this.#transactions,
       store: this.#o.store,
@@ -233,7 +237,6 @@ export class RegistrarWorker {
           withSpan(span, () => {
             if (req.method === "REGISTER") this.#register(req, d.tx, span);
             else {
-              if (this.#o.onProxyFinal !== undefined) observeFinal(d.tx, this.#o.onProxyFinal);
               this.#proxy!.handleRequest(req, d.tx, span);
             }
           });
@@ -386,20 +389,16 @@ function sleep(ms: number): Promise<void> {
 }
 
 /**
- * Times a server transaction's first final response (metrics). The location proxy answers from
- * several places (§16.7 best response, 404/480, auth, 408); wrapping this one transaction's
- * `respond` sees them all without the proxy knowing about metrics.
+ * Times each proxied request's first final response (metrics) through the transaction layer's
+ * server delegate: the location proxy answers from several places (§16.7 best response, 404/480,
+ * auth, 408) and every one goes through its server transaction. REGISTER is timed by the registrar
+ * (onRegister) and a CANCEL is not an initial request. One shared object: no per-request closure and
+ * no patched `respond` (which gave every proxied transaction its own hidden class).
  */
-function observeFinal(tx: ServerTransaction, hook: (method: string, status: number, elapsedMs: number) => void): void {
-  const startedAt = performance.now();
-  const respond = tx.respond.bind(tx) as (status: number, bytes: Buffer, toTag?: string) => boolean;
-  let reported = false;
-  (tx as { respond: (status: number, bytes: Buffer, toTag?: string) => boolean }).respond = (status, bytes, toTag) => {
-    const sent = respond(status, bytes, toTag);
-    if (status >= 200 && !reported) {
-      reported = true;
-      hook(tx.method, status, performance.now() - startedAt);
-    }
-    return sent;
+function proxyFinalObserver(hook: (method: string, status: number, elapsedMs: number) => void): ServerTransactionUser {
+  return {
+    onFinalResponse(tx, status) {
+      if (tx.method !== "REGISTER" && tx.method !== "CANCEL") hook(tx.method, status, performance.now() - tx.createdAt);
+    },
   };
 }
