@@ -81,10 +81,23 @@ if removeAll then
     if stale(e) then return {'out-of-order', key} end
   end
 end
+-- Same rule as planRegister: a request whose every change finds its binding written by this
+-- very Call-ID and CSeq is a retransmission that reached another worker (ring change): write
+-- nothing and answer the current bindings (n = 0 turns the rest into a fetch).
+local dupKey, fresh = nil, false
 for i = 0, n - 1 do
   local key = ARGV[9 + i * 4]
   local e = cur[key]
-  if e ~= nil and stale(e) then return {'out-of-order', key} end
+  if e ~= nil and e.b.callId == callId then
+    if e.b.cseq > cseq then return {'out-of-order', key} end
+    if e.b.cseq == cseq then dupKey = key else fresh = true end
+  elseif e ~= nil or tonumber(ARGV[10 + i * 4]) ~= 0 then
+    fresh = true
+  end
+end
+if dupKey ~= nil then
+  if fresh then return {'out-of-order', dupKey} end
+  n = 0
 end
 
 local before = count

@@ -126,9 +126,29 @@ export function planRegister(stored: Iterable<Binding>, op: RegisterOp): Registe
 
   // RFC 3261 §10.3 step 7: for each existing binding touched, same Call-ID needs a
   // higher CSeq, else the request is rejected; nothing is applied.
+  // One exception, for a stateless edge in front of a pool: a REGISTER whose every change
+  // finds its binding already written by this very Call-ID and CSeq is a retransmission of
+  // a request that was applied — it reached another worker because the ring changed while
+  // the UA retransmitted (Timer E). Within one worker the server transaction absorbs it
+  // (§17.2.3); across workers the store does: nothing is written, the current bindings are
+  // the answer, as the first 200 said. A UA may not reuse a CSeq for a different request
+  // (§8.1.1.5), so nothing a UA legitimately sends is lost by this.
+  let duplicate: Binding | undefined;
+  let fresh = false;
   for (const c of op.changes) {
     const b = live.get(c.key);
-    if (b !== undefined && b.callId === op.callId && b.cseq >= op.cseq) return outOfOrder(op, b);
+    if (b !== undefined && b.callId === op.callId) {
+      if (b.cseq > op.cseq) return outOfOrder(op, b);
+      if (b.cseq === op.cseq) duplicate = b;
+      else fresh = true;
+    } else if (b !== undefined || c.expires !== 0) {
+      fresh = true;
+    }
+  }
+  if (duplicate !== undefined) {
+    if (fresh) return outOfOrder(op, duplicate);
+    const bindings = [...live.values()].sort(compareBindings);
+    return { ok: true, next: live, bindings, written: [], removedKeys: [], expiredKeys, changed: false };
   }
 
   if (op.changes.length === 0) {

@@ -231,13 +231,24 @@ describe("handleRegister", () => {
     expect(res.headerValues("contact")).toEqual(["<sip:b@192.0.2.2>;expires=3600"]);
   });
 
-  it("RFC 3261 §10.3 step 7: same Call-ID with a CSeq not higher -> 500 saying out of order", async () => {
+  it("RFC 3261 §10.3 step 7: same Call-ID with a lower CSeq -> 500 saying out of order", async () => {
     const store = new MemoryBindingStore();
     await run({ cseq: 10 }, store);
-    const { res, outcome } = await run({ cseq: 10, contacts: ["<sip:alice@198.51.100.7:40000;transport=tcp>;expires=60"] }, store);
+    const { res, outcome } = await run({ cseq: 9, contacts: ["<sip:alice@198.51.100.7:40000;transport=tcp>;expires=60"] }, store);
     expect(res.status).toBe(500);
     expect(res.reason).toMatch(/Out Of Order/i);
     expect(outcome).toMatchObject({ step: "store" });
+    const { bindings } = await store.lookup("sip:alice@example.com", T0);
+    expect(bindings[0]?.expiresAt).toBe(T0 + 3600_000);
+  });
+
+  it("RFC 3261 §17.2.3 across workers: the same REGISTER (Call-ID, CSeq) again is answered 200 with the bindings, nothing rewritten", async () => {
+    const store = new MemoryBindingStore();
+    await run({ cseq: 10 }, store);
+    const { res, outcome } = await run({ cseq: 10 }, store);
+    expect(res.status).toBe(200);
+    expect(outcome).toMatchObject({ result: "ok", changed: false });
+    expect(res.headerValues("contact")).toHaveLength(1);
     const { bindings } = await store.lookup("sip:alice@example.com", T0);
     expect(bindings[0]?.expiresAt).toBe(T0 + 3600_000);
   });
