@@ -43,7 +43,7 @@ export abstract class LazyMessage {
   readonly _names: string[];
   /** offset of the body (after the empty line); set by the parser once the header scan is done */
   _bodyStart: number;
-  private readonly _values: (string | undefined)[];
+  private _values: (string | undefined)[] | undefined = undefined;
   private _fields: HeaderField[] | undefined = undefined;
   private _body: Buffer | undefined = undefined;
 
@@ -69,12 +69,12 @@ export abstract class LazyMessage {
     this._meta = meta;
     this._names = names;
     this._bodyStart = bodyStart;
-    this._values = new Array<string | undefined>(names.length);
   }
 
   /** Value of field `i`: trimmed, unfolded (RFC 3261 §7.3.1), UTF-8 decoded when needed. */
   _value(i: number): string {
-    const cached = this._values[i];
+    const values = (this._values ??= new Array<string | undefined>(this._names.length));
+    const cached = values[i];
     if (cached !== undefined) return cached;
     const m = this._meta;
     const o = i * F_STRIDE;
@@ -82,7 +82,7 @@ export abstract class LazyMessage {
     const b = m[o + 2]!;
     let v = this._ascii ? this._s.slice(a, b) : this.raw.toString("utf8", a, b);
     if ((m[o + 4]! & F_FOLDED) !== 0) v = v.replace(FOLD_RE, " ");
-    this._values[i] = v;
+    values[i] = v;
     return v;
   }
 

@@ -48,6 +48,12 @@ export function unquote(q: string): string {
   return out;
 }
 
+/** unquote(s.slice(a, b)) for a quoted-string at s[a, b) (as scanQuoted found it), one slice when it has no quoted-pair. */
+export function unquoteAt(s: string, a: number, b: number): string {
+  const bs = s.indexOf("\\", a);
+  return bs < 0 || bs >= b ? s.slice(a + 1, b - 1) : unquote(s.slice(a, b));
+}
+
 /** Characters allowed in an unquoted generic-param value: token / host (incl. IPv6 reference). */
 export function isGenValueChar(c: number): boolean {
   return isTokenChar(c) || c === 58 /* : */ || c === 91 /* [ */ || c === 93 /* ] */;

@@ -4,7 +4,7 @@
  */
 import { badHeader, type SipParseError } from "./errors.js";
 import { isTokenChar } from "./headers.js";
-import { checkGenericParams, isGenValueChar, parseGenericParams, scanQuoted, scanToken, skipWs, unquote } from "./lex.js";
+import { checkGenericParams, isGenValueChar, parseGenericParams, scanQuoted, scanToken, skipWs, unquote, unquoteAt } from "./lex.js";
 import { schemeLength } from "./uri.js";
 import type { Contact, NameAddr } from "./types.js";
 
@@ -85,7 +85,7 @@ function scanNameAddr(src: string, a: number, b: number, hdr: string, checkParam
   if (c0 === 34) {
     const q = scanQuoted(s, i, end);
     if (q < 0) throw badHeader(hdr, "unterminated quoted display name");
-    display = unquote(s.slice(i, q));
+    display = unquoteAt(s, i, q);
     i = skipWs(s, q, end);
     if (i >= end || s.charCodeAt(i) !== 60) throw badHeader(hdr, "quoted display name not followed by <");
     laquot = i;

@@ -342,6 +342,31 @@ export function formatUri(u: SipUri | TelUri): string {
 }
 
 /**
+ * Fast path of canonicalAor: `sip:` user `@` host that is already canonical — user of unreserved
+ * characters only (nothing to unescape or escape), host of lower-case letters, digits, '-' and
+ * '.', no port, params or headers. Such a string parses (parseSipUri) and formats back to itself,
+ * so it is its own AOR; anything else takes the full parse.
+ */
+function isCanonicalAor(s: string): boolean {
+  const n = s.length;
+  if (n < 7 || s.charCodeAt(0) !== 115 || s.charCodeAt(1) !== 105 || s.charCodeAt(2) !== 112 || s.charCodeAt(3) !== 58) return false;
+  let i = 4;
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (c === 64 /* @ */) break;
+    if (c >= 128 || (CLASS[c]! & Cls.Unreserved) === 0) return false;
+    i++;
+  }
+  if (i === 4 || i === n) return false;
+  const hs = ++i;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 46)) return false;
+  }
+  return i > hs;
+}
+
+/**
  * Canonical address-of-record (RFC 3261 §10.3 step 5): "sip:user@host" — sips folded to sip,
  * no password/port/params/headers, host lower-case, user unescaped then minimally re-escaped so
  * equivalent spellings (sip:%61lice@X, sip:alice@x) give one key. Throws (400) on tel and others.
@@ -349,6 +374,7 @@ export function formatUri(u: SipUri | TelUri): string {
 export function canonicalAor(uri: string | SipUri): string {
   let u: SipUri;
   if (typeof uri === "string") {
+    if (isCanonicalAor(uri)) return uri;
     if (!isSipScheme(uri)) {
       throw new SipParseError({ code: SipErrorCode.badUri, sipStatus: 400, reason: "Bad AOR", detail: `not a SIP URI: "${uri}"` });
     }

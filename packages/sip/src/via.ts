@@ -101,8 +101,7 @@ export function parseViaAt(src: string, start: number, end: number): Via {
   }
   j = scanToken(s, i, end);
   if (j === i) fail("missing transport");
-  const t = s.slice(i, j);
-  const transport = t === "UDP" || t === "TCP" || t === "TLS" || t === "WS" || t === "WSS" ? t : t.toUpperCase();
+  const transport = transportAt(s, i, j);
   i = skipWs(s, j, end);
   if (i === j) fail("missing LWS before sent-by");
   // sent-by
@@ -188,6 +187,21 @@ export function parseViaAt(src: string, start: number, end: number): Via {
     }
   }
   return new ViaValue(transport, host, port, branch, received, rport, s, start, end, ps);
+}
+
+/** The transport token upper-cased; the usual ones as constants, without slicing. */
+function transportAt(s: string, a: number, b: number): string {
+  const n = b - a;
+  if (n === 3) {
+    const c0 = s.charCodeAt(a) | 32;
+    const c1 = s.charCodeAt(a + 1) | 32;
+    const c2 = s.charCodeAt(a + 2) | 32;
+    if (c0 === 117 && c1 === 100 && c2 === 112) return "UDP";
+    if (c0 === 116 && c1 === 99 && c2 === 112) return "TCP";
+    if (c0 === 116 && c1 === 108 && c2 === 115) return "TLS";
+    if (c0 === 119 && c1 === 115 && c2 === 115) return "WSS";
+  } else if (n === 2 && (s.charCodeAt(a) | 32) === 119 && (s.charCodeAt(a + 1) | 32) === 115) return "WS";
+  return s.slice(a, b).toUpperCase();
 }
 
 function isWsCode(c: number): boolean {

@@ -1,0 +1,110 @@
+/**
+ * DESIGN §6 trust boundary across edges (separate processes, real redis-server and nats-server):
+ * a dialog that crosses two edges has the far edge's internal socket in its Route set, followed
+ * by that edge's token-bearing public entry (RFC 5658 double Record-Route), and its in-dialog BYE
+ * goes through. A stranger's Route straight at the other edge's internal socket (which would have
+ * it relay to any Request-URI, as a request from our own cluster) is refused with 403: edges know
+ * each other's internal addresses from edge membership. Needs `pnpm exec tsc -b` first.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomToken, sipHeader, sipHeaders, sipMethod, sipStatus, sipText, startNats, startRedis, TestUa, waitFor, type NatsServer, type RedisServer } from "@edgepath/testkit";
+import { getJson, startNode, type NodeProc } from "./support/cluster.js";
+import { answer, register, via } from "./support/ua.js";
+
+const WAIT = 15_000;
+let redis: RedisServer;
+let nats: NatsServer;
+const nodes: NodeProc[] = [];
+let edgeA: NodeProc;
+let edgeB: NodeProc;
+
+const at = (e: NodeProc): { host: string; port: number } => ({ host: "127.0.0.1", port: e.sipPort });
+
+beforeAll(async () => {
+  [redis, nats] = await Promise.all([startRedis(), startNats()]);
+  const env = { REDIS_URL: redis.url, NATS_URL: nats.url, EDGEPATH_SECRET: `cluster-secret-${randomToken(8)}`, EDGEPATH_DOMAINS: "example.com", EDGEPATH_AUTH: "off" };
+  nodes.push(await startNode("registrar", "w1", env));
+  // Edge A first: it is listening for edge heartbeats when edge B announces itself.
+  edgeA = await startNode("edge", "edge-a", env);
+  edgeB = await startNode("edge", "edge-b", env);
+  nodes.push(edgeA, edgeB);
+  for (const e of [edgeA, edgeB]) {
+    await waitFor(async () => ((await getJson<{ members: unknown[] }>(`${e.adminUrl}/v1/ring`)).body.members.length === 1 ? true : undefined), { timeoutMs: WAIT, what: `${e.id} sees the worker` });
+  }
+}, 90_000);
+
+afterAll(async () => {
+  await Promise.allSettled(nodes.map((p) => p.kill("SIGKILL")));
+  await Promise.allSettled([redis?.stop(), nats?.stop()]);
+}, 30_000);
+
+function inDialog(ua: TestUa, method: string, o: { target: string; routeSet: readonly string[]; from: string; to: string; callId: string; cseq: number }): string {
+  return sipText(`${method} ${o.target} SIP/2.0`, [
+    via(ua),
+    ...o.routeSet.map((r) => `Route: ${r}`),
+    "Max-Forwards: 70",
+    `From: ${o.from}`,
+    `To: ${o.to}`,
+    `Call-ID: ${o.callId}`,
+    `CSeq: ${o.cseq} ${method}`,
+  ]);
+}
+
+describe("Route trust across two edges (DESIGN §6, RFC 5658)", () => {
+  it("a dialog's BYE crosses from edge A to edge B's internal socket; a stranger's Route to it is refused", async () => {
+    await using alice = await TestUa.create({ transport: "udp" });
+    await using bob = await TestUa.create({ transport: "udp" });
+    await using mallory = await TestUa.create({ transport: "udp" });
+    await using victim = await TestUa.create({ transport: "udp" });
+    const bobUser = `bob-${randomToken(3)}`;
+    await register(bob, at(edgeA), bobUser);
+
+    // Alice calls Bob through edge B; the worker sends it to edge A, which holds Bob's flow.
+    const callId = `${randomToken()}@call`;
+    const aliceFrom = `<sip:alice@example.com>;tag=${randomToken(4)}`;
+    alice.send(
+      sipText(`INVITE sip:${bobUser}@example.com SIP/2.0`, [via(alice), "Max-Forwards: 70", `From: ${aliceFrom}`, `To: <sip:${bobUser}@example.com>`, `Call-ID: ${callId}`, "CSeq: 1 INVITE", `Contact: <sip:alice@${alice.hostport}>`]),
+      at(edgeB),
+    );
+    const inv = await bob.nextMessage((m) => sipMethod(m) === "INVITE" && sipHeader(m, "call-id") === callId, WAIT);
+    const rr = sipHeaders(inv, "record-route").flatMap((v) => v.split(/,(?=\s*<)/).map((s) => s.trim()));
+    expect(rr).toHaveLength(4);
+    // Edge B's internal entry sits in the set Bob will use towards edge A.
+    const bInternal = edgeB.ready.internal[0]!;
+    expect(rr[2]).toBe(`<sip:${bInternal};lr>`);
+    const bobTag = randomToken(4);
+    bob.send(answer(inv, 200, "OK", { toTag: bobTag, contact: `<sip:${bobUser}@${bob.hostport}>` }), at(edgeA));
+    await alice.nextMessage((m) => sipStatus(m) === 200 && sipHeader(m, "call-id") === callId, WAIT);
+
+    // Bob hangs up via edge A: next hop edge B's internal socket, then Alice's token: allowed.
+    const done = bob.request(
+      inDialog(bob, "BYE", { target: `sip:alice@${alice.hostport}`, routeSet: rr, from: `<sip:${bobUser}@example.com>;tag=${bobTag}`, to: aliceFrom, callId, cseq: 1 }),
+      at(edgeA),
+      WAIT,
+    );
+    const bye = await alice.nextMessage((m) => sipMethod(m) === "BYE" && sipHeader(m, "call-id") === callId, WAIT);
+    alice.send(answer(bye, 200, "OK"), at(edgeB));
+    expect(sipStatus(await done)).toBe(200);
+
+    // Mallory routes straight at edge B's internal socket, aiming at a third party: refused at edge A.
+    // Edges learn each other from heartbeats (every second): retried until edge A has heard B's.
+    const strangerBye = (): string =>
+      inDialog(mallory, "BYE", {
+        target: `sip:victim@${victim.hostport}`,
+        routeSet: [`<sip:${bInternal};lr>`],
+        from: `<sip:mallory@example.com>;tag=${randomToken(4)}`,
+        to: `<sip:victim@example.com>;tag=${randomToken(4)}`,
+        callId: `${randomToken()}@evil`,
+        cseq: 1,
+      });
+    const res = await waitFor(
+      async () => {
+        const r = await mallory.request(strangerBye(), at(edgeA), WAIT);
+        return sipStatus(r) === 403 ? r : undefined;
+      },
+      { timeoutMs: WAIT, intervalMs: 200, what: "edge A refuses a Route to edge B's internal socket" },
+    );
+    expect(res).toMatch(/^SIP\/2\.0 403 Forbidden Route\r\n/);
+    expect(victim.received).toEqual([]);
+  }, 60_000);
+});
