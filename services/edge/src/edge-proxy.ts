@@ -399,8 +399,9 @@ export class EdgeProxy {
             this.reject(req, flow, { status: 403, reason: "Forbidden Route" }, "route-internal", receivedVia, topVia);
             return;
           }
-          const hp = formatHostPort({ host: address, port: target.port });
-          const internalHop = this.opts.isInternalPeer?.(hp) ?? this.own.isOwnHost(address);
+          // An internal socket (ours, a worker's, another edge's) is reached from our internal socket, so
+          // cross-edge in-dialog hops stay on the internal network and arrive where the peer trusts them.
+          const internalHop = this.isInternalAddress(address, target.port);
           const side = internalHop ? this.internalSide() : this.publicSideFor(target.transport, undefined);
           // RFC 5922 §4.1: a TLS hop named by host name must present a certificate for that name.
           const serverName = target.transport === "tls" && isIP(target.host) === 0 ? { serverName: target.host } : {};
