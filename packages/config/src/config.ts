@@ -27,7 +27,8 @@ import type { HostPort, ListenSpec, Parsed, PublicAdvertise } from "./parse.js";
 
 export type Role = "all" | "edge" | "registrar";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
-export type InternalTransport = "udp" | "tcp";
+/** The edge <-> worker hop. Only UDP is implemented (see the setting's help). */
+export type InternalTransport = "udp";
 
 export interface RedisConfig {
   readonly url: string;
@@ -198,7 +199,7 @@ const SETTINGS = [
   {
     name: "EDGEPATH_INTERNAL_TRANSPORT",
     default: "udp",
-    help: "Transport between edges and registrars: udp or tcp.",
+    help: "Transport between edges and registrars. Only udp is implemented: the internal hop is a pod or loopback network, where messages above the path MTU travel as fragmented datagrams (RFC 3261 §18.1.1's switch to TCP is not done yet).",
   },
   {
     name: "EDGEPATH_TLS_CERT",
@@ -367,7 +368,11 @@ function makeSchema(role: Role, warnings: string[]) {
         return fromParsed(() => r)(v, ctx);
       }),
       EDGEPATH_PUBLIC_ADVERTISE: opt.transform((v, ctx) => (v === undefined ? undefined : fromParsed(parsePublicAdvertise)(v, ctx))),
-      EDGEPATH_INTERNAL_TRANSPORT: req.pipe(z.enum(["udp", "tcp"], { error: (iss) => `"${String(iss.input)}" is not udp or tcp` })),
+      EDGEPATH_INTERNAL_TRANSPORT: req.pipe(
+        z.enum(["udp"], {
+          error: (iss) => (iss.input === "tcp" ? "tcp is not implemented yet for the internal hop; use udp" : `"${String(iss.input)}" is not udp`),
+        }),
+      ),
       EDGEPATH_TLS_CERT: opt,
       EDGEPATH_TLS_KEY: opt,
       EDGEPATH_TLS_CA: opt,

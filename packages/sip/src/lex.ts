@@ -50,8 +50,8 @@ export function unquote(q: string): string {
 
 /** unquote(s.slice(a, b)) for a quoted-string at s[a, b) (as scanQuoted found it), one slice when it has no quoted-pair. */
 export function unquoteAt(s: string, a: number, b: number): string {
-  const bs = s.indexOf("\\", a);
-  return bs < 0 || bs >= b ? s.slice(a + 1, b - 1) : unquote(s.slice(a, b));
+  for (let i = a + 1; i < b - 1; i++) if (s.charCodeAt(i) === 92) return unquote(s.slice(a, b));
+  return s.slice(a + 1, b - 1);
 }
 
 /** Characters allowed in an unquoted generic-param value: token / host (incl. IPv6 reference). */

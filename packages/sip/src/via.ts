@@ -86,7 +86,7 @@ export function parseViaAt(src: string, start: number, end: number): Via {
   let i: number;
   let j: number;
   // sent-protocol; fast path for the canonical "SIP/2.0/"
-  if (end - start > 8 && s.startsWith("SIP/2.0/", start)) i = start + 8;
+  if (end - start > 8 && isSip20(s, start)) i = start + 8;
   else {
     j = scanToken(s, start, end);
     if (!nameIs(s, start, j, "sip")) fail("protocol name is not SIP");
@@ -187,6 +187,12 @@ export function parseViaAt(src: string, start: number, end: number): Via {
     }
   }
   return new ViaValue(transport, host, port, branch, received, rport, s, start, end, ps);
+}
+
+/** `s` has "SIP/2.0/" at `a` (the canonical spelling, checked without a builtin call). */
+function isSip20(s: string, a: number): boolean {
+  return s.charCodeAt(a) === 83 && s.charCodeAt(a + 1) === 73 && s.charCodeAt(a + 2) === 80 && s.charCodeAt(a + 3) === 47 &&
+    s.charCodeAt(a + 4) === 50 && s.charCodeAt(a + 5) === 46 && s.charCodeAt(a + 6) === 48 && s.charCodeAt(a + 7) === 47;
 }
 
 /** The transport token upper-cased; the usual ones as constants, without slicing. */
