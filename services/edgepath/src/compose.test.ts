@@ -2,7 +2,8 @@ import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { pino } from "pino";
 import { loadConfigOrThrow, type EdgepathConfig } from "@edgepath/config";
-import { edgeTransportLimits, runAll, type RunningSystem } from "./compose.js";
+import { MemoryCredentialStore } from "@edgepath/auth";
+import { authHooks, edgeTransportLimits, runAll, type RunningSystem } from "./compose.js";
 
 const BASE = {
   EDGEPATH_SIP_LISTEN: "udp:127.0.0.1:0,tcp:127.0.0.1:0",
@@ -51,4 +52,14 @@ describe("config -> edge transport", () => {
     expect(await closed).toBe(true);
     socket.destroy();
   }, 20_000);
+});
+
+describe("config -> auth hooks", () => {
+  it("RFC 3261 §22.3: the consumed realms are the domains plus EDGEPATH_AUTH_REALM; auth off gives no hooks", () => {
+    const store = new MemoryCredentialStore();
+    const on = authHooks(config({ EDGEPATH_AUTH: "required", EDGEPATH_AUTH_REALM: "Corp.Example" }), store, pino({ level: "silent" }));
+    expect(on.authorize).toBeTypeOf("function");
+    expect([...(on.realms ?? [])].sort()).toEqual(["corp.example", "example.com"]);
+    expect(authHooks(config({ EDGEPATH_AUTH: "off" }), store, pino({ level: "silent" }))).toEqual({});
+  });
 });

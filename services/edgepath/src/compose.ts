@@ -93,7 +93,7 @@ export function authHooks(
   config: EdgepathConfig,
   credentials: CredentialStore & NonceCounter,
   logger: Logger,
-): { authorize?: AuthHook; authorizeRequest?: AuthHook } {
+): { authorize?: AuthHook; authorizeRequest?: AuthHook; realms?: ReadonlySet<string> } {
   if (config.auth.mode === "off") return {};
   const authenticator = new SipAuthenticator({
     secret: config.secret,
@@ -111,7 +111,9 @@ export function authHooks(
     logger[quiet ? "debug" : "info"]({ why: d.why, status: d.status, user: d.user, src: d.source, method: req.method, callId: req.callId }, "auth: request refused");
     return d.response;
   };
-  return { authorize: hook, authorizeRequest: hook };
+  // RFC 3261 §22.3: the realms whose Proxy-Authorization the location proxy consumes (strips).
+  const realms = new Set([...config.domains, ...(config.auth.realm !== undefined ? [config.auth.realm] : [])].map((r) => r.toLowerCase()));
+  return { authorize: hook, authorizeRequest: hook, realms };
 }
 
 /** DESIGN §6: the edge's admission limits and source stamp from config. */

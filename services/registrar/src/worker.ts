@@ -51,6 +51,8 @@ export interface RegistrarWorkerOptions {
   readonly authorize?: RegisterContext["authorize"];
   /** Optional hook for initial non-REGISTER requests (digest 407 / 403, DESIGN §6). */
   readonly authorizeRequest?: LocationProxyOptions["authorize"];
+  /** RFC 3261 §22.3: realms whose Proxy-Authorization the location proxy strips; default the domains. */
+  readonly realms?: ReadonlySet<string>;
   /** Called with every REGISTER outcome (metrics); `elapsedMs` = request received -> final response sent. */
   readonly onRegister?: (status: number, step: string | undefined, elapsedMs: number) => void;
   /**
@@ -145,6 +147,7 @@ export class RegistrarWorker {
       logger: this.#log,
       sendStateless: (bytes, target) => send(bytes, target).ok,
       ...(this.#o.authorizeRequest !== undefined ? { authorize: this.#o.authorizeRequest } : {}),
+      ...(this.#o.realms !== undefined ? { realms: this.#o.realms } : {}),
     });
 
     // DESIGN §3: flow-failed and edge-down events make bindings unreachable at once. Every worker
