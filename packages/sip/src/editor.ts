@@ -176,6 +176,13 @@ class Editor implements MessageEditor {
     if (at < 0) return this.appendHeader(name, value);
     const entries = this.list();
     const nl = this.line(canon, this.spellingOf(entries[at]!), value);
+    let more = false;
+    for (let i = at + 1; i < entries.length && !more; i++) more = this.nameOf(entries[i]!) === canon;
+    if (!more) {
+      // the usual case (one Max-Forwards, one Content-Length): replace in place
+      entries[at] = nl;
+      return this;
+    }
     const out: Entry[] = [];
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;

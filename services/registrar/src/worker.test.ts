@@ -238,3 +238,36 @@ async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs = 500
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+describe("RegistrarWorker onProxyFinal", () => {
+  it("times the first final response of each proxied request through its server transaction; REGISTER is not counted there", async () => {
+    const finals: Array<[string, number]> = [];
+    const timed = new RegistrarWorker({
+      id: "w2",
+      listen: { host: "127.0.0.1", port: 0 },
+      domains: ["example.com"],
+      store: new MemoryBindingStore(),
+      bus: new InProcessBus(),
+      flowTokens: codec,
+      logger: pino({ level: "silent" }),
+      settings: { defaultExpires: 3600, minExpires: 60, maxExpires: 7200, maxContacts: 10 },
+      heartbeatMs: 50,
+      onProxyFinal: (method, status, elapsedMs) => {
+        expect(elapsedMs).toBeGreaterThanOrEqual(0);
+        finals.push([method, status]);
+      },
+    });
+    const { sipAddress } = await timed.start();
+    const port = Number(sipAddress.split(":").at(-1));
+    try {
+      const msg = message("nobody");
+      edgeA.send(msg, port);
+      await edgeA.next(status(404, "MESSAGE"));
+      edgeA.send(msg, port); // RFC 3261 §17.2.2: the retransmission gets the 404 again, and is not timed again
+      await edgeA.next(status(404, "MESSAGE"));
+      expect(finals).toEqual([["MESSAGE", 404]]);
+    } finally {
+      await timed.stop({ graceful: false });
+    }
+  });
+});
