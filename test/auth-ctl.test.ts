@@ -8,7 +8,8 @@ import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { RedisCredentialStore } from "@edgepath/auth";
-import { startRedis, type RedisServer } from "@edgepath/testkit";
+import { freePort, startRedis, type RedisServer } from "@edgepath/testkit";
+import { startEmbedded } from "./support/embedded.js";
 
 const mainJs = resolve(import.meta.dirname, "../services/edgepath/dist/main.js");
 let redis: RedisServer;
@@ -65,12 +66,35 @@ describe("edgepath ctl user", () => {
     expect((await store.get("yann", "corp"))?.ha1.MD5).toBe(md5("yann:corp:yann-pw"));
   }, 30_000);
 
-  it("fails with a message naming REDIS_URL when it is missing, and with usage on bad arguments", async () => {
-    const r = await ctl(["user", "add", "sip:x@example.com", "pw"], {});
-    expect(r.code).toBe(2);
+  it("without REDIS_URL and no admin API to reach, fails naming REDIS_URL and the URL; usage on bad arguments", async () => {
+    const closed = await freePort("tcp");
+    const r = await ctl(["user", "add", "sip:x@example.com", "pw", `--url=http://127.0.0.1:${closed}`], {});
+    expect(r.code).toBe(1);
     expect(r.stderr).toContain("REDIS_URL");
+    expect(r.stderr).toContain(`127.0.0.1:${closed}`);
     const u = await ctl(["user", "frobnicate"], { REDIS_URL: redis.url });
     expect(u.code).toBe(2);
     expect(u.stderr).toContain("usage");
+  }, 30_000);
+
+  it("embedded system: user add/rm go through the admin API into its in-memory store (no REDIS_URL)", async () => {
+    const sys = await startEmbedded({ EDGEPATH_AUTH: "required" });
+    try {
+      const creds = sys.system.credentials;
+      expect(creds).toBeDefined();
+      const add = await ctl(["user", "add", "sip:zoe@example.com", "-", `--url=${sys.adminUrl}`], {}, "zoe-pw\n");
+      expect(add.code, add.stderr).toBe(0);
+      expect(JSON.parse(add.stdout)).toMatchObject({ added: "sip:zoe@example.com", username: "zoe", realm: "example.com" });
+      expect((await creds!.get("zoe", "example.com"))?.ha1.MD5).toBe(md5("zoe:example.com:zoe-pw"));
+      const rm = await ctl(["user", "rm", "sip:zoe@example.com", `--url=${sys.adminUrl}`], {});
+      expect(rm.code).toBe(0);
+      expect(await creds!.get("zoe", "example.com")).toBeUndefined();
+      const again = await ctl(["user", "rm", "sip:zoe@example.com", `--url=${sys.adminUrl}`], {});
+      expect(again.code).toBe(1);
+      const bad = await fetch(`${sys.adminUrl}/v1/users/${encodeURIComponent("sip:zoe@example.com")}`, { method: "PUT", body: "{}" });
+      expect(bad.status).toBe(400);
+    } finally {
+      await sys.stop();
+    }
   }, 30_000);
 });

@@ -39,7 +39,19 @@ export interface AdminProviders {
   aor?(aor: string): Promise<unknown>;
   ring?(): unknown;
   flows?(): unknown;
+  /**
+   * Digest credentials of the embedded system (`edgepath all` keeps them in memory, DESIGN §4);
+   * a cluster manages them in Redis with `ctl user` and REDIS_URL instead. PUT /v1/users/{aor}
+   * with {"password": "..."} stores the HA1 values; DELETE removes them.
+   */
+  readonly users?: {
+    add(aor: string, password: string): Promise<{ username: string; realm: string }>;
+    remove(aor: string): Promise<boolean>;
+  };
 }
+
+/** Largest PUT body the admin API reads (a password in JSON). */
+const MAX_BODY_BYTES = 4096;
 
 export class AdminServer {
   private server: Server | undefined;
@@ -72,6 +84,10 @@ export class AdminServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://admin");
+    if (url.pathname.startsWith("/v1/users/")) {
+      await this.handleUsers(req, res, decodeURIComponent(url.pathname.slice("/v1/users/".length)));
+      return;
+    }
     // HEAD is what some load balancers probe with; Node's http omits the body for it.
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.setHeader("allow", "GET, HEAD");
@@ -129,6 +145,60 @@ export class AdminServer {
     }
     sendJson(res, 404, { error: "not-found", path: url.pathname });
   }
+
+  private async handleUsers(req: IncomingMessage, res: ServerResponse, aor: string): Promise<void> {
+    const users = this.providers.users;
+    if (users === undefined) {
+      sendJson(res, 404, { error: "not-available", message: `the ${this.providers.role} role keeps no credentials here; use ctl user with REDIS_URL` });
+      return;
+    }
+    if (req.method === "DELETE") {
+      const removed = await users.remove(aor);
+      sendJson(res, removed ? 200 : 404, { removed, aor });
+      return;
+    }
+    if (req.method !== "PUT") {
+      res.setHeader("allow", "PUT, DELETE");
+      sendJson(res, 405, { error: "method-not-allowed" });
+      return;
+    }
+    const body = await readBody(req, MAX_BODY_BYTES);
+    let password: unknown;
+    try {
+      password = body === undefined ? undefined : (JSON.parse(body) as { password?: unknown }).password;
+    } catch {
+      password = undefined;
+    }
+    if (typeof password !== "string" || password === "") {
+      sendJson(res, 400, { error: "bad-request", message: 'body must be JSON {"password": "<non-empty string>"} of at most 4096 bytes' });
+      return;
+    }
+    try {
+      const added = await users.add(aor, password);
+      sendJson(res, 200, { added: aor, username: added.username, realm: added.realm });
+    } catch (err) {
+      // A malformed AOR (AuthError from credentialFor) is the client's mistake.
+      sendJson(res, 400, { error: "bad-request", message: err instanceof Error ? err.message : String(err) });
+    }
+  }
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        resolve(undefined);
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", () => resolve(undefined));
+  });
 }
 
 /** Errors that map to 503 (`sipStatus` 503, as the binding stores throw while their backend is down). */

@@ -14,6 +14,8 @@ import { FlowTokenCodec } from "@edgepath/flow-token";
 import { AorRing } from "@edgepath/ring";
 import {
   MemoryCredentialStore,
+  credentialFor,
+  credentialKeyOf,
   SipAuthenticator,
   SourceRateLimiter,
   SourceStamp,
@@ -229,6 +231,18 @@ export async function runAll(config: EdgepathConfig, logger: Logger): Promise<Ru
     aor: async (aor) => aorView(store, aor),
     ring: () => ({ version: ring.version, members: ring.members() }),
     flows: () => ({ flows: edge.flows() }),
+    users: {
+      // Same realm rule as the authenticator: EDGEPATH_AUTH_REALM, else the AOR's domain.
+      async add(aor, password) {
+        const c = credentialFor(aor, password, config.auth.realm);
+        await credentials.put(c);
+        return { username: c.username, realm: c.realm };
+      },
+      remove(aor) {
+        const k = credentialKeyOf(aor, config.auth.realm);
+        return credentials.remove(k.username, k.realm);
+      },
+    },
   });
   const http = await admin.listen(config.httpListen.host, config.httpListen.port);
   return {

@@ -3,8 +3,8 @@
  *   ctl aor <aor>   bindings of an AOR with reachability
  *   ctl ring        ring members
  *   ctl flows       open flows of an edge
- *   ctl user add <aor> [<password>|-]   digest credentials (HA1) straight into Redis (REDIS_URL)
- *   ctl user rm <aor>
+ *   ctl user add <aor> [<password>|-]   digest credentials (HA1): straight into Redis with REDIS_URL,
+ *   ctl user rm <aor>                   else through the embedded system's admin API (PUT/DELETE /v1/users/{aor})
  */
 import { createInterface } from "node:readline";
 import { AuthError, credentialFor, credentialKeyOf, RedisCredentialStore } from "@edgepath/auth";
@@ -13,7 +13,7 @@ export async function runCtl(args: string[], env: Record<string, string | undefi
   const base = (urlFlag?.slice("--url=".length) ?? env["EDGEPATH_ADMIN_URL"]?.trim()) || "http://127.0.0.1:8080";
   const positional = args.filter((a) => !a.startsWith("--"));
   const [what, arg] = positional;
-  if (what === "user") return runUserCtl(positional.slice(1), env);
+  if (what === "user") return runUserCtl(positional.slice(1), env, base);
   let path: string;
   if (what === "aor" && arg !== undefined) path = `/v1/aors/${encodeURIComponent(arg)}`;
   else if (what === "ring") path = "/v1/ring";
@@ -49,17 +49,14 @@ function formatJson(text: string): string {
  * stored. A password of "-" (or none) is read from stdin, keeping it out of the process list.
  * The embedded system (`edgepath all`) keeps credentials in memory: it has no Redis to write to.
  */
-async function runUserCtl(args: string[], env: Record<string, string | undefined>): Promise<number> {
+async function runUserCtl(args: string[], env: Record<string, string | undefined>, adminBase: string): Promise<number> {
   const [op, aor, password] = args;
   if ((op !== "add" && op !== "rm") || aor === undefined) {
-    console.error("usage: edgepath ctl user add <aor> [<password>|-] | user rm <aor>   (needs REDIS_URL)");
+    console.error("usage: edgepath ctl user add <aor> [<password>|-] | user rm <aor>   (REDIS_URL, or the embedded system's --url)");
     return 2;
   }
   const url = env["REDIS_URL"]?.trim();
-  if (url === undefined || url === "") {
-    console.error("edgepath ctl user: REDIS_URL is required (credentials live in Redis; the embedded system keeps them in memory)");
-    return 2;
-  }
+  if (url === undefined || url === "") return userViaAdmin(op, aor, password, adminBase);
   const realm = env["EDGEPATH_AUTH_REALM"]?.trim() || undefined;
   const user = env["REDIS_USERNAME"]?.trim() || undefined;
   const pass = env["REDIS_PASSWORD"]?.trim() || undefined;
@@ -86,6 +83,26 @@ async function runUserCtl(args: string[], env: Record<string, string | undefined
   } finally {
     await store.close();
   }
+}
+
+/** The embedded system keeps credentials in memory: add/remove them through its admin API. */
+async function userViaAdmin(op: "add" | "rm", aor: string, password: string | undefined, base: string): Promise<number> {
+  const target = new URL(`/v1/users/${encodeURIComponent(aor)}`, base);
+  let res: Response;
+  try {
+    if (op === "add") {
+      const pw = password === undefined || password === "-" ? await readLine() : password;
+      res = await fetch(target, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ password: pw }) });
+    } else {
+      res = await fetch(target, { method: "DELETE" });
+    }
+  } catch (err) {
+    console.error(`edgepath ctl user: no REDIS_URL, and cannot reach the admin API at ${base} (EDGEPATH_ADMIN_URL / --url): ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+  const body = await res.text();
+  (res.ok ? console.log : console.error)(formatJson(body));
+  return res.ok ? 0 : 1;
 }
 
 async function readLine(): Promise<string> {

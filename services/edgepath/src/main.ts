@@ -15,7 +15,7 @@ const USAGE = `usage: edgepath <command> [--flags]
   edge        a stateless edge proxy (needs NATS_URL)
   registrar   a registrar / location proxy worker (needs REDIS_URL and NATS_URL)
   ctl         admin client: ctl aor <aor> | ctl ring | ctl flows   [--url=http://127.0.0.1:8080]
-              credentials: ctl user add <aor> [<password>|-] | ctl user rm <aor>   (REDIS_URL)
+              credentials: ctl user add <aor> [<password>|-] | ctl user rm <aor>   (REDIS_URL, else the embedded system via --url)
   help        this text and the settings`;
 
 async function main(argv: string[]): Promise<number> {
