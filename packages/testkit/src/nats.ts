@@ -1,11 +1,9 @@
 import { readFile, mkdtemp, rm } from "node:fs/promises";
-import { setTimeout as delay } from "node:timers/promises";
-import { ServerStartError } from "./errors.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { requireBinary } from "./find-binary.js";
 import { ManagedProcess } from "./managed-process.js";
-import { addressInUse, awaitReady, tcpProbe } from "./server-common.js";
+import { awaitReady, relaunchOnPort, tcpProbe } from "./server-common.js";
 import type { RestartOptions } from "./redis.js";
 
 export interface StartNatsOptions {
@@ -101,16 +99,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
         current = undefined;
       }
       await ropts.whileDown?.();
-      // The port was ours a moment ago; retry briefly in case the kernel has not released it.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          current = (await launch(port)).proc;
-          return;
-        } catch (err) {
-          if (!(err instanceof ServerStartError && addressInUse(err.log)) || attempt >= 20) throw err;
-          await delay(100);
-        }
-      }
+      current = (await relaunchOnPort(launch, port)).proc;
     },
     async stop() {
       if (stopped) return;

@@ -1,12 +1,11 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as delay } from "node:timers/promises";
 import { ServerStartError } from "./errors.js";
 import { requireBinary } from "./find-binary.js";
 import { freePort } from "./free-port.js";
 import { ManagedProcess } from "./managed-process.js";
-import { addressInUse, awaitReady, tcpProbe } from "./server-common.js";
+import { addressInUse, awaitReady, relaunchOnPort, tcpProbe } from "./server-common.js";
 
 export interface StartRedisOptions {
   /** appendonly yes + appendfsync always: every acknowledged write survives a restart or a kill. */
@@ -118,17 +117,8 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
         current = undefined;
       }
       await ropts.whileDown?.();
-      // Same port: our own server just released it (redis sets SO_REUSEADDR, so TIME_WAIT
-      // does not block); retry briefly in case the kernel is slow to let go.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          current = await launch(port);
-          return;
-        } catch (err) {
-          if (!(err instanceof ServerStartError && addressInUse(err.log)) || attempt >= 20) throw err;
-          await delay(100);
-        }
-      }
+      // Same port: our own server just released it (redis sets SO_REUSEADDR, so TIME_WAIT does not block).
+      current = await relaunchOnPort(launch, port);
     },
     async stop() {
       if (stopped) return;

@@ -1,4 +1,5 @@
 import { connect } from "node:net";
+import { setTimeout as delay } from "node:timers/promises";
 import { ServerStartError } from "./errors.js";
 import { describeExit, type ManagedProcess } from "./managed-process.js";
 import { waitFor } from "./wait-for.js";
@@ -72,4 +73,19 @@ export function tcpProbe(
 
 export function addressInUse(log: string): boolean {
   return /address already in use|EADDRINUSE|bind: address/i.test(log);
+}
+
+/**
+ * Starts a server again on the port it just released (a restart keeps its address, as a
+ * restarted Redis or NATS pod would), retrying briefly while the kernel lets go of the port.
+ */
+export async function relaunchOnPort<T>(launch: (port: number) => Promise<T>, port: number): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch(port);
+    } catch (err) {
+      if (!(err instanceof ServerStartError && addressInUse(err.log)) || attempt >= 20) throw err;
+      await delay(100);
+    }
+  }
 }
