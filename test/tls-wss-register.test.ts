@@ -5,10 +5,6 @@
  * at its Contact address (`xxxx.invalid`), registers with +sip.instance and reg-id (RFC 5626), and
  * is reached only through the flow token in the Path the edge inserted.
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import type { TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,28 +12,14 @@ import { WebSocket } from "ws";
 import { FlowTokenCodec } from "@edgepath/flow-token";
 import { parseNameAddr, parseSipUri } from "@edgepath/sip";
 import {
-  frameStream, randomToken, sipBody, sipHeader, sipHeaders, sipStatus, sipText, TestUa, waitFor,
+  frameStream, makeTestPki, randomToken, sipBody, sipHeader, sipHeaders, sipStatus, sipText, TestUa, waitFor,
+  type TestPki,
 } from "@edgepath/testkit";
 import { startEmbedded, type EmbeddedSystem } from "./support/embedded.js";
 import { answer, aorView as aorViewAt, isMessage, messageText, type AorView } from "./support/ua.js";
 
 const SECRET = "e2e-test-secret-0123456789abcdef0123456789";
 const codec = new FlowTokenCodec(SECRET);
-
-// ---- a test CA and an edge certificate for 127.0.0.1, made with the openssl CLI ----
-
-interface Pki { dir: string; ca: Buffer; certFile: string; keyFile: string }
-
-function makePki(): Pki {
-  const dir = mkdtempSync(join(tmpdir(), "edgepath-e2e-pki-"));
-  const openssl = (...args: string[]): void => void execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-  openssl("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=edgepath e2e CA");
-  writeFileSync(join(dir, "edge.ext"), "subjectAltName=IP:127.0.0.1,DNS:edge.example.com\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n");
-  openssl("req", ...ec, "-keyout", "edge.key", "-out", "edge.csr", "-subj", "/CN=edge.example.com");
-  openssl("x509", "-req", "-in", "edge.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "edge.crt", "-days", "2", "-extfile", "edge.ext");
-  return { dir, ca: readFileSync(join(dir, "ca.crt")), certFile: join(dir, "edge.crt"), keyFile: join(dir, "edge.key") };
-}
 
 // ---- minimal stream user agents: one SIP message per frame (WS) or Content-Length framing (TLS) ----
 
@@ -131,16 +113,19 @@ function pathFlow(path: string): { transport: string; connectionId: number } {
   return decoded.flow;
 }
 
-let pki: Pki;
+let pki: TestPki;
+let edgeCert: { certFile: string; keyFile: string };
 let sys: EmbeddedSystem;
 
 beforeAll(async () => {
-  pki = makePki();
-  sys = await startEmbedded({ EDGEPATH_TLS_CERT: pki.certFile, EDGEPATH_TLS_KEY: pki.keyFile }, { tls: true, wss: true });
+  // A throwaway CA and an edge certificate for 127.0.0.1, made with the openssl CLI.
+  pki = makeTestPki();
+  edgeCert = pki.issue("edge", "IP:127.0.0.1,DNS:edge.example.com");
+  sys = await startEmbedded({ EDGEPATH_TLS_CERT: edgeCert.certFile, EDGEPATH_TLS_KEY: edgeCert.keyFile }, { tls: true, wss: true });
 }, 60_000);
 afterAll(async () => {
   await sys?.stop();
-  if (pki !== undefined) rmSync(pki.dir, { recursive: true, force: true });
+  pki?.remove();
 });
 
 describe("SIP over TLS through the edge (RFC 3261 §26.2.1)", () => {

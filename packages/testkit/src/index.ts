@@ -25,3 +25,5 @@ export {
 export type { TestUaTransport, UaTarget } from "./test-ua.js";
 export { startSharedServers } from "./shared-servers.js";
 export type { SharedServers } from "./shared-servers.js";
+export { makeTestPki } from "./test-pki.js";
+export type { TestPki } from "./test-pki.js";

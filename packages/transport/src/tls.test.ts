@@ -6,8 +6,8 @@ import { connect as tlsConnect } from "node:tls";
 import type { TLSSocket } from "node:tls";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { RecordingDelegate, sipRequest } from "./test-support.js";
-import { makeTestPki } from "./test-pki.js";
-import type { TestPki } from "./test-pki.js";
+import { makeTestPki } from "@edgepath/testkit";
+import type { TestPki } from "@edgepath/testkit";
 import { TransportLayer } from "./transport-layer.js";
 import type { TlsSettings, TransportLimits } from "./types.js";
 

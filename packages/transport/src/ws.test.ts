@@ -5,8 +5,8 @@ import type { Socket } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { RecordingDelegate, sipRequest } from "./test-support.js";
-import { makeTestPki } from "./test-pki.js";
-import type { TestPki } from "./test-pki.js";
+import { makeTestPki } from "@edgepath/testkit";
+import type { TestPki } from "@edgepath/testkit";
 import { TransportLayer } from "./transport-layer.js";
 import type { TransportLimits } from "./types.js";
 

@@ -1,6 +1,6 @@
 /**
- * Test-only: a throwaway CA and certificates made with the openssl CLI in a temp dir
- * (not part of the public API). EC P-256 keys: fast to generate on a loaded CI machine.
+ * A throwaway CA and certificates made with the openssl CLI in a temp dir
+ * for TLS/WSS tests. EC P-256 keys: fast to generate on a loaded CI machine.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
