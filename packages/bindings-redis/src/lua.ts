@@ -249,3 +249,17 @@ if not s or tonumber(s) ~= tonumber(ARGV[2]) then return 0 end
 if ARGV[3] == '0' then redis.call('ZREM', KEYS[1], ARGV[1]) else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
 return 1
 `;
+
+/**
+ * Adds an AOR to one index set (flow token -> AORs, edge -> AORs) and keeps the set's TTL
+ * covering it: one key, so Cluster-safe, and one command instead of SADD + PEXPIRE NX +
+ * PEXPIRE GT on the REGISTER hot path (Redis >= 7.0 for the NX/GT flags).
+ * KEYS[1] index set; ARGV: aor, ttlMs. NX gives a fresh set a TTL; GT only ever extends it
+ * (other AORs share the set). Returns the SADD count.
+ */
+export const INDEX_ADD_LUA = `
+local added = redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2], 'NX')
+redis.call('PEXPIRE', KEYS[1], ARGV[2], 'GT')
+return added
+`;

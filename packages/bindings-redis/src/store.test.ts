@@ -88,6 +88,41 @@ describe("RedisBindingStore specifics", () => {
     expect(stored["registeredAt"]).toBe(T0);
   });
 
+  it("a flow index shared by two AORs keeps the longer TTL: one script per index set, never shortened", async () => {
+    const bob = "sip:bob@example.com";
+    const viaTok = { flowToken: "SHARED", edge: "10.0.0.1:5060" };
+    const scripts = async (): Promise<number> => (await commandCalls("evalsha")) + (await commandCalls("eval"));
+    const idx0 = await scripts();
+    expect((await store.register(op({ aor: bob, changes: [change("sip:bob@192.0.2.9:5060", 3600, viaTok)] }))).ok).toBe(true);
+    // REGISTER script + one index script per set (flow, edge) instead of SADD + 2 PEXPIRE each.
+    expect((await scripts()) - idx0).toBe(3);
+    expect((await store.register(op({ changes: [change("sip:alice@192.0.2.1:5060", 60, viaTok)] }))).ok).toBe(true);
+    expect((await admin.smembers("ep:flow:{SHARED}")).sort()).toEqual([AOR, bob].sort());
+    // alice's 60 s did not cut bob's hour short (PEXPIRE GT), for the flow and the edge index.
+    expect(await admin.pttl("ep:flow:{SHARED}")).toBeGreaterThan(3_600_000);
+    expect(await admin.pttl("ep:edge:{10.0.0.1:5060}")).toBeGreaterThan(3_600_000);
+    // A fresh set gets a TTL at all (PEXPIRE NX): never a persistent index key.
+    expect((await store.register(op({ aor: "sip:carol@example.com", changes: [change("sip:carol@192.0.2.7:5060", 60, { flowToken: "ONLY" })] }))).ok).toBe(true);
+    const ttl = await admin.pttl("ep:flow:{ONLY}");
+    expect(ttl).toBeGreaterThan(60_000);
+    expect(ttl).toBeLessThanOrEqual(60_000 + 60_000);
+  });
+
+  it("reachability round-trips through the fast reach decoder and the JSON fallback", async () => {
+    expect((await store.register(op({ changes: [change("sip:alice@192.0.2.1:5060", 3600, { flowToken: "R1" })] }))).ok).toBe(true);
+    let b = (await store.lookup(AOR, T0 + 1)).bindings[0]!;
+    expect(b).toMatchObject({ reachable: true });
+    expect(typeof b.lastSeen).toBe("number");
+    await store.markUnreachable({ flowToken: "R1" }, "flow-failed", T0 + 2000);
+    b = (await store.lookup(AOR, T0 + 2001)).bindings[0]!;
+    // lastSeen stays the last time the phone was heard from, not when the flow failed.
+    expect(b).toMatchObject({ reachable: false, reason: "flow-failed", lastSeen: T0 });
+    await store.markReachable(AOR, "sip:alice@192.0.2.1:5060", T0 + 3000);
+    b = (await store.lookup(AOR, T0 + 3001)).bindings[0]!;
+    expect(b).toMatchObject({ reachable: true, lastSeen: T0 + 3000 });
+    expect(b.reason).toBeUndefined();
+  });
+
   it("braces in an AOR cannot break the hash tag", () => {
     expect(tagSafe("sip:a}b{c@x")).toBe("sip:a%7Db%7Bc@x");
     expect(keyLayout("ep:").bindings("sip:a}b@x")).toBe("ep:{sip:a%7Db@x}:b");

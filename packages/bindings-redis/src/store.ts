@@ -13,7 +13,7 @@ import {
   type UnreachableSelector,
 } from "@edgepath/bindings";
 import { keyLayout, type KeyLayout } from "./keys.js";
-import { EXPIRY_CAS_LUA, MARK_REACHABLE_LUA, MARK_UNREACHABLE_LUA, REGISTER_LUA } from "./lua.js";
+import { EXPIRY_CAS_LUA, INDEX_ADD_LUA, MARK_REACHABLE_LUA, MARK_UNREACHABLE_LUA, REGISTER_LUA } from "./lua.js";
 
 export interface RedisBindingStoreOptions extends BindingStoreOptions {
   /** `redis://[user:pass@]host:port[/db]` or `rediss://` for TLS. */
@@ -61,6 +61,7 @@ interface ScriptCommands {
   edgepathMarkUnreachable(bindingsKey: string, field: string, value: string, reason: string, now: string): Promise<unknown>;
   edgepathMarkReachable(bindingsKey: string, key: string, now: string): Promise<unknown>;
   edgepathExpiryCas(expiryKey: string, aor: string, scoreSeen: string, next: string): Promise<unknown>;
+  edgepathIndexAdd(indexKey: string, aor: string, ttlMs: string): Promise<unknown>;
 }
 
 type Client = (Redis | Cluster) & ScriptCommands;
@@ -141,6 +142,7 @@ export class RedisBindingStore implements BindingStore {
     client.defineCommand("edgepathMarkUnreachable", { numberOfKeys: 1, lua: MARK_UNREACHABLE_LUA });
     client.defineCommand("edgepathMarkReachable", { numberOfKeys: 1, lua: MARK_REACHABLE_LUA });
     client.defineCommand("edgepathExpiryCas", { numberOfKeys: 1, lua: EXPIRY_CAS_LUA });
+    client.defineCommand("edgepathIndexAdd", { numberOfKeys: 1, lua: INDEX_ADD_LUA });
     this.#client = client as Client;
   }
 
@@ -361,12 +363,9 @@ export class RedisBindingStore implements BindingStore {
       if (old.edge !== undefined && !edges.has(old.edge)) ops.push(this.#client.srem(this.#keys.edge(old.edge), aor));
     }
     if (add) {
+      // SADD + PEXPIRE NX + PEXPIRE GT in one script per set (INDEX_ADD_LUA).
       const index = (key: string, expiresAt: number): void => {
-        const ttl = Math.max(1, expiresAt - now + this.#graceMs);
-        ops.push(this.#client.sadd(key, aor));
-        // NX gives a fresh set a TTL; GT only ever extends it (other AORs share the set).
-        ops.push(this.#client.pexpire(key, ttl, "NX"));
-        ops.push(this.#client.pexpire(key, ttl, "GT"));
+        ops.push(this.#client.edgepathIndexAdd(key, aor, String(Math.max(1, expiresAt - now + this.#graceMs))));
       };
       for (const [token, exp] of tokens) index(this.#keys.flow(token), exp);
       for (const [edge, exp] of edges) index(this.#keys.edge(edge), exp);
@@ -428,9 +427,20 @@ function bindingJson(op: RegisterOp, c: ContactChange, expiresAt: number): strin
   });
 }
 
+/** The reach value every REGISTER and markReachable writes, read without JSON.parse (hot path). */
+const REACHABLE_PREFIX = '{"reachable":true,"lastSeen":';
+
+function decodeReach(reachJson: string): Reach {
+  if (reachJson.length > REACHABLE_PREFIX.length + 1 && reachJson.startsWith(REACHABLE_PREFIX) && reachJson.endsWith("}")) {
+    const lastSeen = Number(reachJson.slice(REACHABLE_PREFIX.length, -1));
+    if (Number.isFinite(lastSeen)) return { reachable: true, lastSeen };
+  }
+  return JSON.parse(reachJson) as Reach;
+}
+
 function decodeBinding(json: string, reachJson: string | undefined): Binding {
   const stored = JSON.parse(json) as StoredBinding;
-  const reach: Reach = reachJson !== undefined && reachJson !== "" ? (JSON.parse(reachJson) as Reach) : { reachable: true, lastSeen: stored.updatedAt };
+  const reach: Reach = reachJson !== undefined && reachJson !== "" ? decodeReach(reachJson) : { reachable: true, lastSeen: stored.updatedAt };
   return reach.reason !== undefined
     ? { ...stored, reachable: reach.reachable, reason: reach.reason, lastSeen: reach.lastSeen }
     : { ...stored, reachable: reach.reachable, lastSeen: reach.lastSeen };
