@@ -18,8 +18,18 @@
  *       reachability JSON; then optionally purgeLimit (max expired bindings to purge,
  *       default all: the sweep's budget)
  * Returns {"out-of-order", key} | {"too-many-contacts", count} |
- *   {"ok", changed(0|1), nextExpiry, nRemoved, removedJson..., (bindingJson, reachJson)...}
+ *   {"ok", changed(0|1), nextExpiry, nRemoved, removedJson..., routingChanged(0|1),
+ *    nIndex, indexKey..., (bindingJson, reachJson)...}
  * where removedJson are expired, deleted and replaced-with-a-flow versions (index trimming).
+ *
+ * Pure refreshes (the common REGISTER): the binding JSON puts its volatile fields (callId,
+ * cseq, expiresAt, updatedAt, then registeredAt and idxUntil appended here) after every
+ * routing field, so "same routing values" is one comparison of the text before `,"callId":`
+ * (JSON.stringify escapes quotes inside values, so that marker cannot occur earlier). A pure
+ * refresh of a reachable binding is not a routing change, and its flow/edge index entries
+ * need no write while `idxUntil` — the time the last index write covers, expiry + grace +
+ * one more registration interval of slack — still covers the new expiry + grace. indexKey
+ * lists the bindings whose indexes the caller must (re)write.
  * A pure fetch (no changes, not removeAll) writes only if it expired something: it
  * doubles as the per-AOR step of the background sweep.
  */
@@ -101,7 +111,14 @@ if dupKey ~= nil then
 end
 
 local before = count
-local changed = false
+local changed, routing = false, false
+local needIndex = {}
+-- The routing part of a binding JSON: everything before the volatile tail.
+local function routingPart(json)
+  local p = string.find(json, ',"callId":', 1, true)
+  if p == nil then return json end
+  return string.sub(json, 1, p)
+end
 if removeAll then
   for key, e in pairs(cur) do
     removed[#removed + 1] = e.json
@@ -109,6 +126,7 @@ if removeAll then
     dels[#dels + 1] = 'r:' .. key
     cur[key] = nil
     changed = true
+    routing = true
   end
   count = 0
 end
@@ -125,18 +143,33 @@ for i = 0, n - 1 do
       cur[key] = nil
       count = count - 1
       changed = true
+      routing = true
     end
   else
     local reg = now
+    local json = ARGV[base + 2]
+    local idx = nil
     if e ~= nil then
       reg = e.b.registeredAt
-      -- the replaced version goes back too: its flow/edge may need trimming from the indexes
-      if e.json ~= nil and (e.b.flowToken ~= nil or e.b.edge ~= nil) then removed[#removed + 1] = e.json end
+      local pure = e.json ~= nil and (e.r == nil or e.r == '' or string.sub(e.r, 1, 17) == '{"reachable":true')
+        and routingPart(e.json) == routingPart(json)
+      if pure then
+        local covered = tonumber(e.b.idxUntil)
+        if covered ~= nil and exp + graceMs <= covered then idx = covered end
+      else
+        routing = true
+        -- the replaced version goes back too: its flow/edge may need trimming from the indexes
+        if e.json ~= nil and (e.b.flowToken ~= nil or e.b.edge ~= nil) then removed[#removed + 1] = e.json end
+      end
     else
       count = count + 1
+      routing = true
     end
-    local json = ARGV[base + 2]
-    json = string.sub(json, 1, -2) .. ',"registeredAt":' .. string.format('%.0f', reg) .. '}'
+    if idx == nil then
+      idx = exp + graceMs + math.max(exp - now, 0)
+      needIndex[#needIndex + 1] = key
+    end
+    json = string.sub(json, 1, -2) .. ',"registeredAt":' .. string.format('%.0f', reg) .. ',"idxUntil":' .. string.format('%.0f', idx) .. '}'
     cur[key] = { json = json, r = ARGV[base + 3], b = { expiresAt = exp } }
     sets[#sets + 1] = 'b:' .. key
     sets[#sets + 1] = json
@@ -178,6 +211,9 @@ end
 
 local reply = {'ok', changed and 1 or 0, string.format('%.0f', minExp), #removed}
 for i = 1, #removed do reply[#reply + 1] = removed[i] end
+reply[#reply + 1] = routing and 1 or 0
+reply[#reply + 1] = #needIndex
+for i = 1, #needIndex do reply[#reply + 1] = needIndex[i] end
 for i = 1, #out do reply[#reply + 1] = out[i] end
 return reply
 `;

@@ -103,9 +103,33 @@ describe("RedisBindingStore specifics", () => {
     expect(await admin.pttl("ep:edge:{10.0.0.1:5060}")).toBeGreaterThan(3_600_000);
     // A fresh set gets a TTL at all (PEXPIRE NX): never a persistent index key.
     expect((await store.register(op({ aor: "sip:carol@example.com", changes: [change("sip:carol@192.0.2.7:5060", 60, { flowToken: "ONLY" })] }))).ok).toBe(true);
+    // expiry 60 s + grace 60 s + one registration interval of slack (idxUntil).
     const ttl = await admin.pttl("ep:flow:{ONLY}");
-    expect(ttl).toBeGreaterThan(60_000);
-    expect(ttl).toBeLessThanOrEqual(60_000 + 60_000);
+    expect(ttl).toBeGreaterThan(120_000);
+    expect(ttl).toBeLessThanOrEqual(180_000);
+  });
+
+  it("a pure refresh writes no index while idxUntil covers it, and rewrites it once it does not", async () => {
+    const scripts = async (): Promise<number> => (await commandCalls("evalsha")) + (await commandCalls("eval"));
+    const viaTok = { flowToken: "TOKR", edge: "10.0.0.9:5060", path: ["<sip:TOKR@10.0.0.9:5060;lr;ob>"] };
+    const reg = (cseq: number, at: number): Promise<unknown> => store.register(op({ cseq, now: at, changes: [change("sip:alice@192.0.2.1:5060", 60, viaTok)] }));
+    await reg(1, T0); // idxUntil = T0 + 60 s expiry + 60 s grace + 60 s slack = T0 + 180 s
+    const stored = async (): Promise<Record<string, unknown>> =>
+      JSON.parse((await admin.hget(`ep:{${AOR}}:b`, "b:sip:alice@192.0.2.1:5060"))!) as Record<string, unknown>;
+    expect((await stored())["idxUntil"]).toBe(T0 + 180_000);
+    let before = await scripts();
+    await reg(2, T0 + 50_000); // expiry T0 + 110 s, + grace = T0 + 170 s <= 180 s: covered
+    expect((await scripts()) - before).toBe(1); // the REGISTER script only
+    expect((await stored())["idxUntil"]).toBe(T0 + 180_000);
+    before = await scripts();
+    await reg(3, T0 + 100_000); // T0 + 160 s + grace = 220 s > 180 s: flow and edge index rewritten
+    expect((await scripts()) - before).toBe(3);
+    expect((await stored())["idxUntil"]).toBe(T0 + 280_000);
+    expect(await admin.pttl("ep:flow:{TOKR}")).toBeGreaterThan(170_000); // idxUntil - now = 180 s
+    // The bookkeeping never leaks into what callers see.
+    const b = (await store.lookup(AOR, T0 + 100_001)).bindings[0]!;
+    expect(Object.keys(b)).not.toContain("idxUntil");
+    expect(b.cseq).toBe(3);
   });
 
   it("reachability round-trips through the fast reach decoder and the JSON fallback", async () => {

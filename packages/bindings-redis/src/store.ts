@@ -213,9 +213,9 @@ export class RedisBindingStore implements BindingStore {
       return { ok: false, code: "too-many-contacts", status: 403, reason: `Too many contacts: ${parsed.count} > ${op.maxContacts}` };
     }
     if (parsed.changed || parsed.removed.length > 0) {
-      await this.#updateIndexes(op.aor, parsed.bindings, parsed.removed, parsed.nextExpiry, op.now, true);
+      await this.#updateIndexes(op.aor, parsed.bindings, parsed.removed, parsed.nextExpiry, op.now, parsed.indexUntil);
     }
-    return { ok: true, bindings: parsed.bindings.sort(compareBindings), changed: parsed.changed };
+    return { ok: true, bindings: parsed.bindings.sort(compareBindings), changed: parsed.changed, routingChanged: parsed.routingChanged };
   }
 
   async lookup(aor: string, now: number): Promise<{ known: boolean; bindings: Binding[] }> {
@@ -318,7 +318,7 @@ export class RedisBindingStore implements BindingStore {
     if (budget !== undefined) argv.push(String(budget));
     const parsed = parseRegisterReply(await this.#client.edgepathRegister(this.#keys.bindings(aor), this.#keys.meta(aor), ...argv));
     if (parsed.kind !== "ok") return { removed: 0, applied: false };
-    if (parsed.removed.length > 0) await this.#updateIndexes(aor, parsed.bindings, parsed.removed, 0, now, false);
+    if (parsed.removed.length > 0) await this.#updateIndexes(aor, parsed.bindings, parsed.removed, 0, now, undefined);
     const applied = Number(await this.#client.edgepathExpiryCas(this.#keys.expiry, aor, score, String(parsed.nextExpiry))) === 1;
     return { removed: parsed.removed.length, applied: applied || parsed.removed.length > 0 };
   }
@@ -347,28 +347,49 @@ export class RedisBindingStore implements BindingStore {
 
   /**
    * Index maintenance after the per-AOR script (see the class comment: hints only).
-   * Failures are reported, not thrown: the REGISTER itself already succeeded.
+   * `indexUntil` (REGISTER only): binding key -> idxUntil for the bindings the script says
+   * need their flow/edge index entries (re)written; a pure refresh still covered by its last
+   * write is not in it. Failures are reported, not thrown: the REGISTER already succeeded.
    */
-  async #updateIndexes(aor: string, current: readonly Binding[], removedJson: readonly string[], nextExpiry: number, now: number, add: boolean): Promise<void> {
-    const tokens = new Map<string, number>();
-    const edges = new Map<string, number>();
-    for (const b of current) {
-      if (b.flowToken !== undefined) tokens.set(b.flowToken, Math.max(tokens.get(b.flowToken) ?? 0, b.expiresAt));
-      if (b.edge !== undefined) edges.set(b.edge, Math.max(edges.get(b.edge) ?? 0, b.expiresAt));
-    }
+  async #updateIndexes(
+    aor: string,
+    current: readonly Binding[],
+    removedJson: readonly string[],
+    nextExpiry: number,
+    now: number,
+    indexUntil: ReadonlyMap<string, number> | undefined,
+  ): Promise<void> {
     const ops: Promise<unknown>[] = [];
-    for (const json of removedJson) {
-      const old = JSON.parse(json) as StoredBinding;
-      if (old.flowToken !== undefined && !tokens.has(old.flowToken)) ops.push(this.#client.srem(this.#keys.flow(old.flowToken), aor));
-      if (old.edge !== undefined && !edges.has(old.edge)) ops.push(this.#client.srem(this.#keys.edge(old.edge), aor));
+    if (removedJson.length > 0) {
+      const tokens = new Set<string>();
+      const edges = new Set<string>();
+      for (const b of current) {
+        if (b.flowToken !== undefined) tokens.add(b.flowToken);
+        if (b.edge !== undefined) edges.add(b.edge);
+      }
+      for (const json of removedJson) {
+        const old = JSON.parse(json) as StoredBinding;
+        if (old.flowToken !== undefined && !tokens.has(old.flowToken)) ops.push(this.#client.srem(this.#keys.flow(old.flowToken), aor));
+        if (old.edge !== undefined && !edges.has(old.edge)) ops.push(this.#client.srem(this.#keys.edge(old.edge), aor));
+      }
     }
-    if (add) {
-      // SADD + PEXPIRE NX + PEXPIRE GT in one script per set (INDEX_ADD_LUA).
-      const index = (key: string, expiresAt: number): void => {
-        ops.push(this.#client.edgepathIndexAdd(key, aor, String(Math.max(1, expiresAt - now + this.#graceMs))));
-      };
-      for (const [token, exp] of tokens) index(this.#keys.flow(token), exp);
-      for (const [edge, exp] of edges) index(this.#keys.edge(edge), exp);
+    if (indexUntil !== undefined) {
+      if (indexUntil.size > 0) {
+        // Per set the longest cover any of this AOR's bindings asks for.
+        const until = new Map<string, number>();
+        const want = (key: string, at: number): void => {
+          if (at > (until.get(key) ?? 0)) until.set(key, at);
+        };
+        for (const b of current) {
+          const written = indexUntil.get(b.key);
+          if (written === undefined) continue;
+          const at = Math.max(written, b.expiresAt + this.#graceMs);
+          if (b.flowToken !== undefined) want(this.#keys.flow(b.flowToken), at);
+          if (b.edge !== undefined) want(this.#keys.edge(b.edge), at);
+        }
+        // SADD + PEXPIRE NX + PEXPIRE GT in one script per set (INDEX_ADD_LUA).
+        for (const [key, at] of until) ops.push(this.#client.edgepathIndexAdd(key, aor, String(Math.max(1, at - now))));
+      }
       if (nextExpiry > 0) ops.push(this.#client.zadd(this.#keys.expiry, nextExpiry, aor));
     }
     const results = await Promise.allSettled(ops);
@@ -402,8 +423,9 @@ export class RedisBindingStore implements BindingStore {
 }
 
 /**
- * Binding JSON as stored, in a fixed field order, WITHOUT `registeredAt`: the script
- * appends it (it keeps the first registration time of a key across refreshes).
+ * Binding JSON as stored, in a fixed field order, WITHOUT `registeredAt` and `idxUntil`: the
+ * script appends them (it keeps the first registration time of a key across refreshes, and
+ * knows how far the last index write reaches).
  */
 function bindingJson(op: RegisterOp, c: ContactChange, expiresAt: number): string {
   const b = c.binding;
@@ -415,15 +437,17 @@ function bindingJson(op: RegisterOp, c: ContactChange, expiresAt: number): strin
     regId: b.regId,
     q: b.q,
     path: b.path,
-    callId: op.callId,
-    cseq: op.cseq,
-    expiresAt,
-    updatedAt: op.now,
     edge: b.edge,
     flowToken: b.flowToken,
     transport: b.transport,
     source: b.source,
     userAgent: b.userAgent,
+    // The volatile tail: REGISTER_LUA compares the text before `,"callId":` to spot a pure
+    // refresh, so every routing field must come before this line (isPureRefresh's list).
+    callId: op.callId,
+    cseq: op.cseq,
+    expiresAt,
+    updatedAt: op.now,
   });
 }
 
@@ -438,8 +462,11 @@ function decodeReach(reachJson: string): Reach {
   return JSON.parse(reachJson) as Reach;
 }
 
+/** A stored binding JSON: the Binding fields plus `idxUntil`, the store's own bookkeeping. */
+type StoredJson = StoredBinding & { idxUntil?: number };
+
 function decodeBinding(json: string, reachJson: string | undefined): Binding {
-  const stored = JSON.parse(json) as StoredBinding;
+  const { idxUntil: _own, ...stored } = JSON.parse(json) as StoredJson;
   const reach: Reach = reachJson !== undefined && reachJson !== "" ? decodeReach(reachJson) : { reachable: true, lastSeen: stored.updatedAt };
   return reach.reason !== undefined
     ? { ...stored, reachable: reach.reachable, reason: reach.reason, lastSeen: reach.lastSeen }
@@ -449,7 +476,16 @@ function decodeBinding(json: string, reachJson: string | undefined): Binding {
 type ParsedRegister =
   | { kind: "out-of-order"; key: string }
   | { kind: "too-many-contacts"; count: number }
-  | { kind: "ok"; changed: boolean; nextExpiry: number; removed: string[]; bindings: Binding[] };
+  | {
+      kind: "ok";
+      changed: boolean;
+      routingChanged: boolean;
+      nextExpiry: number;
+      removed: string[];
+      /** Binding key -> idxUntil, for the bindings whose index entries must be written. */
+      indexUntil: Map<string, number>;
+      bindings: Binding[];
+    };
 
 function parseRegisterReply(reply: unknown): ParsedRegister {
   if (!Array.isArray(reply) || reply.length < 2) throw new Error(`unexpected script reply: ${JSON.stringify(reply)}`);
@@ -462,13 +498,30 @@ function parseRegisterReply(reply: unknown): ParsedRegister {
     case "ok": {
       const nRemoved = Number(r[3]);
       const removed = r.slice(4, 4 + nRemoved).map(String);
+      let i = 4 + nRemoved;
+      const routingChanged = Number(r[i++]) === 1;
+      const nIndex = Number(r[i++]);
+      const indexKeys = new Set(r.slice(i, i + nIndex).map(String));
+      const indexUntil = new Map<string, number>();
       const bindings: Binding[] = [];
-      for (let i = 4 + nRemoved; i + 1 < r.length; i += 2) bindings.push(decodeBinding(String(r[i]), String(r[i + 1])));
-      return { kind: "ok", changed: Number(r[1]) === 1, nextExpiry: Number(r[2]), removed, bindings };
+      for (i += nIndex; i + 1 < r.length; i += 2) {
+        const json = String(r[i]);
+        const b = decodeBinding(json, String(r[i + 1]));
+        if (indexKeys.has(b.key)) indexUntil.set(b.key, idxUntilOf(json, b.expiresAt));
+        bindings.push(b);
+      }
+      return { kind: "ok", changed: Number(r[1]) === 1, routingChanged, nextExpiry: Number(r[2]), removed, indexUntil, bindings };
     }
     default:
       throw new Error(`unexpected script reply: ${JSON.stringify(reply)}`);
   }
+}
+
+/** The script appends `,"idxUntil":N}` last; read it back without a second JSON.parse. */
+function idxUntilOf(json: string, expiresAt: number): number {
+  const at = json.lastIndexOf(',"idxUntil":');
+  const v = at < 0 ? Number.NaN : Number(json.slice(at + 12, -1));
+  return Number.isFinite(v) ? v : expiresAt;
 }
 
 function unavailableReason(err: unknown): string {

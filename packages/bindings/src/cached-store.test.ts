@@ -41,6 +41,20 @@ describe("CachedBindingStore (DESIGN §4: owner-worker cache)", () => {
     expect((await w1.lookup(AOR, T0 + 5030)).bindings).toHaveLength(3);
   });
 
+  it("a cached binding past its expiry sends the lookup to the store, where an unannounced refresh lives", async () => {
+    const { w1, w2 } = cluster();
+    await w2.register(registerOp(AOR, "c1", 1, T0, [contactChange("k1", { expires: 2 }), contactChange("k2", { expires: 60 })]));
+    await w1.lookup(AOR, T0);
+    // w2 refreshes k1: a pure refresh, so no bindingChanged reaches w1.
+    const r = await w2.register(registerOp(AOR, "c1", 2, T0 + 1000, [contactChange("k1", { expires: 2 })]));
+    expect(r).toMatchObject({ ok: true, routingChanged: false });
+    expect((await w1.lookup(AOR, T0 + 1500)).bindings).toHaveLength(2); // cached, both live
+    // k1's cached expiry (T0 + 2 s) has passed, its refreshed one (T0 + 3 s) has not: both still bound.
+    const hits = w1.stats.hits;
+    expect((await w1.lookup(AOR, T0 + 2500)).bindings.map((b) => b.key).sort()).toEqual(["k1", "k2"]);
+    expect(w1.stats.hits).toBe(hits);
+  });
+
   it("RFC 5626 §5.3: markUnreachable drops cached AORs on that flow even when another worker flipped them first", async () => {
     const { w1, w2 } = cluster();
     await w1.register(registerOp(AOR, "c1", 1, T0, [contactChange("k1", { flowToken: "F1", edge: "10.0.0.1:5070" })]));

@@ -10,11 +10,12 @@
  * - the service calls `invalidate(aor)` on a bindingChanged event from another worker and
  *   `clear()` when the ring changes (an AOR that moves away and back was written meanwhile);
  * - an entry serves lookups for at most `ttlMs` of request time, so a lost event costs at
- *   most that long of a stale answer (never a wrong REGISTER: writes always go to the store).
+ *   most that long of a stale answer (never a wrong REGISTER: writes always go to the store);
+ * - an entry with any binding past its expiry is not used: a pure refresh (same routing
+ *   values, later expiry) is not announced on the bus, so the store is asked instead.
  *
  * Only lookups that found bindings are cached (unknown users, and 404-vs-480 "known" windows,
- * are always asked of the store); a cached entry whose bindings have all expired by `now` is
- * not used. Bounded LRU (Map insertion order).
+ * are always asked of the store). Bounded LRU (Map insertion order).
  */
 import type { Binding, BindingStore, RegisterOp, RegisterResult, UnreachableSelector } from "./types.js";
 
@@ -64,12 +65,13 @@ export class CachedBindingStore implements BindingStore {
   async lookup(aor: string, now: number): Promise<{ known: boolean; bindings: Binding[] }> {
     const e = this.#entries.get(aor);
     if (e !== undefined && now >= e.at && now - e.at < this.#ttlMs) {
-      const live = e.bindings.filter((b) => b.expiresAt > now);
-      if (live.length > 0) {
+      // Any cached binding past its expiry: the store may hold a refresh of it that nobody
+      // announced (pure refreshes publish no bindingChanged), so the entry is not used.
+      if (e.bindings.every((b) => b.expiresAt > now)) {
         this.stats.hits++;
         this.#entries.delete(aor);
         this.#entries.set(aor, e);
-        return { known: true, bindings: live };
+        return { known: true, bindings: [...e.bindings] };
       }
     }
     this.stats.misses++;

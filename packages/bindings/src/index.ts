@@ -13,5 +13,5 @@ export type {
 export { MemoryBindingStore } from "./memory-store.js";
 export { CachedBindingStore } from "./cached-store.js";
 export type { CachedBindingStoreOptions } from "./cached-store.js";
-export { bindingFromChange, compareBindings, liveBindings, planRegister, validateRegisterOp } from "./plan.js";
+export { bindingFromChange, compareBindings, isPureRefresh, liveBindings, planRegister, validateRegisterOp } from "./plan.js";
 export type { RegisterPlan } from "./plan.js";

@@ -103,7 +103,7 @@ export class MemoryBindingStore implements BindingStore {
     if (!plan.ok) return plan;
     if (state === undefined && plan.next.size === 0) {
       // A fetch or a removal for an AOR with nothing stored: nothing to create.
-      return { ok: true, bindings: plan.bindings, changed: false };
+      return { ok: true, bindings: plan.bindings, changed: false, routingChanged: false };
     }
     const st = state ?? this.#newState(op.aor);
     for (const key of plan.expiredKeys) {
@@ -116,7 +116,7 @@ export class MemoryBindingStore implements BindingStore {
     for (const b of plan.written) this.#heap.push({ at: b.expiresAt, aor: op.aor, key: b.key });
     this.#reindex(op.aor, st);
     if (st.bindings.size === 0 && hadBindings) this.#scheduleForget(op.aor, st);
-    return { ok: true, bindings: plan.bindings, changed: plan.changed };
+    return { ok: true, bindings: plan.bindings, changed: plan.changed, routingChanged: plan.routingChanged };
   }
 
   lookup(aor: string, now: number): Promise<{ known: boolean; bindings: Binding[] }> {

@@ -23,6 +23,8 @@ export type RegisterPlan =
       readonly expiredKeys: string[];
       /** Whether the op wrote anything (a fetch or a no-op removal did not). */
       readonly changed: boolean;
+      /** Whether a lookup would route differently (see `RegisterResult`). */
+      readonly routingChanged: boolean;
     }
   | RegisterRejection;
 
@@ -121,7 +123,7 @@ export function planRegister(stored: Iterable<Binding>, op: RegisterOp): Registe
     // Call-ID/CSeq check against each of them.
     for (const b of live.values()) if (b.callId === op.callId && b.cseq >= op.cseq) return outOfOrder(op, b);
     const removedKeys = [...live.keys()];
-    return { ok: true, next: new Map(), bindings: [], written: [], removedKeys, expiredKeys, changed: removedKeys.length > 0 };
+    return { ok: true, next: new Map(), bindings: [], written: [], removedKeys, expiredKeys, changed: removedKeys.length > 0, routingChanged: removedKeys.length > 0 };
   }
 
   // RFC 3261 §10.3 step 7: for each existing binding touched, same Call-ID needs a
@@ -148,12 +150,12 @@ export function planRegister(stored: Iterable<Binding>, op: RegisterOp): Registe
   if (duplicate !== undefined) {
     if (fresh) return outOfOrder(op, duplicate);
     const bindings = [...live.values()].sort(compareBindings);
-    return { ok: true, next: live, bindings, written: [], removedKeys: [], expiredKeys, changed: false };
+    return { ok: true, next: live, bindings, written: [], removedKeys: [], expiredKeys, changed: false, routingChanged: false };
   }
 
   if (op.changes.length === 0) {
     const bindings = [...live.values()].sort(compareBindings);
-    return { ok: true, next: live, bindings, written: [], removedKeys: [], expiredKeys, changed: false };
+    return { ok: true, next: live, bindings, written: [], removedKeys: [], expiredKeys, changed: false, routingChanged: false };
   }
 
   const next = new Map(live);
@@ -176,5 +178,29 @@ export function planRegister(stored: Iterable<Binding>, op: RegisterOp): Registe
   const removedKeys: string[] = [];
   for (const key of live.keys()) if (!next.has(key)) removedKeys.push(key);
   const bindings = [...next.values()].sort(compareBindings);
-  return { ok: true, next, bindings, written, removedKeys, expiredKeys, changed: written.length > 0 || removedKeys.length > 0 };
+  const routingChanged = removedKeys.length > 0 || written.some((b) => !isPureRefresh(live.get(b.key), b));
+  return { ok: true, next, bindings, written, removedKeys, expiredKeys, changed: written.length > 0 || removedKeys.length > 0, routingChanged };
+}
+
+/**
+ * Whether `next` only refreshes `prev`: same routing values (everything a lookup or the
+ * location proxy uses), `prev` reachable — only expiry, CSeq, Call-ID and times moved.
+ * The Redis store makes the same decision in Lua by comparing the stored JSON up to its
+ * volatile tail; the contract suite checks both agree.
+ */
+export function isPureRefresh(prev: Binding | undefined, next: Binding): boolean {
+  if (prev === undefined || !prev.reachable) return false;
+  if (prev.path.length !== next.path.length) return false;
+  for (let i = 0; i < prev.path.length; i++) if (prev.path[i] !== next.path[i]) return false;
+  return (
+    prev.contact === next.contact &&
+    prev.q === next.q &&
+    prev.instance === next.instance &&
+    prev.regId === next.regId &&
+    prev.edge === next.edge &&
+    prev.flowToken === next.flowToken &&
+    prev.transport === next.transport &&
+    prev.source === next.source &&
+    prev.userAgent === next.userAgent
+  );
 }

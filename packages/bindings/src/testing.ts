@@ -98,7 +98,7 @@ export function bindingStoreContract(
     describe("add, refresh, remove (RFC 3261 §10.3)", () => {
       it("a fetch on an unknown AOR returns nothing and creates nothing", async () => {
         const r = await store.register(registerOp(aor(), "c1", 1, T0, []));
-        expect(r).toEqual({ ok: true, bindings: [], changed: false });
+        expect(r).toEqual({ ok: true, bindings: [], changed: false, routingChanged: false });
         expect(await store.lookup(aor(), T0)).toEqual({ known: false, bindings: [] });
       });
 
@@ -298,7 +298,7 @@ export function bindingStoreContract(
         await store.register(registerOp(aor(), "c1", 1, T0, [contactChange("sip:a@1"), contactChange("sip:a@2")]));
         await store.register(registerOp(aor(), "c2", 1, T0, [contactChange("sip:a@3")]));
         const r = await store.register(registerOp(aor(), "c3", 1, T0 + SEC, [], { removeAll: true }));
-        expect(r).toEqual({ ok: true, bindings: [], changed: true });
+        expect(r).toEqual({ ok: true, bindings: [], changed: true, routingChanged: true });
         expect(await store.lookup(aor(), T0 + SEC)).toEqual({ known: true, bindings: [] });
       });
 
@@ -309,11 +309,11 @@ export function bindingStoreContract(
         expect(r).toMatchObject({ ok: false, code: "out-of-order", status: 500 });
         expect((await store.lookup(aor(), T0 + SEC)).bindings).toHaveLength(2);
         const r2 = await store.register(registerOp(aor(), "c2", 9, T0 + SEC, [], { removeAll: true }));
-        expect(r2).toMatchObject({ ok: true, bindings: [], changed: true });
+        expect(r2).toMatchObject({ ok: true, bindings: [], changed: true, routingChanged: true });
       });
 
       it("removeAll on an AOR without bindings is ok and unchanged", async () => {
-        expect(await store.register(registerOp(aor(), "c1", 1, T0, [], { removeAll: true }))).toEqual({ ok: true, bindings: [], changed: false });
+        expect(await store.register(registerOp(aor(), "c1", 1, T0, [], { removeAll: true }))).toEqual({ ok: true, bindings: [], changed: false, routingChanged: false });
       });
 
       it("an expired binding no longer constrains ordering", async () => {
@@ -462,6 +462,75 @@ export function bindingStoreContract(
         expect((await store.lookup(aor(), T0 + 60 * SEC + DAY - SEC)).known).toBe(true);
         await store.sweepExpired(T0 + 60 * SEC + DAY + SEC);
         expect((await store.lookup(aor(), T0 + 60 * SEC + DAY + SEC)).known).toBe(false);
+      });
+    });
+
+    describe("routingChanged: what other workers' caches must hear about", () => {
+      const full = (o: ChangeOpts = {}): ContactChange =>
+        contactChange("<urn:uuid:r>;reg-id=1", {
+          contact: "sip:r@192.0.2.5:5060;ob",
+          path: [`<sip:${flow("r")}@${edge("r")};lr;ob>`],
+          flowToken: flow("r"),
+          edge: edge("r"),
+          instance: "<urn:uuid:r>",
+          regId: 1,
+          transport: "udp",
+          source: "192.0.2.5:5060",
+          userAgent: "Phone/2",
+          expires: 60,
+          ...o,
+        });
+
+      it("a new binding is a routing change; a pure refresh (new CSeq or Call-ID, later expiry) is not", async () => {
+        const first = await store.register(registerOp(aor(), "c1", 1, T0, [full()]));
+        expect(first).toMatchObject({ ok: true, changed: true, routingChanged: true });
+        const refresh = await store.register(registerOp(aor(), "c1", 2, T0 + 30 * SEC, [full()]));
+        expect(refresh).toMatchObject({ ok: true, changed: true, routingChanged: false });
+        expect(okBindings(refresh)[0]).toMatchObject({ cseq: 2, expiresAt: T0 + 90 * SEC, registeredAt: T0 });
+        // A rebooted phone re-registering the same flow with a new Call-ID is still a refresh.
+        const reboot = await store.register(registerOp(aor(), "c2", 1, T0 + 40 * SEC, [full({ expires: 120 })]));
+        expect(reboot).toMatchObject({ ok: true, routingChanged: false });
+        expect((await store.lookup(aor(), T0 + 150 * SEC)).bindings).toHaveLength(1);
+      });
+
+      for (const [what, o] of [
+        ["contact", { contact: "sip:r@192.0.2.6:5060;ob" }],
+        ["q", { q: 0.5 }],
+        ["Path", { path: [`<sip:${"x"}@edge-other:5070;lr;ob>`] }],
+        ["flow token", { flowToken: "other-flow" }],
+        ["edge", { edge: "edge-other:5070" }],
+        ["transport", { transport: "tcp" }],
+        ["source", { source: "192.0.2.5:6000" }],
+        ["User-Agent", { userAgent: "Phone/3" }],
+      ] as const) {
+        it(`a refresh that changes the ${what} is a routing change`, async () => {
+          await store.register(registerOp(aor(), "c1", 1, T0, [full()]));
+          const r = await store.register(registerOp(aor(), "c1", 2, T0 + SEC, [full(o as ChangeOpts)]));
+          expect(r).toMatchObject({ ok: true, changed: true, routingChanged: true });
+        });
+      }
+
+      it("removing a binding is a routing change; a refresh of an unreachable binding is one too", async () => {
+        await store.register(registerOp(aor(), "c1", 1, T0, [full(), contactChange("sip:other@h")]));
+        expect(await store.register(registerOp(aor(), "c1", 2, T0 + SEC, [contactChange("sip:other@h", { expires: 0 })]))).toMatchObject({
+          ok: true,
+          routingChanged: true,
+        });
+        await store.markUnreachable({ flowToken: flow("r") }, "flow-failed", T0 + 2 * SEC);
+        const back = await store.register(registerOp(aor(), "c1", 3, T0 + 3 * SEC, [full()]));
+        expect(back).toMatchObject({ ok: true, routingChanged: true });
+        expect(okBindings(back)[0]).toMatchObject({ reachable: true });
+        // ...and the next one, reachable again, is a pure refresh.
+        expect(await store.register(registerOp(aor(), "c1", 4, T0 + 4 * SEC, [full()]))).toMatchObject({ ok: true, routingChanged: false });
+      });
+
+      it("after pure refreshes, markUnreachable by flow and by edge still finds the AOR", async () => {
+        await store.register(registerOp(aor(), "c1", 1, T0, [full()]));
+        for (let i = 2; i < 6; i++) await store.register(registerOp(aor(), "c1", i, T0 + i * 20 * SEC, [full()]));
+        expect(await store.markUnreachable({ flowToken: flow("r") }, "flow-failed", T0 + 130 * SEC)).toEqual([aor()]);
+        await store.register(registerOp(aor(), "c1", 7, T0 + 140 * SEC, [full()]));
+        for (let i = 8; i < 12; i++) await store.register(registerOp(aor(), "c1", i, T0 + 140 * SEC + i * 20 * SEC, [full()]));
+        expect(await store.markUnreachable({ edge: edge("r") }, "edge-down", T0 + 400 * SEC)).toEqual([aor()]);
       });
     });
 

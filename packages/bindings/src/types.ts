@@ -84,8 +84,16 @@ export type RegisterRejection =
   | { readonly ok: false; readonly code: "unavailable"; readonly status: 503; readonly reason: string; readonly retryAfter: number };
 
 export type RegisterResult =
-  /** `bindings`: current unexpired bindings after the op, in `compareBindings` order. */
-  | { readonly ok: true; readonly bindings: Binding[]; readonly changed: boolean }
+  /**
+   * `bindings`: current unexpired bindings after the op, in `compareBindings` order.
+   * `changed`: the op wrote anything (a refresh that only moves expiry counts).
+   * `routingChanged`: a lookup would now route differently — a binding added or removed, or
+   * one whose contact, q, Path, instance, reg-id, edge, flow, transport, source or User-Agent
+   * changed, or that was unreachable and is reachable again. A pure refresh (same values,
+   * later expiry, new CSeq/Call-ID) is not: caches that re-check expiry on read stay correct
+   * without hearing about it, so nobody needs to be told (no cluster event per refresh).
+   */
+  | { readonly ok: true; readonly bindings: Binding[]; readonly changed: boolean; readonly routingChanged: boolean }
   | RegisterRejection;
 
 export interface FlowRef {

@@ -86,6 +86,8 @@ export type RegisterOutcome =
       readonly aor: string;
       /** the store changed (a binding added, refreshed, or removed) */
       readonly changed: boolean;
+      /** a lookup would route differently now; a pure refresh is not (see RegisterResult) */
+      readonly routingChanged: boolean;
       /** bindings listed in the 200 */
       readonly contacts: number;
       /** `*` removal */
@@ -299,6 +301,7 @@ export async function handleRegister(req: SipRequest, ctx: RegisterContext): Pro
         status: 200,
         aor,
         changed: result.changed,
+        routingChanged: result.routingChanged,
         contacts: result.bindings.length,
         removedAll: removeAll,
         query: !removeAll && changes.length === 0,

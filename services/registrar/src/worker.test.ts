@@ -152,6 +152,38 @@ describe("RegistrarWorker", () => {
     expect(worker.stats.registers).toBe(1);
   });
 
+  it("a pure refresh (same contact, Path and flow, later expiry) publishes no binding-changed; a new contact does", async () => {
+    const seen: string[] = [];
+    const sub = bus.subscribe(Subjects.bindingChanged, (m) => seen.push(m.json<{ aor: string }>().aor));
+    const sentinel = async (tag: string): Promise<void> => {
+      // Ordered delivery: once our own marker arrives, anything the worker published before it has too.
+      const arrived = new Promise<void>((resolve) => {
+        const s = bus.subscribe(Subjects.bindingChanged, (m) => {
+          if (m.json<{ aor: string }>().aor === tag) {
+            s.unsubscribe();
+            resolve();
+          }
+        });
+      });
+      bus.publish(Subjects.bindingChanged, { aor: tag, by: "test" });
+      await arrived;
+    };
+    try {
+      const ft = token(40000);
+      await registerBob(ft);
+      await sentinel("mark-1");
+      expect(seen.filter((a) => a === "sip:bob@example.com")).toHaveLength(1);
+      await registerBob(ft); // refresh: same Contact, same Path/flow
+      await sentinel("mark-2");
+      expect(seen.filter((a) => a === "sip:bob@example.com")).toHaveLength(1);
+      await registerBob(token(40002)); // same Contact through another flow: routing changed
+      await sentinel("mark-3");
+      expect(seen.filter((a) => a === "sip:bob@example.com")).toHaveLength(2);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
   it("RFC 3261 §16 / RFC 3327: a MESSAGE goes to the edge in the Path with Route = Path; the 200 returns to edge A", async () => {
     const ft = token(40000);
     await registerBob(ft);

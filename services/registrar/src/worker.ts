@@ -306,7 +306,9 @@ export class RegistrarWorker {
         tx.respond(o.status, reply.response);
         this.#o.onRegister?.(o.status, o.result === "rejected" ? o.step : undefined, performance.now() - startedAt);
         if (o.result === "ok") {
-          if (o.changed) this.#o.bus.publish(Subjects.bindingChanged, { aor: o.aor, by: this.#o.id }, busTraceHeaders(span));
+          // Other workers' caches only need to hear about what changes routing; a pure refresh
+          // (the bulk of REGISTERs) moves expiry, which every cached read re-checks itself.
+          if (o.routingChanged) this.#o.bus.publish(Subjects.bindingChanged, { aor: o.aor, by: this.#o.id }, busTraceHeaders(span));
           this.#log.debug({ aor: o.aor, contacts: o.contacts, callId: req.callId }, "REGISTER ok");
         } else {
           this.stats.registerRejected++;
