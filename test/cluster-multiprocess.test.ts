@@ -251,18 +251,40 @@ describe("edgepath as separate processes (Redis + NATS)", () => {
     expect(flows).toContain(String(tcp.connectionPort(at(edgeA))));
   }, 60_000);
 
+  let onB: Registered;
+  let tcpOnB: Registered;
+
   it("DESIGN §3: an edge whose heartbeats stop makes the bindings behind it unreachable (edge-down)", async () => {
     const u = await ua();
     const user = `onb-${randomToken(2)}`;
-    await register(u, user, edgeB);
+    onB = await register(u, user, edgeB);
+    tcpOnB = await register(await ua("tcp"), `tcponb-${randomToken(2)}`, edgeB);
     expect((await aor(user)).bindings[0]?.edge).toBe(edgeB.ready.internal[0]);
     await edgeB.kill("SIGKILL");
     await waitFor(until(async () => (await aor(user)).bindings[0]?.reachable === false), { timeoutMs: 20_000, what: "edge-down marks the binding" });
     expect((await aor(user)).bindings[0]?.reason).toBe("edge-down");
+    await waitFor(until(async () => (await aor(tcpOnB.user)).bindings[0]?.reachable === false), { timeoutMs: 10_000, what: "edge-down marks the TCP binding" });
     // Bindings behind edge A are untouched.
     expect((await aor(users[1]!.user)).bindings[0]?.reachable).toBe(true);
     const caller = await ua();
     const res = await caller.request(messageText(caller, user, "gone?"), at(edgeA), 10_000);
+    expect(sipStatus(res), res).toBe(480);
+  }, 60_000);
+
+  it("DESIGN §3: the edge comes back at the same address (edge-up): its UDP bindings are reachable again, its lost TCP flows are not", async () => {
+    const internal = edgeB.ready.internal[0]!;
+    edgeB = await startNode("edge", "edge-b", { ...env, EDGEPATH_INTERNAL_LISTEN: internal }, 20_000, edgeB.sipPort);
+    expect(edgeB.ready.internal[0]).toBe(internal);
+    await waitFor(until(async () => (await aor(onB.user)).bindings[0]?.reachable === true), { timeoutMs: 20_000, what: "edge-up restores the UDP binding" });
+    const b = (await aor(onB.user)).bindings[0]!;
+    expect(b.reason).toBeNull();
+    // No REGISTER happened: the phone's UDP address is reached through the edge again.
+    onB = { ...onB, edge: edgeB };
+    await deliver(await ua(), edgeA, onB);
+    // The TCP connection died with the old process: still unreachable, and a MESSAGE fails fast.
+    expect((await aor(tcpOnB.user)).bindings[0]).toMatchObject({ reachable: false, reason: "edge-down" });
+    const caller = await ua();
+    const res = await caller.request(messageText(caller, tcpOnB.user, "tcp gone?"), at(edgeA), 10_000);
     expect(sipStatus(res), res).toBe(480);
   }, 60_000);
 });

@@ -35,9 +35,10 @@ export function requireBuilt(): void {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`pnpm exec tsc -b\` before the e2e tests`);
 }
 
-export async function startNode(role: "edge" | "registrar", id: string, env: Record<string, string>, timeoutMs = 20_000): Promise<NodeProc> {
+/** `sipPort`: an edge's public UDP+TCP port (default: a free one); a restart passes the old one. */
+export async function startNode(role: "edge" | "registrar", id: string, env: Record<string, string>, timeoutMs = 20_000, sipPort?: number): Promise<NodeProc> {
   requireBuilt();
-  const sipPort = role === "edge" ? await freeSipPort() : 0;
+  sipPort ??= role === "edge" ? await freeSipPort() : 0;
   const fullEnv: Record<string, string> = {
     PATH: process.env["PATH"] ?? "",
     EDGEPATH_NODE_ID: id,

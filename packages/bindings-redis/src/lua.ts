@@ -219,6 +219,40 @@ return reply
 `;
 
 /**
+ * Shared prelude of the reachability scripts: calls visit(key, b, reachable, reason, lastSeen)
+ * for every unexpired binding in the bindings hash KEYS[1], with its `r:` reachability decoded
+ * (absent = reachable since its last update).
+ */
+const EACH_LIVE_BINDING_LUA = `
+local function eachLiveBinding(now, visit)
+  local all = redis.call('HGETALL', KEYS[1])
+  local reach = {}
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 'r:' then reach[string.sub(all[i], 3)] = all[i + 1] end
+  end
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 'b:' then
+      local key = string.sub(all[i], 3)
+      local b = cjson.decode(all[i + 1])
+      if b.expiresAt > now then
+        local lastSeen, reachable, reason = b.updatedAt, true, nil
+        local r = reach[key]
+        if r ~= nil and r ~= '' then
+          local ok, d = pcall(cjson.decode, r)
+          if ok then
+            if type(d.lastSeen) == 'number' then lastSeen = d.lastSeen end
+            if d.reachable == false then reachable = false end
+            if type(d.reason) == 'string' then reason = d.reason end
+          end
+        end
+        visit(key, b, reachable, reason, lastSeen)
+      end
+    end
+  end
+end
+`;
+
+/**
  * Marks unreachable the unexpired bindings of one AOR whose binding JSON has field
  * ARGV[1] equal to ARGV[2] (flow token or edge). RFC 5626 §5.3: a failed flow makes its
  * bindings unusable at once. A binding already unreachable keeps its first reason and
@@ -226,39 +260,50 @@ return reply
  * KEYS[1] bindings hash; ARGV: field, value, reason, now.
  * Returns {flipped, matched}: matched = 0 means the AOR can leave the index.
  */
-export const MARK_UNREACHABLE_LUA = `
-local all = redis.call('HGETALL', KEYS[1])
+export const MARK_UNREACHABLE_LUA = `${EACH_LIVE_BINDING_LUA}
 local field, value, reason, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local reach = {}
-for i = 1, #all, 2 do
-  if string.sub(all[i], 1, 2) == 'r:' then reach[string.sub(all[i], 3)] = all[i + 1] end
-end
 local matched, flipped, sets = 0, 0, {}
-for i = 1, #all, 2 do
-  if string.sub(all[i], 1, 2) == 'b:' then
-    local key = string.sub(all[i], 3)
-    local b = cjson.decode(all[i + 1])
-    if b.expiresAt > now and b[field] == value then
-      matched = matched + 1
-      local lastSeen, reachable = b.updatedAt, true
-      local r = reach[key]
-      if r ~= nil and r ~= '' then
-        local ok, d = pcall(cjson.decode, r)
-        if ok then
-          if type(d.lastSeen) == 'number' then lastSeen = d.lastSeen end
-          if d.reachable == false then reachable = false end
-        end
-      end
-      if reachable then
-        flipped = flipped + 1
-        sets[#sets + 1] = 'r:' .. key
-        sets[#sets + 1] = '{"reachable":false,"reason":' .. cjson.encode(reason) .. ',"lastSeen":' .. string.format('%.0f', lastSeen) .. '}'
-      end
-    end
+eachLiveBinding(now, function(key, b, reachable, _, lastSeen)
+  if b[field] ~= value then return end
+  matched = matched + 1
+  if reachable then
+    flipped = flipped + 1
+    sets[#sets + 1] = 'r:' .. key
+    sets[#sets + 1] = '{"reachable":false,"reason":' .. cjson.encode(reason) .. ',"lastSeen":' .. string.format('%.0f', lastSeen) .. '}'
   end
-end
+end)
 if #sets > 0 then redis.call('HSET', KEYS[1], unpack(sets)) end
 return {flipped, matched}
+`;
+
+/**
+ * BindingStore.edgeRestarted for one AOR (the rule of @edgepath/bindings edgeRestartChange):
+ * connection flows on the edge refreshed before the new process started -> unreachable
+ * "edge-restarted"; UDP bindings on it marked "edge-down" -> reachable, lastSeen kept.
+ * KEYS[1] bindings hash; ARGV: edge, startedAt, now. Returns {changed, matched}: matched = 0
+ * means nothing of this AOR is on that edge any more (a stale index entry to trim).
+ */
+export const EDGE_RESTARTED_LUA = `${EACH_LIVE_BINDING_LUA}
+local edge, startedAt, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local matched, changed, sets = 0, 0, {}
+eachLiveBinding(now, function(key, b, reachable, reason, lastSeen)
+  if b.edge ~= edge then return end
+  matched = matched + 1
+  local ls = string.format('%.0f', lastSeen)
+  if b.transport == 'udp' then
+    if not reachable and reason == 'edge-down' then
+      changed = changed + 1
+      sets[#sets + 1] = 'r:' .. key
+      sets[#sets + 1] = '{"reachable":true,"lastSeen":' .. ls .. '}'
+    end
+  elseif type(b.transport) == 'string' and reachable and b.updatedAt < startedAt then
+    changed = changed + 1
+    sets[#sets + 1] = 'r:' .. key
+    sets[#sets + 1] = '{"reachable":false,"reason":"edge-restarted","lastSeen":' .. ls .. '}'
+  end
+end)
+if #sets > 0 then redis.call('HSET', KEYS[1], unpack(sets)) end
+return {changed, matched}
 `;
 
 /**

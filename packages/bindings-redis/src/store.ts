@@ -13,7 +13,7 @@ import {
   type UnreachableSelector,
 } from "@edgepath/bindings";
 import { keyLayout, type KeyLayout } from "./keys.js";
-import { EXPIRY_CAS_LUA, INDEX_ADD_LUA, MARK_REACHABLE_LUA, MARK_UNREACHABLE_LUA, REGISTER_LUA } from "./lua.js";
+import { EDGE_RESTARTED_LUA, EXPIRY_CAS_LUA, INDEX_ADD_LUA, MARK_REACHABLE_LUA, MARK_UNREACHABLE_LUA, REGISTER_LUA } from "./lua.js";
 
 export interface RedisBindingStoreOptions extends BindingStoreOptions {
   /** `redis://[user:pass@]host:port[/db]` or `rediss://` for TLS. */
@@ -62,6 +62,7 @@ interface ScriptCommands {
   edgepathMarkReachable(bindingsKey: string, key: string, now: string): Promise<unknown>;
   edgepathExpiryCas(expiryKey: string, aor: string, scoreSeen: string, next: string): Promise<unknown>;
   edgepathIndexAdd(indexKey: string, aor: string, ttlMs: string): Promise<unknown>;
+  edgepathEdgeRestarted(bindingsKey: string, edge: string, startedAt: string, now: string): Promise<unknown>;
 }
 
 type Client = (Redis | Cluster) & ScriptCommands;
@@ -143,6 +144,7 @@ export class RedisBindingStore implements BindingStore {
     client.defineCommand("edgepathMarkReachable", { numberOfKeys: 1, lua: MARK_REACHABLE_LUA });
     client.defineCommand("edgepathExpiryCas", { numberOfKeys: 1, lua: EXPIRY_CAS_LUA });
     client.defineCommand("edgepathIndexAdd", { numberOfKeys: 1, lua: INDEX_ADD_LUA });
+    client.defineCommand("edgepathEdgeRestarted", { numberOfKeys: 1, lua: EDGE_RESTARTED_LUA });
     this.#client = client as Client;
   }
 
@@ -242,17 +244,30 @@ export class RedisBindingStore implements BindingStore {
   async markUnreachable(sel: UnreachableSelector, reason: string, now: number): Promise<string[]> {
     this.#assertOpen();
     const [field, value, indexKey] = "flowToken" in sel ? ["flowToken", sel.flowToken, this.#keys.flow(sel.flowToken)] : ["edge", sel.edge, this.#keys.edge(sel.edge)];
+    return this.#perIndexedAor(indexKey, (aor) => this.#client.edgepathMarkUnreachable(this.#keys.bindings(aor), field, value, reason, String(now)));
+  }
+
+  async edgeRestarted(edge: string, startedAt: number, now: number): Promise<string[]> {
+    this.#assertOpen();
+    return this.#perIndexedAor(this.#keys.edge(edge), (aor) => this.#client.edgepathEdgeRestarted(this.#keys.bindings(aor), edge, String(startedAt), String(now)));
+  }
+
+  /**
+   * Runs a per-AOR script (replying {changed, matched}) for every AOR of an index set, 256 at
+   * a time; returns the AORs it changed, sorted, and trims members nothing matched any more.
+   */
+  async #perIndexedAor(indexKey: string, script: (aor: string) => Promise<unknown>): Promise<string[]> {
     try {
       const aors = await this.#members(indexKey);
       const affected: string[] = [];
       const trim: string[] = [];
       for (let i = 0; i < aors.length; i += 256) {
         const batch = aors.slice(i, i + 256);
-        const replies = await Promise.all(batch.map((aor) => this.#client.edgepathMarkUnreachable(this.#keys.bindings(aor), field, value, reason, String(now))));
+        const replies = await Promise.all(batch.map(script));
         replies.forEach((r, j) => {
-          const [flipped, matched] = Array.isArray(r) ? (r as unknown[]).map(Number) : [0, 0];
+          const [changed, matched] = Array.isArray(r) ? (r as unknown[]).map(Number) : [0, 0];
           const aor = batch[j] as string;
-          if ((flipped ?? 0) > 0) affected.push(aor);
+          if ((changed ?? 0) > 0) affected.push(aor);
           if ((matched ?? 0) === 0) trim.push(aor); // stale hint: nothing of this AOR uses it any more
         });
       }

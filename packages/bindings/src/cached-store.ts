@@ -106,6 +106,15 @@ export class CachedBindingStore implements BindingStore {
     }
   }
 
+  async edgeRestarted(edge: string, startedAt: number, now: number): Promise<string[]> {
+    const sel = { edge };
+    this.#invalidateWhere(sel);
+    const aors = await this.#inner.edgeRestarted(edge, startedAt, now);
+    for (const a of aors) this.invalidate(a);
+    this.#invalidateWhere(sel);
+    return aors;
+  }
+
   sweepExpired(now: number, limit?: number): Promise<number> {
     // Expiry is re-checked on every cached read; nothing to drop here.
     return this.#inner.sweepExpired(now, limit);

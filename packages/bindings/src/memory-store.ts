@@ -7,8 +7,8 @@
  * expiry times, O(log n) per removed binding. Each op runs synchronously inside
  * its promise, so ops are atomic and serialised like a Redis script.
  */
-import { liveBindings, planRegister, validateRegisterOp } from "./plan.js";
-import { BindingStoreError, DEFAULT_KNOWN_FOR_MS } from "./types.js";
+import { edgeRestartChange, liveBindings, planRegister, validateRegisterOp } from "./plan.js";
+import { BindingStoreError, DEFAULT_KNOWN_FOR_MS, EDGE_RESTARTED_REASON } from "./types.js";
 import type { Binding, BindingStore, BindingStoreOptions, RegisterOp, RegisterResult, UnreachableSelector } from "./types.js";
 
 interface AorState {
@@ -166,6 +166,33 @@ export class MemoryBindingStore implements BindingStore {
         this.#aors.get(aor)!.bindings.set(key, Object.freeze({ ...rest, reachable: true, lastSeen: Math.max(b.lastSeen, now) }));
       }
       return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+  }
+
+  edgeRestarted(edge: string, startedAt: number, now: number): Promise<string[]> {
+    try {
+      this.#checkOpen();
+      const affected: string[] = [];
+      for (const aor of this.#byEdge.get(edge) ?? []) {
+        const st = this.#aors.get(aor);
+        if (st === undefined) continue;
+        let hit = false;
+        for (const [key, b] of st.bindings) {
+          const change = edgeRestartChange(b, edge, startedAt, now);
+          if (change === "unreachable") {
+            st.bindings.set(key, Object.freeze({ ...b, reachable: false, reason: EDGE_RESTARTED_REASON }));
+            hit = true;
+          } else if (change === "reachable") {
+            const { reason: _reason, ...rest } = b;
+            st.bindings.set(key, Object.freeze({ ...rest, reachable: true }));
+            hit = true;
+          }
+        }
+        if (hit) affected.push(aor);
+      }
+      return Promise.resolve(affected.sort());
     } catch (e) {
       return Promise.reject(e as Error);
     }

@@ -5,7 +5,7 @@
  * directly, and a store that reads-then-writes optimistically (WATCH/MULTI) can
  * too, so both enforce the same rules.
  */
-import { BindingStoreError } from "./types.js";
+import { BindingStoreError, EDGE_DOWN_REASON } from "./types.js";
 import type { Binding, ContactChange, RegisterOp, RegisterRejection } from "./types.js";
 
 export type RegisterPlan =
@@ -203,4 +203,15 @@ export function isPureRefresh(prev: Binding | undefined, next: Binding): boolean
     prev.source === next.source &&
     prev.userAgent === next.userAgent
   );
+}
+
+/**
+ * What `BindingStore.edgeRestarted` does to one binding (the memory store applies it; the
+ * Redis store's EDGE_RESTARTED_LUA is the same rule): "unreachable", "reachable" or undefined
+ * for no change.
+ */
+export function edgeRestartChange(b: Binding, edge: string, startedAt: number, now: number): "unreachable" | "reachable" | undefined {
+  if (b.edge !== edge || b.expiresAt <= now || b.transport === undefined) return undefined;
+  if (b.transport === "udp") return !b.reachable && b.reason === EDGE_DOWN_REASON ? "reachable" : undefined;
+  return b.reachable && b.updatedAt < startedAt ? "unreachable" : undefined;
 }

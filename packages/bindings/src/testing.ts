@@ -13,6 +13,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { EDGE_DOWN_REASON, EDGE_RESTARTED_REASON } from "./types.js";
 import type { Binding, BindingStore, ContactChange, RegisterOp, RegisterResult } from "./types.js";
 
 type ChangeOpts = {
@@ -606,6 +607,41 @@ export function bindingStoreContract(
         await store.markReachable(aor(), "other", T0);
         expect(keysOf((await store.lookup(aor(), T0)).bindings)).toEqual(["k"]);
         expect((await store.lookup(aor("nobody"), T0)).known).toBe(false);
+      });
+
+      it("edgeRestarted: UDP bindings marked edge-down come back; older connection flows on it are lost", async () => {
+        const e = edge("back");
+        const on = (k: string, transport: string): ContactChange => contactChange(k, { edge: e, flowToken: flow(k), transport });
+        await store.register(registerOp(aor("u"), "c1", 1, T0, [on("udp1", "udp"), contactChange("other", { edge: edge("x"), flowToken: flow("x"), transport: "udp" })]));
+        await store.register(registerOp(aor("t"), "c1", 1, T0, [on("tcp1", "tcp")]));
+        expect([...(await store.markUnreachable({ edge: e }, EDGE_DOWN_REASON, T0 + SEC))].sort()).toEqual([aor("t"), aor("u")].sort());
+        // The edge process came back at the same address, started at T0 + 5 s.
+        expect(await store.edgeRestarted(e, T0 + 5 * SEC, T0 + 6 * SEC)).toEqual([aor("u")]);
+        const u = new Map((await store.lookup(aor("u"), T0 + 6 * SEC)).bindings.map((b) => [b.key, b]));
+        expect(u.get("udp1")).toMatchObject({ reachable: true, lastSeen: T0 });
+        expect(Object.keys(u.get("udp1")!)).not.toContain("reason");
+        expect(u.get("other")).toMatchObject({ reachable: true });
+        // The TCP flow died with the old process: it stays unreachable (first reason kept).
+        expect((await store.lookup(aor("t"), T0 + 6 * SEC)).bindings[0]).toMatchObject({ reachable: false, reason: EDGE_DOWN_REASON });
+        // Idempotent.
+        expect(await store.edgeRestarted(e, T0 + 5 * SEC, T0 + 7 * SEC)).toEqual([]);
+      });
+
+      it("edgeRestarted in place (never reported down): connection flows refreshed before the restart become unreachable", async () => {
+        const e = edge("quick");
+        await store.register(registerOp(aor("old"), "c1", 1, T0, [contactChange("ws1", { edge: e, flowToken: flow("ws1"), transport: "wss" })]));
+        await store.register(registerOp(aor("udp"), "c1", 1, T0, [contactChange("u1", { edge: e, flowToken: flow("u1"), transport: "udp" })]));
+        // A UA that reconnected through the new process and re-registered after it started.
+        await store.register(registerOp(aor("new"), "c1", 1, T0 + 3 * SEC, [contactChange("t1", { edge: e, flowToken: flow("t1"), transport: "tcp" })]));
+        expect(await store.edgeRestarted(e, T0 + 2 * SEC, T0 + 4 * SEC)).toEqual([aor("old")]);
+        expect((await store.lookup(aor("old"), T0 + 4 * SEC)).bindings[0]).toMatchObject({ reachable: false, reason: EDGE_RESTARTED_REASON });
+        expect((await store.lookup(aor("new"), T0 + 4 * SEC)).bindings[0]).toMatchObject({ reachable: true });
+        expect((await store.lookup(aor("udp"), T0 + 4 * SEC)).bindings[0]).toMatchObject({ reachable: true });
+        // A UDP flow that failed on its own (pings unanswered) is not undone by the edge's return.
+        await store.markUnreachable({ flowToken: flow("u1") }, "ping-timeout", T0 + 5 * SEC);
+        expect(await store.edgeRestarted(e, T0 + 2 * SEC, T0 + 7 * SEC)).toEqual([]); // the same restart, heard again
+        expect((await store.lookup(aor("udp"), T0 + 7 * SEC)).bindings[0]).toMatchObject({ reachable: false, reason: "ping-timeout" });
+        expect(await store.edgeRestarted(edge("nope"), T0, T0)).toEqual([]);
       });
 
       it("a re-registration makes an unreachable binding reachable again", async () => {

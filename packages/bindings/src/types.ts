@@ -125,6 +125,11 @@ export type UnreachableSelector = { readonly flowToken: string } | { readonly ed
  * - markUnreachable returns the AORs where at least one unexpired, reachable
  *   binding was flipped; already-unreachable bindings keep their first reason.
  */
+/** `reason` of bindings behind an edge that left the cluster (DESIGN §3). */
+export const EDGE_DOWN_REASON = "edge-down";
+/** `reason` of connection flows lost when their edge process restarted. */
+export const EDGE_RESTARTED_REASON = "edge-restarted";
+
 export interface BindingStore {
   register(op: RegisterOp): Promise<RegisterResult>;
   /** Unexpired bindings only; `known` lets the proxy answer 480 vs 404. */
@@ -132,6 +137,18 @@ export interface BindingStore {
   /** Marks matching bindings unreachable; returns affected AORs. Index based, never a scan. */
   markUnreachable(sel: UnreachableSelector, reason: string, now: number): Promise<string[]>;
   markReachable(aor: string, key: string, now: number): Promise<void>;
+  /**
+   * An edge process (re)started at `edge` at `startedAt` (DESIGN §3), via the edge index:
+   * - its connection flows (transport tcp/tls/ws/wss) of bindings last refreshed before
+   *   `startedAt` died with the old process: reachable ones become unreachable with
+   *   EDGE_RESTARTED_REASON (a UA that already re-registered through the new process is
+   *   newer than `startedAt` and is left alone);
+   * - its UDP bindings marked EDGE_DOWN_REASON work again: a UDP flow is the UA's address,
+   *   reached through the same edge address as before, so they become reachable (lastSeen
+   *   unchanged: this is not word from the UA).
+   * Returns the AORs where any binding changed.
+   */
+  edgeRestarted(edge: string, startedAt: number, now: number): Promise<string[]>;
   /** Background expiry; returns bindings removed. */
   sweepExpired(now: number, limit?: number): Promise<number>;
   /** Admin only. */

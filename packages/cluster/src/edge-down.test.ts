@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { InProcessBus } from "./bus.js";
 import { EdgeDownPublisher, edgeDownKey, type EdgeDownTimers } from "./edge-down.js";
 import { Membership, type Timers } from "./membership.js";
-import { Subjects, type EdgeDown } from "./subjects.js";
+import { Subjects, type EdgeDown, type EdgeUp } from "./subjects.js";
 
 function manualTimers(): EdgeDownTimers & Timers & { fire(): void; pending(): number } {
   const timeouts = new Map<number, () => void>();
@@ -105,5 +105,61 @@ describe("EdgeDownPublisher (DESIGN §3: an edge that leaves makes its bindings 
     s.timers.fire();
     await s.bus.flush();
     expect(s.events).toEqual([]);
+  });
+});
+
+describe("EdgeDownPublisher: the way back (edgeUp)", () => {
+  const beat = (id: string, addr: string, startedAt: number, seq: number) => ({ id, role: "edge", sipAddress: addr, startedAt, seq });
+
+  function upSetup(self: string, owner: string) {
+    const s = setup({ self, owner: () => owner });
+    const ups: EdgeUp[] = [];
+    s.bus.subscribe(Subjects.edgeUp, (m) => ups.push(m.json<EdgeUp>()));
+    return { ...s, ups };
+  }
+
+  it("an edge reported down that heartbeats again is published as up, with its new process start", async () => {
+    const s = upSetup("w1", "w1");
+    s.bus.publish(Subjects.edgeHeartbeat, beat("e1", "10.0.0.1:5070", 100, 1));
+    await s.bus.flush();
+    expect(s.ups).toEqual([]); // first sight is not a return
+    s.bus.publish(Subjects.memberLeave, { id: "e1", role: "edge" });
+    await s.bus.flush();
+    await s.bus.flush();
+    expect(s.events).toEqual([{ edge: "10.0.0.1:5070", at: 42 }]);
+    s.bus.publish(Subjects.edgeHeartbeat, beat("e1", "10.0.0.1:5070", 200, 1));
+    await s.bus.flush();
+    expect(s.ups).toEqual([{ edge: "10.0.0.1:5070", startedAt: 200, at: 42 }]);
+    // Further heartbeats of the same process are not news.
+    s.bus.publish(Subjects.edgeHeartbeat, beat("e1", "10.0.0.1:5070", 200, 2));
+    await s.bus.flush();
+    expect(s.ups).toHaveLength(1);
+    s.p.stop();
+  });
+
+  it("a restart in place (new startedAt, never reported down) is published as up", async () => {
+    const s = upSetup("w1", "w1");
+    s.bus.publish(Subjects.edgeHeartbeat, beat("e1", "10.0.0.1:5070", 100, 5));
+    await s.bus.flush();
+    s.bus.publish(Subjects.edgeHeartbeat, beat("e1", "10.0.0.1:5070", 300, 1));
+    await s.bus.flush();
+    expect(s.events).toEqual([]);
+    expect(s.ups).toEqual([{ edge: "10.0.0.1:5070", startedAt: 300, at: 42 }]);
+    s.p.stop();
+  });
+
+  it("an edgeDown heard from another worker counts; only the owner publishes the return", async () => {
+    const owner = upSetup("w1", "w1");
+    const other = upSetup("w2", "w1");
+    for (const s of [owner, other]) {
+      s.bus.publish(Subjects.edgeDown, { edge: "10.0.0.9:5070", at: 1 });
+      await s.bus.flush();
+      s.bus.publish(Subjects.edgeHeartbeat, beat("e9", "10.0.0.9:5070", 500, 1));
+      await s.bus.flush();
+    }
+    expect(owner.ups).toEqual([{ edge: "10.0.0.9:5070", startedAt: 500, at: 42 }]);
+    expect(other.ups).toEqual([]);
+    owner.p.stop();
+    other.p.stop();
   });
 });

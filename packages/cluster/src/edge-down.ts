@@ -10,10 +10,16 @@
  * moment (a node with an edge and a worker on it): every other worker re-checks after
  * `graceMs` and publishes if the edge is still gone, the owner it saw then is gone too, and
  * it now owns the key. An edge that comes back before that is not reported.
+ *
+ * The way back (`edgeUp`): an edge reported down (by anyone: every worker hears edgeDown)
+ * that heartbeats again, or one whose heartbeat's `startedAt` changed without ever being
+ * reported (a restart quicker than the member TTL), has a new process at that address. Its
+ * UDP flows work again through it; its connection flows died with the old process. The same
+ * owner rule picks one worker to publish it.
  */
 import type { ClusterBus } from "./bus.js";
 import type { Membership } from "./membership.js";
-import { Subjects, type EdgeDown, type MemberHeartbeat } from "./subjects.js";
+import { Subjects, type EdgeDown, type EdgeUp, type MemberHeartbeat } from "./subjects.js";
 
 export interface EdgeDownTimers {
   setTimeout(cb: () => void, ms: number): unknown;
@@ -33,7 +39,12 @@ export interface EdgeDownOptions {
   readonly timers?: EdgeDownTimers;
   /** Called after this worker published an edgeDown. */
   readonly onPublished?: (ev: EdgeDown) => void;
+  /** Called after this worker published an edgeUp. */
+  readonly onPublishedUp?: (ev: EdgeUp) => void;
 }
+
+/** Edges remembered (reported down, last startedAt); beyond it the oldest are forgotten. */
+const MAX_REMEMBERED_EDGES = 4096;
 
 const defaultTimers: EdgeDownTimers = {
   setTimeout: (cb, ms) => {
@@ -58,7 +69,12 @@ export class EdgeDownPublisher {
   /** sipAddress of every edge in the last view. */
   #known = new Set<string>();
   readonly #pending = new Map<string, unknown>();
+  /** Edges reported down (edgeDown heard) and not back since. */
+  readonly #down = new Set<string>();
+  /** sipAddress -> startedAt of the process last seen there (kept after it leaves). */
+  readonly #startedAt = new Map<string, number>();
   #unsubscribe: (() => void) | undefined;
+  #unsubscribeDown: (() => void) | undefined;
 
   constructor(bus: ClusterBus, edges: Membership, opts: EdgeDownOptions) {
     this.#bus = bus;
@@ -70,13 +86,27 @@ export class EdgeDownPublisher {
 
   start(): void {
     if (this.#unsubscribe !== undefined) return;
-    this.#known = new Set(this.#edges.members().map((m) => m.sipAddress));
+    const members = this.#edges.members();
+    this.#known = new Set(members.map((m) => m.sipAddress));
+    for (const m of members) this.#startedAt.set(m.sipAddress, m.startedAt);
     this.#unsubscribe = this.#edges.onChange((members) => this.#onChange(members));
+    const sub = this.#bus.subscribe(Subjects.edgeDown, (m) => {
+      let ev: EdgeDown;
+      try {
+        ev = m.json<EdgeDown>();
+      } catch {
+        return;
+      }
+      if (typeof ev.edge === "string" && !this.#known.has(ev.edge)) remember(this.#down, ev.edge);
+    });
+    this.#unsubscribeDown = () => sub.unsubscribe();
   }
 
   stop(): void {
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
+    this.#unsubscribeDown?.();
+    this.#unsubscribeDown = undefined;
     for (const h of this.#pending.values()) this.#timers.clearTimeout(h);
     this.#pending.clear();
   }
@@ -90,6 +120,16 @@ export class EdgeDownPublisher {
         this.#timers.clearTimeout(h);
         this.#pending.delete(edge);
       }
+    }
+    for (const m of members) {
+      const before = this.#startedAt.get(m.sipAddress);
+      const restarted = before !== undefined && before !== m.startedAt;
+      const back = this.#down.delete(m.sipAddress);
+      if (before !== m.startedAt) {
+        this.#startedAt.delete(m.sipAddress);
+        remember(this.#startedAt, m.sipAddress, m.startedAt);
+      }
+      if ((restarted || back) && this.#o.ownerOf(edgeDownKey(m.sipAddress)) === this.#o.self) this.#publishUp(m.sipAddress, m.startedAt);
     }
     for (const edge of this.#known) if (!now.has(edge)) this.#gone(edge);
     this.#known = now;
@@ -115,7 +155,27 @@ export class EdgeDownPublisher {
   #publish(edge: string): void {
     if (!this.#bus.connected) return;
     const ev: EdgeDown = { edge, at: this.#clock() };
+    remember(this.#down, edge); // also heard back through the subscription, maybe before #known moves on
     this.#bus.publish(Subjects.edgeDown, ev);
     this.#o.onPublished?.(ev);
   }
+
+  #publishUp(edge: string, startedAt: number): void {
+    if (!this.#bus.connected) return;
+    const ev: EdgeUp = { edge, startedAt, at: this.#clock() };
+    this.#bus.publish(Subjects.edgeUp, ev);
+    this.#o.onPublishedUp?.(ev);
+  }
+}
+
+/** Adds to a bounded Set or Map (insertion order: the oldest entry goes first). */
+function remember(into: Set<string>, key: string): void;
+function remember(into: Map<string, number>, key: string, value: number): void;
+function remember(into: Set<string> | Map<string, number>, key: string, value?: number): void {
+  if (into.size >= MAX_REMEMBERED_EDGES && !into.has(key)) {
+    const oldest = into.keys().next();
+    if (oldest.done !== true) into.delete(oldest.value);
+  }
+  if (into instanceof Map) into.set(key, value ?? 0);
+  else into.add(key);
 }

@@ -5,4 +5,4 @@ export type { EdgeDownOptions, EdgeDownTimers } from "./edge-down.js";
 export { Heartbeater, Membership, isMemberHeartbeat } from "./membership.js";
 export type { MembershipOptions, Timers } from "./membership.js";
 export { Subjects, heartbeatSubject } from "./subjects.js";
-export type { BindingChanged, EdgeDown, FlowAlive, FlowFailed, MemberHeartbeat, MemberLeave, MemberRole, Subject, SubjectPayloads } from "./subjects.js";
+export type { BindingChanged, EdgeDown, EdgeUp, FlowAlive, FlowFailed, MemberHeartbeat, MemberLeave, MemberRole, Subject, SubjectPayloads } from "./subjects.js";

@@ -26,6 +26,12 @@ export const Subjects = {
   flowAlive: "edgepath.v1.flow.alive",
   /** An edge left without a graceful leave (heartbeats stopped). Payload: EdgeDown. */
   edgeDown: "edgepath.v1.edge.down",
+  /**
+   * An edge process (re)started at an address: it came back after an edgeDown, or its
+   * heartbeat's startedAt changed in place. Workers restore its UDP bindings and mark its
+   * connection flows older than the new process unreachable. Payload: EdgeUp.
+   */
+  edgeUp: "edgepath.v1.edge.up",
 } as const;
 
 export type Subject = (typeof Subjects)[keyof typeof Subjects];
@@ -93,6 +99,16 @@ export interface EdgeDown {
   at: number;
 }
 
+/** Payload of edgeUp. */
+export interface EdgeUp {
+  /** host:port (internal) of the edge, as it appears in Path. */
+  edge: string;
+  /** Epoch ms the new edge process started (its heartbeat's startedAt). */
+  startedAt: number;
+  /** Epoch ms. */
+  at: number;
+}
+
 /** Payload type of each subject. */
 export interface SubjectPayloads {
   [Subjects.workerHeartbeat]: MemberHeartbeat;
@@ -102,6 +118,7 @@ export interface SubjectPayloads {
   [Subjects.flowFailed]: FlowFailed;
   [Subjects.flowAlive]: FlowAlive;
   [Subjects.edgeDown]: EdgeDown;
+  [Subjects.edgeUp]: EdgeUp;
 }
 
 /** Heartbeat subject for a role. */

@@ -186,6 +186,7 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
     ownerOf: (key) => ring.ownerOf(key)?.id,
     isWorkerLive: (id) => ring.members().some((m) => m.id === id),
     onPublished: (ev) => logger.warn({ edge: ev.edge }, "edge heartbeats stopped: published edge-down"),
+    onPublishedUp: (ev) => logger.info({ edge: ev.edge, startedAt: ev.startedAt }, "edge process back or restarted: published edge-up"),
   });
   edgeDown.start();
   // DESIGN §4: expiry is enforced on read and swept in the background. Every worker sweeps;

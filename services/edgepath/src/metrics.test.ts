@@ -128,6 +128,7 @@ describe("store metrics", () => {
       lookup: () => Promise.reject(down),
       markUnreachable: () => Promise.resolve([]),
       markReachable: () => Promise.resolve(),
+      edgeRestarted: () => Promise.resolve([]),
       sweepExpired: () => Promise.resolve(0),
       close: () => Promise.resolve(),
     };

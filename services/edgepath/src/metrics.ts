@@ -257,6 +257,7 @@ export function registerStoreMetrics(registry: Registry, backend: "redis" | "mem
         lookup: (aor, now) => timed("lookup", () => store.lookup(aor, now)),
         markUnreachable: (sel, reason, now) => timed("markUnreachable", () => store.markUnreachable(sel, reason, now)),
         markReachable: (aor, key, now) => timed("markReachable", () => store.markReachable(aor, key, now)),
+        edgeRestarted: (edge, startedAt, now) => timed("edgeRestarted", () => store.edgeRestarted(edge, startedAt, now)),
         sweepExpired: (now, limit) => timed("sweepExpired", () => store.sweepExpired(now, limit)),
         close: () => store.close(),
       };

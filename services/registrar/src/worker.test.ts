@@ -184,6 +184,22 @@ describe("RegistrarWorker", () => {
     }
   });
 
+  it("DESIGN §3: edge-up restores the UDP bindings an edge-down took; malformed events are ignored", async () => {
+    await registerBob(token(40000));
+    const edge = `127.0.0.1:${edgeB.port}`;
+    bus.publish(Subjects.edgeDown, { edge, at: Date.now() });
+    const reach = async (): Promise<boolean | undefined> => (await store.lookup("sip:bob@example.com", Date.now())).bindings[0]?.reachable;
+    const settle = async (want: boolean): Promise<void> => {
+      for (let i = 0; i < 200 && (await reach()) !== want; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(await reach()).toBe(want);
+    };
+    await settle(false);
+    bus.publish(Subjects.edgeUp, "null");
+    bus.publish(Subjects.edgeUp, { edge, startedAt: "soon" });
+    bus.publish(Subjects.edgeUp, { edge, startedAt: Date.now(), at: Date.now() });
+    await settle(true);
+  });
+
   it("RFC 3261 §16 / RFC 3327: a MESSAGE goes to the edge in the Path with Route = Path; the 200 returns to edge A", async () => {
     const ft = token(40000);
     await registerBob(ft);

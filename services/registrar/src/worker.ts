@@ -14,9 +14,9 @@ import { TransportLayer } from "@edgepath/transport";
 import type { FlowInfo, SendTarget as TransportTarget } from "@edgepath/transport";
 import { TransactionLayer } from "@edgepath/transactions";
 import type { SendOutcome, SendTarget, ServerTransaction, ServerTransactionUser } from "@edgepath/transactions";
-import type { BindingStore } from "@edgepath/bindings";
+import { EDGE_DOWN_REASON, type BindingStore } from "@edgepath/bindings";
 import { Heartbeater, Subjects } from "@edgepath/cluster";
-import type { BusMessage, ClusterBus, EdgeDown, FlowFailed, Subscription } from "@edgepath/cluster";
+import type { BusMessage, ClusterBus, EdgeDown, EdgeUp, FlowFailed, Subscription } from "@edgepath/cluster";
 import type { FlowTokenCodec } from "@edgepath/flow-token";
 import { handleRegister } from "./register.js";
 import type { RegisterContext, RegistrarSettings } from "./register.js";
@@ -150,11 +150,14 @@ export class RegistrarWorker {
       ...(this.#o.realms !== undefined ? { realms: this.#o.realms } : {}),
     });
 
-    // DESIGN §3: flow-failed and edge-down events make bindings unreachable at once. Every worker
-    // hears them; marking is idempotent, so the shared store converges whoever wins.
+    // DESIGN §3: flow-failed and edge-down events make bindings unreachable at once; edge-up
+    // (the edge's process is back or was replaced in place) settles what that means for its
+    // flows. Every worker hears them; marking is idempotent, so the shared store converges
+    // whoever wins, and each worker's cache drops what changed.
     this.#subs.push(
       this.#o.bus.subscribe(Subjects.flowFailed, (m) => this.#onFlowFailed(m)),
       this.#o.bus.subscribe(Subjects.edgeDown, (m) => this.#onEdgeDown(m)),
+      this.#o.bus.subscribe(Subjects.edgeUp, (m) => this.#onEdgeUp(m)),
     );
     this.#heartbeat = new Heartbeater(
       this.#o.bus,
@@ -327,12 +330,8 @@ export class RegistrarWorker {
   }
 
   #onFlowFailed(m: BusMessage): void {
-    let ev: FlowFailed;
-    try {
-      ev = m.json<FlowFailed>();
-    } catch {
-      return;
-    }
+    const ev = eventOf<FlowFailed>(m);
+    if (ev === undefined) return;
     if (typeof ev.flowToken !== "string") return;
     const reason = typeof ev.reason === "string" ? `flow-failed: ${ev.reason}` : "flow-failed";
     if (!tracingEnabled()) {
@@ -346,14 +345,24 @@ export class RegistrarWorker {
   }
 
   #onEdgeDown(m: BusMessage): void {
-    let ev: EdgeDown;
-    try {
-      ev = m.json<EdgeDown>();
-    } catch {
-      return;
-    }
+    const ev = eventOf<EdgeDown>(m);
+    if (ev === undefined) return;
     if (typeof ev.edge !== "string") return;
-    this.#mark({ edge: ev.edge }, "edge-down");
+    this.#mark({ edge: ev.edge }, EDGE_DOWN_REASON);
+  }
+
+  #onEdgeUp(m: BusMessage): void {
+    const ev = eventOf<EdgeUp>(m);
+    if (ev === undefined) return;
+    if (typeof ev.edge !== "string" || typeof ev.startedAt !== "number" || !Number.isFinite(ev.startedAt)) return;
+    this.#track(
+      this.#o.store
+        .edgeRestarted(ev.edge, ev.startedAt, Date.now())
+        .then((aors) => {
+          if (aors.length > 0) this.#log.info({ edge: ev.edge, startedAt: ev.startedAt, aors: aors.length }, "edge back: UDP bindings restored, older connection flows unreachable");
+        })
+        .catch((err: unknown) => this.#log.warn({ err: err instanceof Error ? err.message : String(err), edge: ev.edge }, "edgeRestarted failed")),
+    );
   }
 
   #mark(sel: { flowToken: string } | { edge: string }, reason: string): void {
@@ -380,6 +389,16 @@ export class RegistrarWorker {
   #track(p: Promise<unknown>): void {
     this.#pending.add(p);
     void p.finally(() => this.#pending.delete(p));
+  }
+}
+
+/** A bus event's JSON object payload; undefined for anything else (ignored, never thrown). */
+function eventOf<T extends object>(m: BusMessage): T | undefined {
+  try {
+    const v = m.json<unknown>();
+    return typeof v === "object" && v !== null ? (v as T) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
