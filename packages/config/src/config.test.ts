@@ -46,6 +46,7 @@ describe("loadConfig defaults", () => {
       headerReadTimeoutMs: 10000,
       maxConnections: 10000,
       maxConnectionsPerIp: 100,
+      wsAllowedOrigins: [],
       ratePerSec: 0,
       rateBurst: 1,
       rateAction: "reply",
@@ -228,6 +229,8 @@ describe("errors name the setting", () => {
     ["EDGEPATH_TCP_IDLE_TIMEOUT_MS", { EDGEPATH_TCP_IDLE_TIMEOUT_MS: "1.5" }, "all", /not an integer/],
     ["EDGEPATH_MAX_CONNECTIONS", { EDGEPATH_MAX_CONNECTIONS: "0" }, "all", /out of range/],
     ["EDGEPATH_MAX_CONNECTIONS_PER_IP", { EDGEPATH_MAX_CONNECTIONS_PER_IP: "x" }, "all", /not an integer/],
+    ["EDGEPATH_WS_ALLOWED_ORIGINS", { EDGEPATH_WS_ALLOWED_ORIGINS: "app.example.com" }, "all", /not an origin/],
+    ["EDGEPATH_WS_ALLOWED_ORIGINS", { EDGEPATH_WS_ALLOWED_ORIGINS: "https://app.example.com/phone" }, "all", /did you mean "https:\/\/app.example.com"/],
     ["EDGEPATH_TLS_CERT", { EDGEPATH_SIP_LISTEN: "tls:0.0.0.0:5061", EDGEPATH_TLS_KEY: "/k.pem" }, "all", /required for tls\/wss/],
     ["EDGEPATH_TLS_KEY", { EDGEPATH_TLS_CERT: "/c.pem" }, "all", /go together/],
     ["NATS_TOKEN", { NATS_URL: "nats://n:4222", NATS_TOKEN: "t", NATS_USER: "u", NATS_PASSWORD: "p" }, "all", /one of/],
@@ -314,7 +317,12 @@ describe("auth and edge limits (DESIGN §6)", () => {
       HOST,
     );
     expect(config.auth).toEqual({ mode: "required", realm: "corp", nonceTtlSec: 60, trustedCidrs: ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"] });
-    expect(config.limits).toMatchObject({ ratePerSec: 50, rateBurst: 100, rateAction: "drop", maxVia: 10 });
+    expect(config.limits).toMatchObject({ ratePerSec: 50, rateBurst: 100, rateAction: "drop", maxVia: 10, wsAllowedOrigins: [] });
+  });
+
+  it("parses the WebSocket origin allowlist into serialised origins (RFC 6454)", () => {
+    const { config } = loadConfigOrThrow({ EDGEPATH_WS_ALLOWED_ORIGINS: "https://App.Example.com, http://localhost:8080/" }, [], "all", HOST);
+    expect(config.limits.wsAllowedOrigins).toEqual(["https://app.example.com", "http://localhost:8080"]);
   });
 
   it("names the setting for bad values", () => {

@@ -116,6 +116,11 @@ export interface EdgepathConfig {
     readonly headerReadTimeoutMs: number;
     readonly maxConnections: number;
     readonly maxConnectionsPerIp: number;
+    /**
+     * Origins (scheme://host[:port]) a browser may open WS/WSS connections from; empty = any.
+     * An upgrade without an Origin header (a native SIP client) is not a browser and is allowed.
+     */
+    readonly wsAllowedOrigins: readonly string[];
     /** Requests per second per source address at the edge; 0 = no limit (token bucket). */
     readonly ratePerSec: number;
     /** Token bucket size (burst). */
@@ -271,6 +276,11 @@ const SETTINGS = [
   { name: "EDGEPATH_MAX_CONNECTIONS", default: "10000", help: "Maximum concurrent stream connections per edge." },
   { name: "EDGEPATH_MAX_CONNECTIONS_PER_IP", default: "100", help: "Maximum concurrent stream connections from one IP." },
   {
+    name: "EDGEPATH_WS_ALLOWED_ORIGINS",
+    defaultText: "any",
+    help: "Comma list of origins (https://app.example.com) browsers may open WS/WSS from; others get 403 (cross-site WebSocket hijacking). Upgrades without Origin (native clients) are allowed.",
+  },
+  {
     name: "EDGEPATH_AUTH",
     default: (role: Role) => (role === "all" ? "off" : "required"),
     defaultText: "off in all-mode (with a warning), required otherwise",
@@ -409,6 +419,7 @@ function makeSchema(role: Role, warnings: string[]) {
       EDGEPATH_HEADER_TIMEOUT_MS: req.transform(int(100, 3600 * 1000)),
       EDGEPATH_MAX_CONNECTIONS: req.transform(int(1, 1_000_000)),
       EDGEPATH_MAX_CONNECTIONS_PER_IP: req.transform(int(1, 1_000_000)),
+      EDGEPATH_WS_ALLOWED_ORIGINS: opt.transform((v, ctx) => (v === undefined ? undefined : fromParsed(parseOriginList)(v, ctx))),
       EDGEPATH_AUTH: req.pipe(z.enum(["required", "off"], { error: (iss) => `"${String(iss.input)}" is not required or off` })),
       EDGEPATH_AUTH_REALM: opt.refine((v) => v === undefined || (/^[\x21-\x7e]{1,255}$/.test(v) && !/["\\]/.test(v)), {
         error: "must be 1..255 visible characters without quotes or backslashes",
@@ -553,6 +564,26 @@ function requiredFor(role: Role): readonly SettingName[] {
 
 function nameOf(n: string): SettingName | undefined {
   return SETTING_NAMES.has(n) ? (n as SettingName) : undefined;
+}
+
+/** EDGEPATH_WS_ALLOWED_ORIGINS: "https://app.example.com, http://localhost:8080" (RFC 6454 serialised origins). */
+function parseOriginList(v: string): Parsed<string[]> {
+  const out: string[] = [];
+  for (const raw of v.split(",")) {
+    const o = raw.trim();
+    if (o === "") continue;
+    let origin: string;
+    try {
+      origin = new URL(o).origin;
+    } catch {
+      return { ok: false, message: `"${o}" is not an origin like https://app.example.com` };
+    }
+    if (origin === "null" || origin !== o.replace(/\/$/, "").toLowerCase()) {
+      return { ok: false, message: `"${o}" is not an origin (scheme://host[:port], no path): did you mean "${origin}"?` };
+    }
+    out.push(origin);
+  }
+  return { ok: true, value: out };
 }
 
 /** EDGEPATH_TRUSTED_CIDRS: "10.0.0.0/8, 192.0.2.7, 2001:db8::/32". */
@@ -720,6 +751,7 @@ export function loadConfig(
       headerReadTimeoutMs: c.EDGEPATH_HEADER_TIMEOUT_MS,
       maxConnections: c.EDGEPATH_MAX_CONNECTIONS,
       maxConnectionsPerIp: c.EDGEPATH_MAX_CONNECTIONS_PER_IP,
+      wsAllowedOrigins: c.EDGEPATH_WS_ALLOWED_ORIGINS ?? [],
       ratePerSec: c.EDGEPATH_RATE_LIMIT,
       rateBurst: c.EDGEPATH_RATE_BURST ?? Math.max(1, 2 * c.EDGEPATH_RATE_LIMIT),
       rateAction: c.EDGEPATH_RATE_LIMIT_ACTION,

@@ -107,6 +107,11 @@ export interface TransportLimits {
   readonly maxWriteBufferBytes: number;
   /** SO_RCVBUF asked for on UDP sockets (the kernel may clamp it, e.g. to net.core.rmem_max). Default 4 MiB. */
   readonly udpRecvBufferBytes: number;
+  /**
+   * WS/WSS upgrades carrying an Origin header (browsers) are accepted only from these serialised
+   * origins (RFC 6454 §6.2, RFC 6455 §10.2); empty = any. No Origin = not a browser: accepted.
+   */
+  readonly wsAllowedOrigins: readonly string[];
 }
 
 export const DEFAULT_LIMITS: TransportLimits = Object.freeze({
@@ -118,6 +123,7 @@ export const DEFAULT_LIMITS: TransportLimits = Object.freeze({
   connectTimeoutMs: 10_000,
   maxWriteBufferBytes: 1024 * 1024,
   udpRecvBufferBytes: 4 * 1024 * 1024,
+  wsAllowedOrigins: Object.freeze([]),
 });
 
 export type SendResult = { readonly ok: true; readonly flow: FlowInfo } | { readonly ok: false; readonly reason: SendFailure };

@@ -22,6 +22,7 @@ export const SIP_WS_PROTOCOL = "sip";
  * - Connection limits apply to the raw TCP connection, before TLS and HTTP are spent on it.
  * - The TLS handshake plus the HTTP upgrade must complete within the header-read timeout from
  *   accept (slowloris on the handshake); plain HTTP requests get 426 Upgrade Required.
+ * - With `wsAllowedOrigins` set, an upgrade whose Origin is not listed is refused with 403.
  * - An upgrade that does not offer "sip" in Sec-WebSocket-Protocol is refused with 400: RFC 7118
  *   §4.1 requires the client to offer it, and a server answering without a subprotocol would make a
  *   conforming client fail the connection anyway (RFC 6455 §4.1).
@@ -109,6 +110,16 @@ export class WsListener extends ServerListener {
       this.hooks.refused("ws-no-sip-protocol", this.sourceOf(req.socket));
       const body = "Sec-WebSocket-Protocol must offer sip (RFC 7118 §4.1)\n";
       socket.end(`HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      return;
+    }
+    // RFC 6455 §10.2: a browser names the page's origin; a page we do not serve must not open a
+    // SIP session with the user's cookies/credentials (cross-site WebSocket hijacking).
+    const origin = req.headers.origin;
+    const allowed = this.limits.wsAllowedOrigins;
+    if (origin !== undefined && allowed.length > 0 && !allowed.includes(origin.toLowerCase())) {
+      this.hooks.refused("ws-origin", this.sourceOf(req.socket));
+      const body = "Origin not allowed\n";
+      socket.end(`HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
       return;
     }
     // ws answers 400 itself for a malformed upgrade (bad version, key, ...) and closes the socket.

@@ -103,15 +103,36 @@ describe("WebSocket transport (RFC 7118)", () => {
     expect((await reply).text).toBe("SIP/2.0 200 OK\r\n\r\n");
   });
 
-  it("RFC 7118 §4.1: an upgrade without the sip subprotocol is refused with 400", async () => {
-    const { delegate, port, layer } = await wsLayer();
-    const ws = new WebSocket(`ws://127.0.0.1:${port}`, ["chat"]);
+  /** Status of an upgrade the server refused (ws emits "unexpected-response"). */
+  async function refusedStatus(port: number, protocols: string[], origin?: string): Promise<number> {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}`, protocols, origin !== undefined ? { origin } : {});
     ws.on("error", () => {});
     cleanups.push(() => ws.terminate());
     const [, res] = (await once(ws, "unexpected-response")) as [unknown, { statusCode: number }];
-    expect(res.statusCode).toBe(400);
+    return res.statusCode;
+  }
+
+  it("RFC 7118 §4.1: an upgrade without the sip subprotocol is refused with 400", async () => {
+    const { delegate, port, layer } = await wsLayer();
+    expect(await refusedStatus(port, ["chat"])).toBe(400);
     await delegate.waitFor("drop", (e) => e.reason === "ws-no-sip-protocol");
     expect(layer.flows()).toHaveLength(0);
+  });
+
+  it("RFC 6455 §10.2: with allowed origins set, a browser from another origin gets 403; listed origins and native clients connect", async () => {
+    const { delegate, port, layer } = await wsLayer("ws", { wsAllowedOrigins: ["https://app.example.com"] });
+    expect(await refusedStatus(port, ["sip"], "https://evil.example.net")).toBe(403);
+    await delegate.waitFor("drop", (e) => e.reason === "ws-origin");
+    expect(layer.flows()).toHaveLength(0);
+    // The listed origin (case-insensitive scheme/host) and a client sending no Origin both get in.
+    const good = new WebSocket(`ws://127.0.0.1:${port}`, ["sip"], { origin: "https://APP.example.com" });
+    good.on("error", () => {});
+    cleanups.push(() => good.terminate());
+    await once(good, "open");
+    await dialWs(`ws://127.0.0.1:${port}`);
+    good.send(sipRequest("origin-ok"));
+    expect((await delegate.waitFor("message")).bytes.toString("latin1")).toContain("Call-ID: origin-ok");
+    expect(layer.flows()).toHaveLength(2);
   });
 
   it("RFC 6455 §4.2.2: a plain HTTP request gets 426 Upgrade Required", async () => {

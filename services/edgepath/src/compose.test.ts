@@ -24,13 +24,15 @@ afterEach(async () => {
 });
 
 describe("config -> edge transport", () => {
-  it("EDGEPATH_HEADER_TIMEOUT_MS and the connection limits reach the edge's transport limits", () => {
-    expect(edgeTransportLimits(config({ EDGEPATH_HEADER_TIMEOUT_MS: "1500", EDGEPATH_MAX_CONNECTIONS_PER_IP: "7" }))).toEqual({
+  it("EDGEPATH_HEADER_TIMEOUT_MS, the connection limits and the WS origins reach the edge's transport limits", () => {
+    const c = config({ EDGEPATH_HEADER_TIMEOUT_MS: "1500", EDGEPATH_MAX_CONNECTIONS_PER_IP: "7", EDGEPATH_WS_ALLOWED_ORIGINS: "https://app.example.com" });
+    expect(edgeTransportLimits(c)).toEqual({
       maxMessageBytes: 65535,
       idleTimeoutMs: 300000,
       headerReadTimeoutMs: 1500,
       maxConnections: 10000,
       maxConnectionsPerIp: 7,
+      wsAllowedOrigins: ["https://app.example.com"],
     });
   });
 

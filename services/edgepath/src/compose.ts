@@ -138,6 +138,7 @@ export function edgeTransportLimits(config: EdgepathConfig): NonNullable<Constru
     headerReadTimeoutMs: l.headerReadTimeoutMs,
     maxConnections: l.maxConnections,
     maxConnectionsPerIp: l.maxConnectionsPerIp,
+    wsAllowedOrigins: l.wsAllowedOrigins,
   };
 }
 
