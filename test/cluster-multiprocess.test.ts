@@ -214,6 +214,11 @@ describe("edgepath as separate processes (Redis + NATS)", () => {
     const caller = await ua();
     await deliver(caller, edgeB, users[3]!);
     await deliver(caller, edgeB, registered!);
+    // The dataset marker came back with the AOF: no worker reports a loss (no false alarm).
+    for (const w of workers.filter((x) => !x.exited)) {
+      const text = await (await fetch(`${w.adminUrl}/metrics`)).text();
+      expect(text, w.id).toMatch(/^edgepath_redis_dataset_lost_total\{[^}]*\} 0$/m);
+    }
   }, 120_000);
 
   it("RFC 5626 §5.3 / DESIGN §3: a TCP UA disconnects -> flow-failed -> MESSAGE fails fast with 480; the API says why", async () => {

@@ -3,10 +3,13 @@
  * and NATS are connected, an edge only while NATS is; each goes 503 naming the lost dependency when
  * it goes away, and 200 again once it is back. The registrar's /metrics move with SIP traffic
  * (REGISTER and location-proxied MESSAGE latency, Redis store timings, binding census), and its
- * admin API answers 503 (not 500) while Redis is down. Needs redis-server, nats-server and the build.
+ * admin API answers 503 (not 500) while Redis is down; a Redis that comes back empty (or is
+ * flushed) is counted in edgepath_redis_dataset_lost_total and logged at error. Needs
+ * redis-server, nats-server and the build.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   freePort, freeSipPort, randomToken, sipHeader, sipHeaders, sipMethod, sipStatus, sipText, startNats, startRedis, TestUa, waitFor,
@@ -180,6 +183,7 @@ describe("readiness follows Redis and NATS (edgepath registrar / edge, real proc
 
   it("Redis gone: the registrar answers 503 with redis=false, and 200 again after Redis is back", async () => {
     const errorsBefore = sample(await metrics(registrar), "edgepath_store_errors_total", { backend: "redis" });
+    const lostBefore = sample(await metrics(registrar), "edgepath_redis_dataset_lost_total");
     await redis.restart({
       whileDown: async () => {
         const down = await until(registrar, 503, "registrar 503 while Redis is down");
@@ -198,6 +202,28 @@ describe("readiness follows Redis and NATS (edgepath registrar / edge, real proc
     expect(sample(await metrics(registrar), "edgepath_store_errors_total", { backend: "redis" })).toBeGreaterThan(errorsBefore);
     const res = await fetch(`${registrar.admin}/v1/aors/${encodeURIComponent("sip:someone@example.com")}`);
     expect(res.status).toBe(200);
+    // This Redis has no persistence: it came back empty, and the registrar says so (issue 4).
+    await waitFor(async () => (sample(await metrics(registrar), "edgepath_redis_dataset_lost_total") === lostBefore + 1 ? true : undefined), {
+      timeoutMs: 10_000, intervalMs: 100, what: "edgepath_redis_dataset_lost_total to count the empty restart",
+    });
+    expect(registrar.output()).toMatch(/"level":50.*redis lost its data/);
+  });
+
+  it("Redis flushed while connected: the periodic marker check counts the loss within seconds", async () => {
+    await until(registrar, 200, "registrar ready");
+    const lostBefore = sample(await metrics(registrar), "edgepath_redis_dataset_lost_total");
+    const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      expect(await admin.get("ep:dataset")).not.toBeNull();
+      await admin.flushall();
+    } finally {
+      admin.disconnect();
+    }
+    await waitFor(async () => (sample(await metrics(registrar), "edgepath_redis_dataset_lost_total") === lostBefore + 1 ? true : undefined), {
+      timeoutMs: 15_000, intervalMs: 200, what: "edgepath_redis_dataset_lost_total after FLUSHALL",
+    });
+    // Still ready: an empty Redis works; the loss is an alert, not an outage.
+    expect((await readiness(registrar)).status).toBe(200);
   });
 
   it("NATS gone: edge and registrar answer 503 with nats=false, and 200 again after NATS is back", async () => {

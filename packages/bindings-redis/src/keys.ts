@@ -7,6 +7,8 @@
  *   {prefix}flow:{TOKEN} SET   AORs with a binding through that flow token   (hint)
  *   {prefix}edge:{EDGE}  SET   AORs with a binding whose Path starts at EDGE (hint)
  *   {prefix}expiry       ZSET  AOR -> its next binding expiry, for the background sweep
+ *   {prefix}dataset      STRING a random id set once (SET NX): when it is missing or different
+ *                        after a reconnect, Redis lost what it held (RedisBindingStore.checkDataset)
  *
  * The index keys live in other slots than the AOR keys; see RedisBindingStore for why
  * updating them outside the atomic script is safe.
@@ -17,6 +19,7 @@ export interface KeyLayout {
   flow(flowToken: string): string;
   edge(edge: string): string;
   readonly expiry: string;
+  readonly dataset: string;
 }
 
 /**
@@ -36,5 +39,6 @@ export function keyLayout(prefix: string): KeyLayout {
     flow: (token) => `${prefix}flow:{${tagSafe(token)}}`,
     edge: (edge) => `${prefix}edge:{${tagSafe(edge)}}`,
     expiry: `${prefix}expiry`,
+    dataset: `${prefix}dataset`,
   };
 }

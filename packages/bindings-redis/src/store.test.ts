@@ -3,7 +3,7 @@ import { Redis } from "ioredis";
 import { startRedis, waitFor, type RedisServer } from "@edgepath/testkit";
 import type { ContactChange, RegisterOp } from "@edgepath/bindings";
 import { bindingStoreContract } from "@edgepath/bindings/testing";
-import { BindingStoreUnavailableError, RedisBindingStore } from "./store.js";
+import { BindingStoreUnavailableError, RedisBindingStore, type DatasetLost } from "./store.js";
 import { keyLayout, tagSafe } from "./keys.js";
 
 let redis: RedisServer;
@@ -73,7 +73,8 @@ describe("RedisBindingStore specifics", () => {
     );
     expect(r.ok).toBe(true);
     const keys = (await admin.keys("*")).sort();
-    expect(keys).toEqual(["ep:edge:{10.0.0.1:5060}", "ep:expiry", "ep:flow:{TOK1}", `ep:{${AOR}}:b`, `ep:{${AOR}}:m`].sort());
+    // ep:dataset is the marker the store wrote on connect (sent before the REGISTER on the same connection).
+    expect(keys).toEqual(["ep:dataset", "ep:edge:{10.0.0.1:5060}", "ep:expiry", "ep:flow:{TOK1}", `ep:{${AOR}}:b`, `ep:{${AOR}}:m`].sort());
     expect(await admin.smembers("ep:flow:{TOK1}")).toEqual([AOR]);
     expect(await admin.smembers("ep:edge:{10.0.0.1:5060}")).toEqual([AOR]);
     expect(Number(await admin.zscore("ep:expiry", AOR))).toBe(T0 + 3_600_000);
@@ -248,4 +249,84 @@ describe("RedisBindingStore specifics", () => {
     expect(await admin.smembers("ep:flow:{OLD}")).toEqual([]);
     expect(await admin.smembers("ep:flow:{NEW}")).toEqual([AOR]);
   });
+});
+
+describe("RedisBindingStore dataset marker (a Redis that lost its data is noticed)", () => {
+  beforeEach(async () => {
+    await admin.flushall();
+  });
+
+  it("first check writes the marker; the same marker reads as same; a FLUSHALL reads as lost, once", async () => {
+    const lost: DatasetLost[] = [];
+    const store = new RedisBindingStore({ url: redis.url, onDatasetLost: (ev) => lost.push(ev) });
+    await store.waitUntilReady();
+    try {
+      // The connect itself ran a check; wait until it wrote the marker, then look again.
+      await waitFor(async () => ((await admin.get("ep:dataset")) !== null ? true : undefined), { timeoutMs: 2000, what: "marker written on connect" });
+      const marker = await admin.get("ep:dataset");
+      expect(await store.checkDataset()).toEqual({ state: "same", id: marker });
+      // A second store on the same Redis adopts the marker, it does not replace it.
+      const other = new RedisBindingStore({ url: redis.url });
+      await other.waitUntilReady();
+      await waitFor(async () => ((await other.checkDataset()).state === "same" ? true : undefined), { timeoutMs: 2000, what: "second store to settle" });
+      await other.close();
+      expect(await admin.get("ep:dataset")).toBe(marker);
+
+      await admin.flushall();
+      const r = await store.checkDataset();
+      expect(r.state).toBe("lost");
+      expect(r).toMatchObject({ previous: marker });
+      expect(r.id).not.toBe(marker);
+      expect(await admin.get("ep:dataset")).toBe(r.id);
+      expect(lost).toEqual([{ previous: marker, current: r.id }]);
+      expect(await store.checkDataset()).toEqual({ state: "same", id: r.id });
+      expect(lost).toHaveLength(1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("a store's first check says whether it created the marker (new or emptied Redis) or found one", async () => {
+    // Clients connected beforehand: their 'ready' is past, so no connect-time check runs and the
+    // explicit check is each store's first.
+    const c1 = new Redis(redis.url, { enableOfflineQueue: false });
+    const c2 = new Redis(redis.url, { enableOfflineQueue: false });
+    await Promise.all([c1, c2].map((c) => new Promise((resolve) => c.once("ready", resolve))));
+    const a = new RedisBindingStore({ client: c1 });
+    const b = new RedisBindingStore({ client: c2 });
+    try {
+      const ra = await a.checkDataset();
+      expect(ra).toMatchObject({ state: "first", created: true });
+      expect(await b.checkDataset()).toEqual({ state: "first", id: ra.id, created: false });
+    } finally {
+      c1.disconnect();
+      c2.disconnect();
+    }
+  });
+
+  it("Redis restarted without persistence: the reconnect alone reports the loss (no explicit check)", async () => {
+    const bare = await startRedis(); // no RDB, no AOF: a restart comes back empty
+    const lost: DatasetLost[] = [];
+    const store = new RedisBindingStore({ url: bare.url, onDatasetLost: (ev) => lost.push(ev) });
+    try {
+      await store.waitUntilReady();
+      const probe = new Redis(bare.url, { maxRetriesPerRequest: 1 });
+      probe.on("error", () => undefined);
+      await waitFor(async () => ((await probe.get("ep:dataset")) !== null ? true : undefined), { timeoutMs: 2000, what: "marker written on connect" });
+      const before = await probe.get("ep:dataset");
+      probe.disconnect();
+      expect((await store.register(op({ changes: [change("sip:alice@192.0.2.1:5060", 3600)] }))).ok).toBe(true);
+
+      await bare.restart();
+      await waitFor(() => (lost.length > 0 ? true : undefined), { timeoutMs: 10_000, what: "the reconnect to report the loss" });
+      expect(lost).toHaveLength(1);
+      expect(lost[0]!.previous).toBe(before);
+      expect(lost[0]!.current).not.toBe(before);
+      // What the loss means: the binding written before the restart is gone.
+      expect((await store.lookup(AOR, T0 + 1000)).bindings).toEqual([]);
+    } finally {
+      await store.close();
+      await bare.stop();
+    }
+  }, 30_000);
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { Redis, type Cluster, type RedisOptions } from "ioredis";
 import {
   BindingStoreError,
@@ -35,7 +36,29 @@ export interface RedisBindingStoreOptions extends BindingStoreOptions {
   readonly retryAfterSec?: number;
   /** Connection errors and index-update failures (the store never logs by itself). */
   readonly onError?: (err: Error) => void;
+  /**
+   * Called when the dataset marker changed between two checks: Redis came back empty (restarted
+   * without persistence, flushed, failed over to an empty replica) or evicted keys it should not
+   * have. Checked on every (re)connect and whenever checkDataset() is called.
+   */
+  readonly onDatasetLost?: (ev: DatasetLost) => void;
 }
+
+/** The dataset marker changed: what the store had seen, and what is there now. */
+export interface DatasetLost {
+  readonly previous: string;
+  readonly current: string;
+}
+
+/**
+ * What checkDataset() found. "first": the store's first check (`created`: no marker was there,
+ * so this Redis is new to edgepath or lost its data while no store was watching — the two cannot
+ * be told apart); "same": nothing lost since the last check; "lost": see onDatasetLost.
+ */
+export type DatasetCheck =
+  | { readonly state: "first"; readonly id: string; readonly created: boolean }
+  | { readonly state: "same"; readonly id: string }
+  | { readonly state: "lost"; readonly id: string; readonly previous: string };
 
 /**
  * Redis is down or too slow. Thrown by the operations whose result type has no error
@@ -110,6 +133,9 @@ export class RedisBindingStore implements BindingStore {
   readonly #graceMs: number;
   readonly #retryAfter: number;
   readonly #onError: (err: Error) => void;
+  readonly #onDatasetLost: (ev: DatasetLost) => void;
+  /** The dataset marker seen by the last checkDataset(); undefined before the first. */
+  #datasetId: string | undefined;
   #closed = false;
 
   constructor(opts: RedisBindingStoreOptions = {}) {
@@ -118,6 +144,7 @@ export class RedisBindingStore implements BindingStore {
     this.#graceMs = opts.graceMs ?? 60_000;
     this.#retryAfter = opts.retryAfterSec ?? 5;
     this.#onError = opts.onError ?? (() => undefined);
+    this.#onDatasetLost = opts.onDatasetLost ?? (() => undefined);
     let client: Redis | Cluster;
     if (opts.client !== undefined) {
       client = opts.client;
@@ -139,6 +166,11 @@ export class RedisBindingStore implements BindingStore {
     }
     // Without an 'error' listener ioredis prints every reconnect failure to the console.
     client.on("error", (err: unknown) => this.#onError(err instanceof Error ? err : new Error(String(err))));
+    // A reconnect is when a restarted, empty Redis shows: check the marker at once. A failed
+    // check is dropped; the next reconnect or periodic check sees the same state.
+    client.on("ready", () => {
+      if (!this.#closed) this.checkDataset().catch(() => undefined);
+    });
     client.defineCommand("edgepathRegister", { numberOfKeys: 2, lua: REGISTER_LUA });
     client.defineCommand("edgepathMarkUnreachable", { numberOfKeys: 1, lua: MARK_UNREACHABLE_LUA });
     client.defineCommand("edgepathMarkReachable", { numberOfKeys: 1, lua: MARK_REACHABLE_LUA });
@@ -346,6 +378,31 @@ export class RedisBindingStore implements BindingStore {
     } catch (err) {
       throw this.#unavailable(err);
     }
+  }
+
+  /**
+   * Compares the dataset marker with the one seen last time (DESIGN §4: Redis is the truth, so a
+   * Redis that lost its keys lost every binding and credential in it, and nothing else would say
+   * so: REGISTERs simply succeed again as phones refresh). One `SET key id NX GET` round trip:
+   * the first store to look after the loss writes a new marker, every store then reads the same
+   * one. Redis Cluster: the marker is in one slot, so only that node's loss is seen.
+   */
+  async checkDataset(): Promise<DatasetCheck> {
+    this.#assertOpen();
+    const candidate = randomUUID();
+    let existing: unknown;
+    try {
+      existing = await this.#client.call("SET", this.#keys.dataset, candidate, "NX", "GET");
+    } catch (err) {
+      throw this.#unavailable(err);
+    }
+    const current = typeof existing === "string" ? existing : candidate;
+    const previous = this.#datasetId;
+    this.#datasetId = current;
+    if (previous === undefined) return { state: "first", id: current, created: current === candidate };
+    if (previous === current) return { state: "same", id: current };
+    this.#onDatasetLost({ previous, current });
+    return { state: "lost", id: current, previous };
   }
 
   async close(): Promise<void> {

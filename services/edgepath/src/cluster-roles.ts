@@ -20,6 +20,7 @@ import {
   createRegistry,
   readinessOf,
   registerBindingCensus,
+  registerDatasetLost,
   registerDrainingMetric,
   registerEdgeMetrics,
   registerNatsErrors,
@@ -126,7 +127,22 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
     ...(r.tls ? { tls: {} } : {}),
   };
   const redisLog = redisErrorLog(logger, "bindings");
-  const redisStore = new RedisBindingStore({ url: r.url, redis: redisOpts, onError: redisLog });
+  const countDatasetLost = registerDatasetLost(registry);
+  // Set once the cache exists: a loss seen before that has no cache to clear.
+  let onDatasetLost = (): void => undefined;
+  const redisStore = new RedisBindingStore({
+    url: r.url,
+    redis: redisOpts,
+    onError: redisLog,
+    onDatasetLost: (ev) => {
+      countDatasetLost();
+      logger.error(
+        { previousDataset: ev.previous, dataset: ev.current },
+        "redis lost its data (restarted without persistence, flushed, or failed over to an empty replica): every binding and credential stored there is gone; phones come back as they re-register, credentials must be provisioned again",
+      );
+      onDatasetLost();
+    },
+  });
   // DESIGN §5: every Redis round trip timed, every failure counted (edgepath_store_*{backend="redis"}).
   const store = registerStoreMetrics(registry, "redis").instrument(redisStore);
   // DESIGN §4/§6: credentials (HA1) and nonce counts live in the same Redis as the bindings.
@@ -158,6 +174,8 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
     subscribeFlowAlive(bus, cached, logger.child({ component: "registrar" })),
   ];
   membership.onChange(() => cached.clear());
+  // The cache must not answer for bindings the truth no longer holds.
+  onDatasetLost = () => cached.clear();
   const workers: RegistrarWorker[] = [];
   const { onRegister, onProxyFinal } = registerWorkerMetrics(registry, () => workers);
   const worker = new RegistrarWorker({
@@ -193,6 +211,12 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
   // the store's per-AOR compare-and-set makes concurrent sweeps safe, and a batch limit keeps
   // each run short. Redis being down only skips a round.
   const sweeper = startSweeper(store, () => redisStore.connected, logger);
+  // A reconnect checks the dataset marker by itself; this catches a FLUSHALL or an eviction
+  // while the connection stayed up.
+  const datasetWatch = setInterval(() => {
+    if (redisStore.connected) redisStore.checkDataset().catch(() => undefined);
+  }, DATASET_CHECK_EVERY_MS);
+  datasetWatch.unref();
   const readiness = (): Readiness => readinessOf({ nats: bus.connected, redis: redisStore.connected, ring: ring.size > 0 }, processDrain.draining);
   registerRingMetric(registry, () => ring.size);
   // A census reads up to 10 000 AORs from Redis: at most once per 5 s, never on a SIP path.
@@ -215,6 +239,7 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
     credentials,
     async stop(graceful) {
       clearInterval(sweeper);
+      clearInterval(datasetWatch);
       for (const s of cacheSubs) s.unsubscribe();
       edgeDown.stop();
       edges.stop();
@@ -229,6 +254,7 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
 }
 
 const SWEEP_EVERY_MS = 10_000;
+const DATASET_CHECK_EVERY_MS = 5000;
 const SWEEP_BATCH = 1000;
 
 function startSweeper(store: BindingStore, connected: () => boolean, logger: Logger): ReturnType<typeof setInterval> {

@@ -28,6 +28,7 @@
  * | edgepath_store_operation_duration_seconds     | histogram | backend, op, result       |
  * | edgepath_store_errors_total                   | counter   | backend, op               |
  * | edgepath_nats_errors_total                    | counter   |                           |
+ * | edgepath_redis_dataset_lost_total             | counter   |                           |
  * | edgepath_bindings_active / _reachable         | gauge     |                           |
  * | edgepath_aors_registered                      | gauge     |                           |
  * | edgepath_bindings_census_truncated            | gauge     |                           |
@@ -279,6 +280,19 @@ export function registerNatsErrors(registry: Registry): () => void {
     registers: [registry],
   });
   return () => errors.inc();
+}
+
+/**
+ * Returns the hook for RedisBindingStore's `onDatasetLost`: counts into
+ * `edgepath_redis_dataset_lost_total`. Alert on any increase: every worker counts each loss once.
+ */
+export function registerDatasetLost(registry: Registry): () => void {
+  const lost = new Counter({
+    name: "edgepath_redis_dataset_lost_total",
+    help: "Times this worker found Redis had lost its data (dataset marker gone or replaced): restarted without persistence, flushed, or failed over to an empty replica. Bindings and credentials stored there are gone.",
+    registers: [registry],
+  });
+  return () => lost.inc();
 }
 
 export interface BindingCensusOptions {
