@@ -61,21 +61,21 @@ export class InviteClientTransaction extends TransactionBase<InviteClientState> 
    * §17.1.1.2: "When timer A fires, the client transaction MUST retransmit the request by passing it to the
    * transport layer, and MUST reset the timer with a value of 2*T1." (doubling each time; INVITE has no T2 cap)
    */
-  readonly #onTimerA = (): void => {
+  #onTimerA(): void {
     if (this.state !== "Calling") return;
     if (!this.send(this.request.toBuffer())) return;
     this.#timerA *= 2;
     this.startTimer("A", this.#timerA, this.#onTimerA);
-  };
+  }
 
   /**
    * §17.1.1.2: "If the client transaction is still in the 'Calling' state when timer B fires, the client
    * transaction SHOULD inform the TU that a timeout has occurred." The proxy turns it into a 408 (§16.8).
    */
-  readonly #onTimerB = (): void => {
+  #onTimerB(): void {
     if (this.state !== "Calling") return;
     this.terminate(() => this.user.onTimeout(this));
-  };
+  }
 
   /** Feeds a response matched to this transaction (§17.1.3). */
   receiveResponse(response: SipResponse): void {
@@ -147,15 +147,15 @@ export class InviteClientTransaction extends TransactionBase<InviteClientState> 
 
   /** §17.1.1.2: "If timer D fires while the client transaction is in the 'Completed' state, the client
    * transaction MUST move to the terminated state." */
-  readonly #onTimerD = (): void => {
+  #onTimerD(): void {
     if (this.state === "Completed") this.terminate();
-  };
+  }
 
   /** RFC 6026 §7.2: "If Timer M fires and the state machine is in the 'Accepted' state, the machine MUST
    * transition to the 'Terminated' state." */
-  readonly #onTimerM = (): void => {
+  #onTimerM(): void {
     if (this.state === "Accepted") this.terminate();
-  };
+  }
 
   /** The ACK this transaction sent for a non-2xx final, once it has (§17.1.1.3). */
   get ack(): Buffer | undefined {

@@ -197,33 +197,33 @@ export class InviteServerTransaction extends TransactionBase<InviteServerState> 
    * passed to the transport again for transmission, and timer G is reset with a value that doubles, unless
    * that value exceeds T2, in which case it is reset with the value of T2."
    */
-  readonly #onTimerG = (): void => {
+  #onTimerG(): void {
     if (this.state !== "Completed" || this.#final === undefined) return;
     if (!this.send(this.#final)) return;
     this.#timerG = Math.min(2 * this.#timerG, this.env.timers.T2);
     this.startTimer("G", this.#timerG, this.#onTimerG);
-  };
+  }
 
   /**
    * §17.2.1: "If timer H fires while in the 'Completed' state, it implies that the ACK was never received. In
    * this case, the server transaction MUST transition to the 'Terminated' state, and MUST indicate to the TU
    * that a transaction failure has occurred."
    */
-  readonly #onTimerH = (): void => {
+  #onTimerH(): void {
     if (this.state !== "Completed") return;
     this.terminate(() => this.user.onTimeout?.(this));
-  };
+  }
 
   /** §17.2.1: "Once timer I fires, the server MUST transition to the 'Terminated' state." */
-  readonly #onTimerI = (): void => {
+  #onTimerI(): void {
     if (this.state === "Confirmed") this.terminate();
-  };
+  }
 
   /** RFC 6026 §7.1: "If Timer L fires while the INVITE server transaction is in the 'Accepted' state, the
    * transaction MUST transition to the 'Terminated' state." */
-  readonly #onTimerL = (): void => {
+  #onTimerL(): void {
     if (this.state === "Accepted") this.terminate();
-  };
+  }
 
   protected notifyTerminated(): void {
     this.user.onTerminated?.(this);

@@ -74,6 +74,9 @@ export class TransactionLayer {
   readonly #serverUser: ServerTransactionUser;
   readonly #client = new Map<string, ClientTransaction>();
   readonly #server = new Map<string, ServerTransaction>();
+  /** One environment per table, shared by its transactions (each carries its own tableKey). */
+  readonly #serverEnv: TransactionEnvironment;
+  readonly #clientEnv: TransactionEnvironment;
   #idleWaiters: Array<() => void> = [];
   #stopped = false;
 
@@ -82,6 +85,8 @@ export class TransactionLayer {
     this.#scheduler = opts.scheduler ?? systemScheduler;
     this.timers = resolveTimers(opts.timers);
     this.#serverUser = opts.serverUser ?? {};
+    this.#serverEnv = this.#envFor(this.#server);
+    this.#clientEnv = this.#envFor(this.#client);
   }
 
   /**
@@ -112,7 +117,7 @@ export class TransactionLayer {
       const inviteTx = this.findInviteServerTransactionForCancel(req);
       if (inviteTx === undefined) return { kind: "stray-cancel" };
       const owned = own(key);
-      const tx = this.#fileServer(owned, new NonInviteServerTransaction(req, source, user ?? this.#serverUser, this.#envFor(this.#server, owned)));
+      const tx = this.#fileServer(owned, new NonInviteServerTransaction(req, source, user ?? this.#serverUser, this.#serverEnv));
       return { kind: "cancel", tx, inviteTx };
     }
 
@@ -128,7 +133,7 @@ export class TransactionLayer {
     if (req.method === "ACK") throw new TransactionError(TransactionErrorCode.ackNotTransaction, "ACK does not create a server transaction (RFC 3261 §17.2.3)");
     const key = own(serverKey(req));
     if (this.#server.has(key)) throw new TransactionError(TransactionErrorCode.duplicate, `a server transaction for ${req.method} branch ${req.topVia().branch ?? "(none)"} exists`);
-    const env = this.#envFor(this.#server, key);
+    const env = this.#serverEnv;
     const u = user ?? this.#serverUser;
     return this.#fileServer(key, req.method === "INVITE"
       ? new InviteServerTransaction(req, source, u, env)
@@ -151,10 +156,11 @@ export class TransactionLayer {
     if (!isRfc3261Branch(branch)) throw new TransactionError(TransactionErrorCode.missingBranch, `client request top Via needs a branch starting with z9hG4bK (RFC 3261 §8.1.1.7), got ${branch ?? "none"}`);
     const key = own(clientKey(branch, req.method) as string);
     if (this.#client.has(key)) throw new TransactionError(TransactionErrorCode.duplicate, `a client transaction for ${req.method} branch ${branch} exists`);
-    const env = this.#envFor(this.#client, key);
+    const env = this.#clientEnv;
     const tx: ClientTransaction = req.method === "INVITE"
       ? new InviteClientTransaction(req, target, user, env)
       : new NonInviteClientTransaction(req, target, user, env);
+    tx.tableKey = key;
     this.#client.set(key, tx);
     tx.start();
     return tx;
@@ -224,18 +230,20 @@ export class TransactionLayer {
   }
 
   #fileServer<T extends ServerTransaction>(key: string, tx: T): T {
+    tx.tableKey = key;
     this.#server.set(key, tx);
     return tx;
   }
 
-  #envFor(table: Map<string, unknown>, key: string): TransactionEnvironment {
+  #envFor(table: Map<string, unknown>): TransactionEnvironment {
     return {
       sender: this.#sender,
       scheduler: this.#scheduler,
       timers: this.timers,
       onTerminated: (tx) => {
         // Only forget the entry if it is still this transaction (it always is: keys are unique while live).
-        if (table.get(key) === tx) table.delete(key);
+        const key = tx.tableKey;
+        if (key !== undefined && table.get(key) === tx) table.delete(key);
         if (this.size() === 0) this.#wakeIdle();
       },
     };

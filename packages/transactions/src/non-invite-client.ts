@@ -51,13 +51,13 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteClientS
    * while in the 'Proceeding' state, the request MUST be passed to the transport layer for retransmission, and
    * Timer E MUST be reset with a value of T2 seconds."
    */
-  readonly #onTimerE = (): void => {
+  #onTimerE(): void {
     if (this.state !== "Trying" && this.state !== "Proceeding") return;
     if (!this.send(this.request.toBuffer())) return;
     const { T2 } = this.env.timers;
     this.#timerE = this.state === "Trying" ? Math.min(2 * this.#timerE, T2) : T2;
     this.startTimer("E", this.#timerE, this.#onTimerE);
-  };
+  }
 
   /**
    * §17.1.2.2: "If Timer F fires while the client transaction is still in the 'Trying' state, the client
@@ -65,10 +65,10 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteClientS
    * and "If timer F fires while in the 'Proceeding' state, the TU MUST be informed of a timeout, and the
    * client transaction MUST transition to the terminated state." The proxy answers 408 (§16.8).
    */
-  readonly #onTimerF = (): void => {
+  #onTimerF(): void {
     if (this.state !== "Trying" && this.state !== "Proceeding") return;
     this.terminate(() => this.user.onTimeout(this));
-  };
+  }
 
   receiveResponse(response: SipResponse): void {
     const status = response.status;
@@ -110,9 +110,9 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteClientS
 
   /** §17.1.2.2: "If Timer K fires while in this state, the client transaction MUST transition to the
    * 'Terminated' state." */
-  readonly #onTimerK = (): void => {
+  #onTimerK(): void {
     if (this.state === "Completed") this.terminate();
-  };
+  }
 
   protected notifyTerminated(): void {
     this.user.onTerminated?.(this);

@@ -102,9 +102,9 @@ export class NonInviteServerTransaction extends TransactionBase<NonInviteServerS
 
   /** §17.2.2: "The server transaction remains in this state until Timer J fires, at which point it MUST
    * transition to the 'Terminated' state." */
-  readonly #onTimerJ = (): void => {
+  #onTimerJ(): void {
     if (this.state === "Completed") this.terminate();
-  };
+  }
 
   protected notifyTerminated(): void {
     this.user.onTerminated?.(this);

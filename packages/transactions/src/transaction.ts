@@ -37,10 +37,23 @@ export abstract class TransactionBase<S extends string> {
   /** Whether `target`'s transport is reliable, fixed at creation. */
   readonly reliable: boolean;
 
+  /**
+   * The key the TransactionLayer filed this transaction under (set by the layer; undefined for a
+   * transaction made outside a layer). Lets the layer share one environment per table instead of a
+   * closure per transaction: a UDP transaction lives 32 s (Timer J/D), so every per-transaction
+   * object is multiplied by rate x 32.
+   */
+  tableKey: string | undefined;
+
   protected readonly env: TransactionEnvironment;
   #state: S;
   readonly #table: TransitionTable<S>;
-  readonly #timers = new Map<TimerName, unknown>();
+  /**
+   * Running timers as [name, queue, ticket, ...] triples (see TimerQueue): at most two run at once
+   * (A+B, E+F, G+H), so a flat array is smaller than a Map and as fast to search. Replaced rather
+   * than grown: a pushed-to array reserves 17 slots, an array literal exactly what it holds.
+   */
+  #timers: TimerSlots = NO_TIMERS;
 
   /** Undefined once released (see releaseRequest). */
   #request: SipRequest | undefined;
@@ -135,31 +148,59 @@ export abstract class TransactionBase<S extends string> {
   /** Tells the TU the transport failed (the transaction is already Terminated). */
   protected abstract notifyTransportError(error: Error): void;
 
-  /** Starts (or restarts) a named timer. */
-  protected startTimer(name: TimerName, ms: number, fire: () => void): void {
+  /**
+   * Starts (or restarts) a named timer. `fire` is called with this transaction as `this`, so the
+   * state machines pass their (prototype) methods rather than a closure per transaction.
+   */
+  protected startTimer(name: TimerName, ms: number, fire: (this: this) => void): void {
     this.clearTimer(name);
-    const handle = this.env.scheduler.setTimeout(() => {
-      this.#timers.delete(name);
-      if (!this.terminated) fire();
-    }, ms);
-    this.#timers.set(name, handle);
+    const queue = timerQueue(this.env.scheduler, ms);
+    const ticket = queue.add(this, name, fire as (this: TransactionBase<string>) => void);
+    const t = this.#timers;
+    this.#timers = t.length === 0 ? [name, queue, ticket] : [...t, name, queue, ticket];
   }
 
   protected clearTimer(name: TimerName): void {
-    const handle = this.#timers.get(name);
-    if (handle === undefined) return;
-    this.#timers.delete(name);
-    this.env.scheduler.clearTimeout(handle);
+    const t = this.#timers;
+    for (let i = 0; i < t.length; i += 3) {
+      if (t[i] === name) {
+        (t[i + 1] as TimerQueue).cancel(t[i + 2] as number);
+        this.#dropSlot(i);
+        return;
+      }
+    }
+  }
+
+  #dropSlot(i: number): void {
+    if (this.#timers.length === 3) this.#timers = NO_TIMERS;
+    else this.#timers.splice(i, 3);
+  }
+
+  /**
+   * TimerQueue's callback when an entry is due: fires it if it is still this transaction's running
+   * `name` timer (a restarted timer has a new ticket; a cleared one was cancelled in its queue).
+   * @internal
+   */
+  expireTimer(name: TimerName, ticket: number, fire: (this: TransactionBase<string>) => void): void {
+    const t = this.#timers;
+    for (let i = 0; i < t.length; i += 3) {
+      if (t[i] === name && t[i + 2] === ticket) {
+        this.#dropSlot(i);
+        if (!this.terminated) fire.call(this);
+        return;
+      }
+    }
   }
 
   /** Names of running timers (observability and tests). */
   activeTimers(): TimerName[] {
-    return [...this.#timers.keys()];
+    return this.#timers.filter((_, i) => i % 3 === 0) as TimerName[];
   }
 
   private clearAllTimers(): void {
-    for (const handle of this.#timers.values()) this.env.scheduler.clearTimeout(handle);
-    this.#timers.clear();
+    const t = this.#timers;
+    this.#timers = NO_TIMERS;
+    for (let i = 0; i < t.length; i += 3) (t[i + 1] as TimerQueue).cancel(t[i + 2] as number);
   }
 
   /**
@@ -195,4 +236,122 @@ export abstract class TransactionBase<S extends string> {
 
 function describe(t: SendTarget): string {
   return `${t.transport}:${t.address.includes(":") ? `[${t.address}]` : t.address}:${t.port}`;
+}
+
+/**
+ * The timers of every transaction on one scheduler, one FIFO queue per duration. RFC 3261 §17 timers
+ * take a handful of distinct durations (T1 doublings up to T2, T4, 64*T1, 32 s), and within one
+ * duration the order of starting is the order of expiry, so a queue is an array appended at the tail
+ * and consumed at the head, with one scheduler timer for the head entry. Compared with a Node timer
+ * per transaction (Timeout object, closure, context, boxed start time: ~330 B that live for Timer J's
+ * 32 s on UDP) an entry is four array slots. A cleared timer's slot is emptied at once (no reference
+ * to the transaction is kept) and skipped when its time comes.
+ */
+class TimerQueue {
+  readonly #scheduler: Scheduler;
+  readonly #ms: number;
+  /** Parallel arrays from #head: the transaction (undefined when cancelled), timer name, callback, due time. */
+  #txs: (TransactionBase<string> | undefined)[] = [];
+  #names: TimerName[] = [];
+  #fires: ((this: TransactionBase<string>) => void)[] = [];
+  #due: number[] = [];
+  #head = 0;
+  /** Ticket of the entry at index 0 of the arrays (tickets count up per queue). */
+  #base = 0;
+  /** The scheduler timer for the head entry; undefined while the queue is empty. */
+  #handle: unknown;
+  #running = false;
+
+  constructor(scheduler: Scheduler, ms: number) {
+    this.#scheduler = scheduler;
+    this.#ms = ms;
+  }
+
+  /** Appends an entry due in this queue's duration; returns its ticket. */
+  add(tx: TransactionBase<string>, name: TimerName, fire: (this: TransactionBase<string>) => void): number {
+    this.#txs.push(tx);
+    this.#names.push(name);
+    this.#fires.push(fire);
+    this.#due.push(this.#scheduler.now() + this.#ms);
+    if (this.#handle === undefined && !this.#running) this.#arm(this.#ms);
+    return this.#base + this.#txs.length - 1;
+  }
+
+  cancel(ticket: number): void {
+    const i = ticket - this.#base;
+    if (i < this.#head || i >= this.#txs.length) return;
+    this.#txs[i] = undefined;
+    if (i !== this.#head) return;
+    // The head went: skip what is cancelled behind it; an empty queue keeps no scheduler timer.
+    while (this.#head < this.#txs.length && this.#txs[this.#head] === undefined) this.#head++;
+    this.#compact();
+    if (this.#head === this.#txs.length && this.#handle !== undefined) {
+      this.#scheduler.clearTimeout(this.#handle);
+      this.#handle = undefined;
+    }
+  }
+
+  #arm(ms: number): void {
+    this.#handle = this.#scheduler.setTimeout(this.#run, Math.max(0, ms));
+  }
+
+  readonly #run = (): void => {
+    this.#handle = undefined;
+    // Callbacks below may add to this queue (Timer E, A, G restart themselves): the queue arms once, after.
+    this.#running = true;
+    try {
+      const now = this.#scheduler.now();
+      // Node fires a timer by its loop clock, which can lag performance.now(): an entry found not yet
+      // due is re-armed for the remainder (at most a millisecond later than a timer of its own).
+      while (this.#head < this.#txs.length && this.#due[this.#head]! <= now) {
+        const i = this.#head++;
+        const tx = this.#txs[i];
+        if (tx === undefined) continue;
+        this.#txs[i] = undefined;
+        tx.expireTimer(this.#names[i]!, this.#base + i, this.#fires[i]!);
+      }
+    } finally {
+      // Even when a callback threw, the queue stays consistent and armed for what is left.
+      this.#running = false;
+      this.#compact();
+      if (this.#head < this.#txs.length) this.#arm(this.#due[this.#head]! - this.#scheduler.now());
+    }
+  };
+
+  /** Drops the consumed head of the arrays once it is most of them. */
+  #compact(): void {
+    const head = this.#head;
+    if (head === this.#txs.length) {
+      this.#base += head;
+      this.#head = 0;
+      this.#txs.length = this.#names.length = this.#fires.length = this.#due.length = 0;
+    } else if (head >= 1024 && head * 2 >= this.#txs.length) {
+      this.#base += head;
+      this.#head = 0;
+      this.#txs = this.#txs.slice(head);
+      this.#names = this.#names.slice(head);
+      this.#fires = this.#fires.slice(head);
+      this.#due = this.#due.slice(head);
+    }
+  }
+}
+
+type TimerSlots = (TimerName | TimerQueue | number)[];
+/** Shared by every transaction without a running timer; never mutated (replaced on start). */
+const NO_TIMERS: TimerSlots = [];
+
+const QUEUES = new WeakMap<Scheduler, Map<number, TimerQueue>>();
+
+function timerQueue(scheduler: Scheduler, ms: number): TimerQueue {
+  let byMs = QUEUES.get(scheduler);
+  if (byMs === undefined) {
+    byMs = new Map();
+    QUEUES.set(scheduler, byMs);
+  }
+  let q = byMs.get(ms);
+  if (q === undefined) {
+    q = new TimerQueue(scheduler, ms);
+    byMs.set(ms, q);
+  }
+  return q;
 }
