@@ -185,6 +185,26 @@ describe("chart templates", () => {
     expect(edgeYaml).toContain("value: /etc/edgepath/tls/{{ . }}");
   });
 
+  it("monitoring: the alert rules name only metrics edgepath registers, and the ServiceMonitor selects the admin Services", () => {
+    const monitoring = templates.find((t) => t.file === "monitoring.yaml")!.text;
+    const metricsSource = read(join(root, "services/edgepath/src/metrics.ts"));
+    const exprs = monitoring.split("\n").filter((l) => /^\s*expr:/.test(l));
+    const names = [...new Set(exprs.flatMap((l) => [...l.matchAll(/\bedgepath_[a-z_]+/g)].map((m) => m[0])))];
+    // A renamed metric would leave its alert silently never firing.
+    expect(names.filter((n) => !metricsSource.includes(`"${n}"`))).toEqual([]);
+    expect(names).toEqual(expect.arrayContaining(["edgepath_redis_dataset_lost_total", "edgepath_ring_members", "edgepath_ready", "edgepath_bindings_reachable"]));
+    // Every expression is scoped to this release's admin Services.
+    for (const l of exprs) expect(l, l).toContain("{{- $sel -}}");
+    expect(monitoring).toMatch(/service=~%q" .*-\(edge\|registrar\)-admin/);
+    const admin = templates.find((t) => t.file === "admin-services.yaml")!.text;
+    expect(admin).toContain('edgepath.io/admin: "true"');
+    expect(monitoring).toContain('edgepath.io/admin: "true"');
+    expect(admin).toMatch(/- name: http\n/);
+    expect(monitoring).toContain("- port: http");
+    // Off by default: the CRDs may not exist.
+    expect(values["metrics"]).toMatchObject({ serviceMonitor: { enabled: false }, prometheusRule: { enabled: false } });
+  });
+
   it("the chart README documents every value in its table", () => {
     const readme = read(join(chart, "README.md"));
     const undocumented = leaves(values).filter((p) => !readme.includes(`| \`${p}\``));
@@ -272,6 +292,12 @@ describe("helm render", () => {
       const daemon = render("--set", "edge.kind=DaemonSet", "--set", "edge.hostNetwork=true");
       const ds = daemon.find((d) => d["kind"] === "DaemonSet") as { spec: { template: { spec: { hostNetwork: boolean } } } };
       expect(ds.spec.template.spec.hostNetwork).toBe(true);
+      expect(defaults.map((d) => d["kind"])).not.toContain("PrometheusRule");
+      const monitored = render("--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.prometheusRule.enabled=true");
+      expect(monitored.map((d) => d["kind"])).toEqual(expect.arrayContaining(["ServiceMonitor", "PrometheusRule"]));
+      const rules = (monitored.find((d) => d["kind"] === "PrometheusRule") as { spec: { groups: { rules: { alert: string; expr: string }[] }[] } }).spec.groups[0]!.rules;
+      expect(rules.map((r) => r.alert)).toContain("EdgepathRedisDatasetLost");
+      for (const r of rules) expect(r.expr).toContain('service=~"demo-edgepath-(edge|registrar)-admin"');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
