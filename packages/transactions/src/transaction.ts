@@ -292,7 +292,9 @@ class TimerQueue {
   }
 
   #arm(ms: number): void {
-    this.#handle = this.#scheduler.setTimeout(this.#run, Math.max(0, ms));
+    // Whole milliseconds: Node keeps one timer list per distinct duration, and a fractional
+    // remainder (due - now) would make a new list on almost every re-arm.
+    this.#handle = this.#scheduler.setTimeout(this.#run, Math.max(0, Math.ceil(ms)));
   }
 
   readonly #run = (): void => {
