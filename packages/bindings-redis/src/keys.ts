@@ -8,7 +8,7 @@
  *   {prefix}edge:{EDGE}  SET   AORs with a binding whose Path starts at EDGE (hint)
  *   {prefix}expiry       ZSET  AOR -> its next binding expiry, for the background sweep
  *   {prefix}dataset      STRING a random id set once (SET NX): when it is missing or different
- *                        after a reconnect, Redis lost what it held (RedisBindingStore.checkDataset)
+ *                        later, Redis lost what it held (RedisBindingStore.checkDataset)
  *
  * The index keys live in other slots than the AOR keys; see RedisBindingStore for why
  * updating them outside the atomic script is safe.

@@ -292,12 +292,15 @@ describe("RedisBindingStore dataset marker (a Redis that lost its data is notice
     const c1 = new Redis(redis.url, { enableOfflineQueue: false });
     const c2 = new Redis(redis.url, { enableOfflineQueue: false });
     await Promise.all([c1, c2].map((c) => new Promise((resolve) => c.once("ready", resolve))));
-    const a = new RedisBindingStore({ client: c1 });
-    const b = new RedisBindingStore({ client: c2 });
+    const created: string[] = [];
+    const a = new RedisBindingStore({ client: c1, onDatasetCreated: (id) => created.push(id) });
+    const b = new RedisBindingStore({ client: c2, onDatasetCreated: (id) => created.push(id) });
     try {
       const ra = await a.checkDataset();
       expect(ra).toMatchObject({ state: "first", created: true });
       expect(await b.checkDataset()).toEqual({ state: "first", id: ra.id, created: false });
+      // Only the store that wrote the marker reports it.
+      expect(created).toEqual([ra.id]);
     } finally {
       c1.disconnect();
       c2.disconnect();

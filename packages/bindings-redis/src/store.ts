@@ -38,10 +38,17 @@ export interface RedisBindingStoreOptions extends BindingStoreOptions {
   readonly onError?: (err: Error) => void;
   /**
    * Called when the dataset marker changed between two checks: Redis came back empty (restarted
-   * without persistence, flushed, failed over to an empty replica) or evicted keys it should not
-   * have. Checked on every (re)connect and whenever checkDataset() is called.
+   * without persistence, flushed, failed over to an empty replica). Checked on every (re)connect
+   * and whenever checkDataset() is called. Not seen: a partial loss (a restart from an older
+   * snapshot, AOF `everysec` losing its last second) keeps the old marker; and eviction, which
+   * takes TTL'd binding keys long before the marker (no TTL, read every few seconds).
    */
   readonly onDatasetLost?: (ev: DatasetLost) => void;
+  /**
+   * Called when this store's first check found no marker and wrote one: a Redis new to edgepath,
+   * or one that lost its data while no store was watching (every registrar restarted with it).
+   */
+  readonly onDatasetCreated?: (id: string) => void;
 }
 
 /** The dataset marker changed: what the store had seen, and what is there now. */
@@ -134,6 +141,7 @@ export class RedisBindingStore implements BindingStore {
   readonly #retryAfter: number;
   readonly #onError: (err: Error) => void;
   readonly #onDatasetLost: (ev: DatasetLost) => void;
+  readonly #onDatasetCreated: (id: string) => void;
   /** The dataset marker seen by the last checkDataset(); undefined before the first. */
   #datasetId: string | undefined;
   #closed = false;
@@ -145,6 +153,7 @@ export class RedisBindingStore implements BindingStore {
     this.#retryAfter = opts.retryAfterSec ?? 5;
     this.#onError = opts.onError ?? (() => undefined);
     this.#onDatasetLost = opts.onDatasetLost ?? (() => undefined);
+    this.#onDatasetCreated = opts.onDatasetCreated ?? (() => undefined);
     let client: Redis | Cluster;
     if (opts.client !== undefined) {
       client = opts.client;
@@ -399,9 +408,14 @@ export class RedisBindingStore implements BindingStore {
     const current = typeof existing === "string" ? existing : candidate;
     const previous = this.#datasetId;
     this.#datasetId = current;
-    if (previous === undefined) return { state: "first", id: current, created: current === candidate };
+    // A check that was in flight when close() ran reports nothing (the owner has moved on).
+    if (previous === undefined) {
+      const created = current === candidate;
+      if (created && !this.#closed) this.#onDatasetCreated(current);
+      return { state: "first", id: current, created };
+    }
     if (previous === current) return { state: "same", id: current };
-    this.#onDatasetLost({ previous, current });
+    if (!this.#closed) this.#onDatasetLost({ previous, current });
     return { state: "lost", id: current, previous };
   }
 

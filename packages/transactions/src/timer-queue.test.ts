@@ -75,6 +75,20 @@ describe("transaction timers on per-duration queues", () => {
     expect(e.scheduler.pending).toBe(0);
   });
 
+  it("a queue whose remaining entries were all cancelled keeps no scheduler timer (nothing holds the process open)", () => {
+    const e = env();
+    const a = completedServer(e, 1);
+    e.scheduler.advance(10);
+    const b = completedServer(e, 2);
+    e.scheduler.advance(10);
+    const c = completedServer(e, 3);
+    b.abort(); // not the head: its slot is emptied, the queue stays armed for a
+    e.scheduler.advance(32_000 - 20); // a's Timer J fires; the next entry (b) is cancelled
+    expect(a.terminated).toBe(true);
+    c.abort();
+    expect(e.scheduler.pending).toBe(0);
+  });
+
   it("a TU callback that throws does not stop the queue: later transactions still time out", () => {
     const e = env();
     const throwing = new RecordingServerUser();

@@ -313,8 +313,11 @@ class TimerQueue {
         tx.expireTimer(this.#names[i]!, this.#base + i, this.#fires[i]!);
       }
     } finally {
-      // Even when a callback threw, the queue stays consistent and armed for what is left.
+      // Even when a callback threw, the queue stays consistent and armed for what is left. The
+      // head is never a cancelled entry outside #run (cancel skips them too), so a queue whose
+      // entries were all cancelled holds no scheduler timer.
       this.#running = false;
+      while (this.#head < this.#txs.length && this.#txs[this.#head] === undefined) this.#head++;
       this.#compact();
       if (this.#head < this.#txs.length) this.#arm(this.#due[this.#head]! - this.#scheduler.now());
     }

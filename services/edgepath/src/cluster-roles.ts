@@ -142,6 +142,11 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
       );
       onDatasetLost();
     },
+    onDatasetCreated: (id) =>
+      logger.warn(
+        { dataset: id },
+        "redis had no edgepath dataset marker: a new Redis, or one that lost its data while no registrar was connected (bindings and credentials from before are gone)",
+      ),
   });
   // DESIGN §5: every Redis round trip timed, every failure counted (edgepath_store_*{backend="redis"}).
   const store = registerStoreMetrics(registry, "redis").instrument(redisStore);
@@ -211,7 +216,7 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
   // the store's per-AOR compare-and-set makes concurrent sweeps safe, and a batch limit keeps
   // each run short. Redis being down only skips a round.
   const sweeper = startSweeper(store, () => redisStore.connected, logger);
-  // A reconnect checks the dataset marker by itself; this catches a FLUSHALL or an eviction
+  // A reconnect checks the dataset marker by itself; this catches a FLUSHALL or a failover
   // while the connection stayed up.
   const datasetWatch = setInterval(() => {
     if (redisStore.connected) redisStore.checkDataset().catch(() => undefined);
