@@ -1,5 +1,5 @@
 /**
- * Transaction timers run on one FIFO queue per duration (transaction.ts, TimerQueue) instead of a
+ * Transaction timers run on one FIFO queue per duration (timer-queue.ts) instead of a
  * scheduler timer per transaction (issue 7: a UDP server transaction waits 32 s in Completed, Timer J,
  * so per-transaction timer objects were multiplied by rate x 32). What must still hold is RFC 3261
  * §17's timing, for many transactions at once, with timers cleared and restarted in between.

@@ -6,10 +6,10 @@
 import type { SipRequest } from "@edgepath/sip";
 import { TransactionError, TransactionErrorCode, TransactionStateError } from "./errors.js";
 import { own } from "./keys.js";
+import { timerQueue, type TimerName, type TimerOwner, type TimerQueue } from "./timer-queue.js";
 import type { Scheduler, SendTarget, TransactionKind, TransactionTimers, TransportSender } from "./types.js";
 
-/** Timer names as RFC 3261 §17 (A..K) and RFC 6026 (L, M) spell them. */
-export type TimerName = "A" | "B" | "D" | "E" | "F" | "G" | "H" | "I" | "J" | "K" | "L" | "M";
+export type { TimerName } from "./timer-queue.js";
 
 /** What a transaction needs from its surroundings; the TransactionLayer provides it. */
 export interface TransactionEnvironment {
@@ -24,7 +24,7 @@ export type TransitionTable<S extends string> = { readonly [K in S]: readonly S[
 
 const TERMINATED = "Terminated";
 
-export abstract class TransactionBase<S extends string> {
+export abstract class TransactionBase<S extends string> implements TimerOwner {
   abstract readonly kind: TransactionKind;
   /** Client: where the request goes. Server: where responses go (the request's source). */
   readonly target: SendTarget;
@@ -155,7 +155,7 @@ export abstract class TransactionBase<S extends string> {
   protected startTimer(name: TimerName, ms: number, fire: (this: this) => void): void {
     this.clearTimer(name);
     const queue = timerQueue(this.env.scheduler, ms);
-    const ticket = queue.add(this, name, fire as (this: TransactionBase<string>) => void);
+    const ticket = queue.add(this, name, fire as (this: TimerOwner) => void);
     const t = this.#timers;
     this.#timers = t.length === 0 ? [name, queue, ticket] : [...t, name, queue, ticket];
   }
@@ -181,7 +181,7 @@ export abstract class TransactionBase<S extends string> {
    * `name` timer (a restarted timer has a new ticket; a cleared one was cancelled in its queue).
    * @internal
    */
-  expireTimer(name: TimerName, ticket: number, fire: (this: TransactionBase<string>) => void): void {
+  expireTimer(name: TimerName, ticket: number, fire: (this: TimerOwner) => void): void {
     const t = this.#timers;
     for (let i = 0; i < t.length; i += 3) {
       if (t[i] === name && t[i + 2] === ticket) {
@@ -239,109 +239,6 @@ function describe(t: SendTarget): string {
 }
 
 /**
- * The timers of every transaction on one scheduler, one FIFO queue per duration. RFC 3261 §17 timers
- * take a handful of distinct durations (T1 doublings up to T2, T4, 64*T1, 32 s), and within one
- * duration the order of starting is the order of expiry, so a queue is an array appended at the tail
- * and consumed at the head, with one scheduler timer for the head entry. Compared with a Node timer
- * per transaction (Timeout object, closure, context, boxed start time: ~330 B that live for Timer J's
- * 32 s on UDP) an entry is four array slots. A cleared timer's slot is emptied at once (no reference
- * to the transaction is kept) and skipped when its time comes.
- */
-class TimerQueue {
-  readonly #scheduler: Scheduler;
-  readonly #ms: number;
-  /** Parallel arrays from #head: the transaction (undefined when cancelled), timer name, callback, due time. */
-  #txs: (TransactionBase<string> | undefined)[] = [];
-  #names: TimerName[] = [];
-  #fires: ((this: TransactionBase<string>) => void)[] = [];
-  #due: number[] = [];
-  #head = 0;
-  /** Ticket of the entry at index 0 of the arrays (tickets count up per queue). */
-  #base = 0;
-  /** The scheduler timer for the head entry; undefined while the queue is empty. */
-  #handle: unknown;
-  #running = false;
-
-  constructor(scheduler: Scheduler, ms: number) {
-    this.#scheduler = scheduler;
-    this.#ms = ms;
-  }
-
-  /** Appends an entry due in this queue's duration; returns its ticket. */
-  add(tx: TransactionBase<string>, name: TimerName, fire: (this: TransactionBase<string>) => void): number {
-    this.#txs.push(tx);
-    this.#names.push(name);
-    this.#fires.push(fire);
-    this.#due.push(this.#scheduler.now() + this.#ms);
-    if (this.#handle === undefined && !this.#running) this.#arm(this.#ms);
-    return this.#base + this.#txs.length - 1;
-  }
-
-  cancel(ticket: number): void {
-    const i = ticket - this.#base;
-    if (i < this.#head || i >= this.#txs.length) return;
-    this.#txs[i] = undefined;
-    if (i !== this.#head) return;
-    // The head went: skip what is cancelled behind it; an empty queue keeps no scheduler timer.
-    while (this.#head < this.#txs.length && this.#txs[this.#head] === undefined) this.#head++;
-    this.#compact();
-    if (this.#head === this.#txs.length && this.#handle !== undefined) {
-      this.#scheduler.clearTimeout(this.#handle);
-      this.#handle = undefined;
-    }
-  }
-
-  #arm(ms: number): void {
-    // Whole milliseconds: Node keeps one timer list per distinct duration, and a fractional
-    // remainder (due - now) would make a new list on almost every re-arm.
-    this.#handle = this.#scheduler.setTimeout(this.#run, Math.max(0, Math.ceil(ms)));
-  }
-
-  readonly #run = (): void => {
-    this.#handle = undefined;
-    // Callbacks below may add to this queue (Timer E, A, G restart themselves): the queue arms once, after.
-    this.#running = true;
-    try {
-      const now = this.#scheduler.now();
-      // Node fires a timer by its loop clock, which can lag performance.now(): an entry found not yet
-      // due is re-armed for the remainder (at most a millisecond later than a timer of its own).
-      while (this.#head < this.#txs.length && this.#due[this.#head]! <= now) {
-        const i = this.#head++;
-        const tx = this.#txs[i];
-        if (tx === undefined) continue;
-        this.#txs[i] = undefined;
-        tx.expireTimer(this.#names[i]!, this.#base + i, this.#fires[i]!);
-      }
-    } finally {
-      // Even when a callback threw, the queue stays consistent and armed for what is left. The
-      // head is never a cancelled entry outside #run (cancel skips them too), so a queue whose
-      // entries were all cancelled holds no scheduler timer.
-      this.#running = false;
-      while (this.#head < this.#txs.length && this.#txs[this.#head] === undefined) this.#head++;
-      this.#compact();
-      if (this.#head < this.#txs.length) this.#arm(this.#due[this.#head]! - this.#scheduler.now());
-    }
-  };
-
-  /** Drops the consumed head of the arrays once it is most of them. */
-  #compact(): void {
-    const head = this.#head;
-    if (head === this.#txs.length) {
-      this.#base += head;
-      this.#head = 0;
-      this.#txs.length = this.#names.length = this.#fires.length = this.#due.length = 0;
-    } else if (head >= 1024 && head * 2 >= this.#txs.length) {
-      this.#base += head;
-      this.#head = 0;
-      this.#txs = this.#txs.slice(head);
-      this.#names = this.#names.slice(head);
-      this.#fires = this.#fires.slice(head);
-      this.#due = this.#due.slice(head);
-    }
-  }
-}
-
-/**
  * The methods of RFC 3261 and its extensions as shared constants: a transaction holds its method for
  * its whole life (32 s on UDP), and a copy per transaction is 24 B times rate x 32 for nothing.
  */
@@ -352,19 +249,3 @@ const KNOWN_METHODS: ReadonlyMap<string, string> = new Map(
 type TimerSlots = (TimerName | TimerQueue | number)[];
 /** Shared by every transaction without a running timer; never mutated (replaced on start). */
 const NO_TIMERS: TimerSlots = [];
-
-const QUEUES = new WeakMap<Scheduler, Map<number, TimerQueue>>();
-
-function timerQueue(scheduler: Scheduler, ms: number): TimerQueue {
-  let byMs = QUEUES.get(scheduler);
-  if (byMs === undefined) {
-    byMs = new Map();
-    QUEUES.set(scheduler, byMs);
-  }
-  let q = byMs.get(ms);
-  if (q === undefined) {
-    q = new TimerQueue(scheduler, ms);
-    byMs.set(ms, q);
-  }
-  return q;
-}
