@@ -18,6 +18,7 @@
  */
 import { BRANCH_MAGIC_COOKIE } from "@edgepath/sip";
 import type { SipRequest, SipResponse } from "@edgepath/sip";
+import type { SendTarget } from "./types.js";
 
 const SEP = "\u0000";
 
@@ -58,4 +59,24 @@ export function serverKey(req: SipRequest, methodOverride?: string): string {
  */
 export function own(s: string): string {
   return (" " + s).slice(1);
+}
+
+const TARGETS = new Map<string, SendTarget>();
+const TARGETS_MAX = 4096;
+
+/**
+ * One shared, frozen SendTarget per (transport, address, port). A transaction keeps its target for its
+ * whole life (32 s on UDP), and the TU usually builds it from the request: the address is then a slice of
+ * the message text (a Via host or `received` of 13 characters or more is a V8 view of its parent string),
+ * which would keep the whole request alive after the transaction released it. A worker talks to a few
+ * edges, so a handful of entries serve every transaction; the cache starts over when it is full.
+ */
+export function ownTarget(t: SendTarget): SendTarget {
+  const key = t.transport + SEP + t.address + SEP + t.port;
+  const hit = TARGETS.get(key);
+  if (hit !== undefined) return hit;
+  if (TARGETS.size >= TARGETS_MAX) TARGETS.clear();
+  const owned: SendTarget = Object.freeze({ transport: t.transport, address: own(t.address), port: t.port });
+  TARGETS.set(own(key), owned);
+  return owned;
 }

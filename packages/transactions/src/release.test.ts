@@ -185,3 +185,22 @@ describe("ServerTransactionUser.onFinalResponse", () => {
     expect(seen).toEqual(["MESSAGE 202 Completed", "INVITE 200 Accepted", "INVITE 480 Completed"]);
   });
 });
+
+describe("transactions share one owned copy of their send target", () => {
+  it("equal targets are one frozen object, not the TU's (whose address may be a view into the request text)", () => {
+    const e = env();
+    // As a TU builds it: the address cut out of a longer string (a Via host of >= 13 characters).
+    const text = "Via: SIP/2.0/UDP 192.168.100.200:5070;branch=z9hG4bKx";
+    const fromRequest = { transport: "udp" as const, address: text.slice(17, 32), port: 5070 };
+    expect(fromRequest.address).toBe("192.168.100.200");
+    const a = new NonInviteServerTransaction(request({ method: "REGISTER", branch: "z9hG4bKt1" }), fromRequest, new RecordingServerUser(), e.env);
+    const b = new NonInviteServerTransaction(request({ method: "REGISTER", branch: "z9hG4bKt2" }), { ...fromRequest }, new RecordingServerUser(), e.env);
+    expect(a.target).not.toBe(fromRequest);
+    expect(a.target).toEqual(fromRequest);
+    expect(b.target).toBe(a.target);
+    expect(Object.isFrozen(a.target)).toBe(true);
+    const c = new NonInviteServerTransaction(request({ method: "REGISTER", branch: "z9hG4bKt3" }), { ...fromRequest, port: 5071 }, new RecordingServerUser(), e.env);
+    expect(c.target).not.toBe(a.target);
+    expect(c.target.port).toBe(5071);
+  });
+});

@@ -5,7 +5,7 @@
  */
 import type { SipRequest } from "@edgepath/sip";
 import { TransactionError, TransactionErrorCode, TransactionStateError } from "./errors.js";
-import { own } from "./keys.js";
+import { own, ownTarget } from "./keys.js";
 import { timerQueue, type TimerName, type TimerOwner, type TimerQueue } from "./timer-queue.js";
 import type { Scheduler, SendTarget, TransactionKind, TransactionTimers, TransportSender } from "./types.js";
 
@@ -60,7 +60,7 @@ export abstract class TransactionBase<S extends string> implements TimerOwner {
 
   protected constructor(request: SipRequest, target: SendTarget, env: TransactionEnvironment, initial: S, table: TransitionTable<S>) {
     this.#request = request;
-    this.target = target;
+    this.target = ownTarget(target);
     this.env = env;
     this.#state = initial;
     this.#table = table;

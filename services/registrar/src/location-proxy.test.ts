@@ -169,7 +169,7 @@ describe("LocationProxy", () => {
     const t = setup();
     await t.receive(request("INVITE", "nobody"));
     expect(t.net.upstream()).toEqual([100, 404]);
-    expect(t.net.wire.every((w) => w.target === EDGE_A)).toBe(true);
+    for (const w of t.net.wire) expect(w.target).toEqual(EDGE_A);
     expect(t.proxy.openContexts).toBe(0);
   });
 
