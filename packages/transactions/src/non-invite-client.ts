@@ -21,14 +21,23 @@ export const NON_INVITE_CLIENT_TRANSITIONS: TransitionTable<NonInviteClientState
 
 export class NonInviteClientTransaction extends TransactionBase<NonInviteClientState> {
   readonly kind = "non-invite-client" as const;
-  readonly user: ClientTransactionUser;
+  #user: ClientTransactionUser;
   #timerE: number;
   #started = false;
 
   constructor(request: SipRequest, target: SendTarget, user: ClientTransactionUser, env: TransactionEnvironment) {
     super(request, target, env, "Trying", NON_INVITE_CLIENT_TRANSITIONS);
-    this.user = user;
+    this.#user = user;
     this.#timerE = env.timers.T1;
+  }
+
+  /**
+   * The TU. In Completed it is only told when the transaction ends (onTerminated), so a TU without
+   * onTerminated is let go then: a proxy's TU holds its whole request context, and a UDP transaction
+   * waits T4 (5 s) in Completed after the final response.
+   */
+  get user(): ClientTransactionUser {
+    return this.#user;
   }
 
   /**
@@ -92,8 +101,10 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteClientS
           this.clearTimer("F");
           this.transition("Completed");
           this.user.onResponse(response, this);
-          // Completed only absorbs response retransmissions (§17.1.2.2): the request is not sent again.
+          // Completed only absorbs response retransmissions (§17.1.2.2): the request is not sent again,
+          // and nothing but the end is reported to the TU (no send can fail here).
           this.releaseRequest();
+          if (this.#user.onTerminated === undefined) this.#user = RELEASED_USER;
           if (this.terminated) return; // the TU aborted us
           if (this.reliable) this.terminate();
           else this.startTimer("K", this.env.timers.T4, this.#onTimerK);
@@ -122,3 +133,10 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteClientS
     this.user.onTransportError(this, error);
   }
 }
+
+/** What a Completed transaction keeps in place of a TU that has nothing left to hear (see `user`). */
+const RELEASED_USER: ClientTransactionUser = Object.freeze({
+  onResponse: () => undefined,
+  onTimeout: () => undefined,
+  onTransportError: () => undefined,
+});

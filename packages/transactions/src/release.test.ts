@@ -10,6 +10,7 @@ import { InviteServerTransaction } from "./invite-server.js";
 import { TransactionLayer } from "./layer.js";
 import { NonInviteClientTransaction } from "./non-invite-client.js";
 import { NonInviteServerTransaction } from "./non-invite-server.js";
+import type { SipResponse } from "@edgepath/sip";
 import { FakeScheduler, FakeSender, RecordingClientUser, RecordingServerUser, TCP, UDP, env, request, responseBytes, responseTo } from "./test-support.js";
 
 function released(read: () => unknown): string {
@@ -202,5 +203,29 @@ describe("transactions share one owned copy of their send target", () => {
     const c = new NonInviteServerTransaction(request({ method: "REGISTER", branch: "z9hG4bKt3" }), { ...fromRequest, port: 5071 }, new RecordingServerUser(), e.env);
     expect(c.target).not.toBe(a.target);
     expect(c.target.port).toBe(5071);
+  });
+});
+
+describe("a non-INVITE client transaction lets its TU go in Completed (RFC 3261 §17.1.2.2: only absorbs retransmissions)", () => {
+  it("a TU without onTerminated is dropped after the final response; one with it is kept and told at Timer K", () => {
+    const e = env();
+    const plain = { events: [] as number[], onResponse(res: SipResponse) { this.events.push(res.status); }, onTimeout() {}, onTransportError() {} };
+    const tx = new NonInviteClientTransaction(request({ method: "MESSAGE", branch: "z9hG4bKu1" }), UDP, plain, e.env);
+    tx.start();
+    expect(tx.user).toBe(plain);
+    tx.receiveResponse(responseTo(tx.request, 200));
+    expect(plain.events).toEqual([200]);
+    expect(tx.state).toBe("Completed");
+    expect(tx.user).not.toBe(plain); // the proxy context behind it can be collected during T4
+    tx.receiveResponse(responseTo(request({ method: "MESSAGE", branch: "z9hG4bKu1" }), 200)); // absorbed
+    expect(plain.events).toEqual([200]);
+
+    const recording = new RecordingClientUser();
+    const kept = new NonInviteClientTransaction(request({ method: "MESSAGE", branch: "z9hG4bKu2" }), UDP, recording, e.env);
+    kept.start();
+    kept.receiveResponse(responseTo(kept.request, 200));
+    expect(kept.user).toBe(recording);
+    e.scheduler.advance(5000); // Timer K = T4
+    expect(recording.types()).toEqual(["response:200", "terminated"]);
   });
 });
