@@ -14,7 +14,7 @@
 import type { SipRequest, SipResponse } from "@edgepath/sip";
 import { buildAckForNon2xx, buildCancel } from "./ack.js";
 import { TIMER_D_MIN_MS } from "./timers.js";
-import { TransactionBase } from "./transaction.js";
+import { releasedUser, TransactionBase } from "./transaction.js";
 import type { TransactionEnvironment, TransitionTable } from "./transaction.js";
 import type { ClientTransactionUser, SendTarget } from "./types.js";
 
@@ -30,7 +30,7 @@ export const INVITE_CLIENT_TRANSITIONS: TransitionTable<InviteClientState> = Obj
 
 export class InviteClientTransaction extends TransactionBase<InviteClientState> {
   readonly kind = "invite-client" as const;
-  readonly user: ClientTransactionUser;
+  #user: ClientTransactionUser;
   /** Current Timer A interval. */
   #timerA: number;
   #ack: Buffer | undefined;
@@ -38,8 +38,13 @@ export class InviteClientTransaction extends TransactionBase<InviteClientState> 
 
   constructor(request: SipRequest, target: SendTarget, user: ClientTransactionUser, env: TransactionEnvironment) {
     super(request, target, env, "Calling", INVITE_CLIENT_TRANSITIONS);
-    this.user = user;
+    this.#user = user;
     this.#timerA = env.timers.T1;
+  }
+
+  /** The TU; let go in Completed when it has no onTerminated (see releasedUser). Kept in Accepted. */
+  get user(): ClientTransactionUser {
+    return this.#user;
   }
 
   /**
@@ -125,7 +130,10 @@ export class InviteClientTransaction extends TransactionBase<InviteClientState> 
           if (this.terminated) return; // the TU aborted us
           if (!this.send(this.#ack)) return;
           if (this.reliable) this.terminate();
-          else this.startTimer("D", Math.max(TIMER_D_MIN_MS, 64 * this.env.timers.T1), this.#onTimerD);
+          else {
+            this.#user = releasedUser(this.#user);
+            this.startTimer("D", Math.max(TIMER_D_MIN_MS, 64 * this.env.timers.T1), this.#onTimerD);
+          }
         }
         return;
       case "Completed":

@@ -6,7 +6,7 @@
  *   Timer E retransmits: doubling up to T2 in Trying, every T2 in Proceeding (unreliable only)
  */
 import type { SipRequest, SipResponse } from "@edgepath/sip";
-import { TransactionBase } from "./transaction.js";
+import { releasedUser, TransactionBase } from "./transaction.js";
 import type { TransactionEnvironment, TransitionTable } from "./transaction.js";
 import type { ClientTransactionUser, SendTarget } from "./types.js";
 
@@ -31,11 +31,7 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteClientS
     this.#timerE = env.timers.T1;
   }
 
-  /**
-   * The TU. In Completed it is only told when the transaction ends (onTerminated), so a TU without
-   * onTerminated is let go then: a proxy's TU holds its whole request context, and a UDP transaction
-   * waits T4 (5 s) in Completed after the final response.
-   */
+  /** The TU; let go in Completed when it has no onTerminated (see releasedUser). */
   get user(): ClientTransactionUser {
     return this.#user;
   }
@@ -104,7 +100,7 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteClientS
           // Completed only absorbs response retransmissions (§17.1.2.2): the request is not sent again,
           // and nothing but the end is reported to the TU (no send can fail here).
           this.releaseRequest();
-          if (this.#user.onTerminated === undefined) this.#user = RELEASED_USER;
+          this.#user = releasedUser(this.#user);
           if (this.terminated) return; // the TU aborted us
           if (this.reliable) this.terminate();
           else this.startTimer("K", this.env.timers.T4, this.#onTimerK);
@@ -133,10 +129,3 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteClientS
     this.user.onTransportError(this, error);
   }
 }
-
-/** What a Completed transaction keeps in place of a TU that has nothing left to hear (see `user`). */
-const RELEASED_USER: ClientTransactionUser = Object.freeze({
-  onResponse: () => undefined,
-  onTimeout: () => undefined,
-  onTransportError: () => undefined,
-});

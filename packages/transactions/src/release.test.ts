@@ -11,6 +11,7 @@ import { TransactionLayer } from "./layer.js";
 import { NonInviteClientTransaction } from "./non-invite-client.js";
 import { NonInviteServerTransaction } from "./non-invite-server.js";
 import type { SipResponse } from "@edgepath/sip";
+import type { ClientTransactionUser } from "./types.js";
 import { FakeScheduler, FakeSender, RecordingClientUser, RecordingServerUser, TCP, UDP, env, request, responseBytes, responseTo } from "./test-support.js";
 
 function released(read: () => unknown): string {
@@ -227,5 +228,42 @@ describe("a non-INVITE client transaction lets its TU go in Completed (RFC 3261 
     expect(kept.user).toBe(recording);
     e.scheduler.advance(5000); // Timer K = T4
     expect(recording.types()).toEqual(["response:200", "terminated"]);
+  });
+});
+
+describe("an INVITE client transaction lets its TU go in Completed, not in Accepted", () => {
+  const tu = (): ClientTransactionUser & { statuses: number[] } => {
+    const statuses: number[] = [];
+    return { statuses, onResponse: (res: SipResponse) => void statuses.push(res.status), onTimeout: () => {}, onTransportError: () => {} };
+  };
+
+  it("RFC 3261 §17.1.1.2: after a non-2xx and its ACK (Timer D, 32 s over UDP) the TU is dropped; retransmitted finals still get the ACK", () => {
+    const e = env();
+    const user = tu();
+    const tx = new InviteClientTransaction(request({ method: "INVITE", branch: "z9hG4bKi1" }), UDP, user, e.env);
+    tx.start();
+    const req = tx.request;
+    tx.receiveResponse(responseTo(req, 486));
+    expect(tx.state).toBe("Completed");
+    expect(user.statuses).toEqual([486]);
+    expect(tx.user).not.toBe(user);
+    const acks = (): number => e.sender.sent.filter((s) => s.text.startsWith("ACK ")).length;
+    expect(acks()).toBe(1);
+    tx.receiveResponse(responseTo(req, 486));
+    expect(acks()).toBe(2); // §17.1.1.2: the ACK is re-passed to the transport
+    expect(user.statuses).toEqual([486]); // and the retransmission is not passed up
+  });
+
+  it("RFC 6026 §7.2: in Accepted the TU is kept, since 2xx retransmissions go to it", () => {
+    const e = env();
+    const user = tu();
+    const tx = new InviteClientTransaction(request({ method: "INVITE", branch: "z9hG4bKi2" }), UDP, user, e.env);
+    tx.start();
+    const req = tx.request;
+    tx.receiveResponse(responseTo(req, 200));
+    tx.receiveResponse(responseTo(req, 200));
+    expect(tx.state).toBe("Accepted");
+    expect(tx.user).toBe(user);
+    expect(user.statuses).toEqual([200, 200]);
   });
 });

@@ -7,7 +7,7 @@ import type { SipRequest } from "@edgepath/sip";
 import { TransactionError, TransactionErrorCode, TransactionStateError } from "./errors.js";
 import { own, ownTarget } from "./keys.js";
 import { timerQueue, type TimerName, type TimerOwner, type TimerQueue } from "./timer-queue.js";
-import type { Scheduler, SendTarget, TransactionKind, TransactionTimers, TransportSender } from "./types.js";
+import type { ClientTransactionUser, Scheduler, SendTarget, TransactionKind, TransactionTimers, TransportSender } from "./types.js";
 
 export type { TimerName } from "./timer-queue.js";
 
@@ -249,3 +249,20 @@ const KNOWN_METHODS: ReadonlyMap<string, string> = new Map(
 type TimerSlots = (TimerName | TimerQueue | number)[];
 /** Shared by every transaction without a running timer; never mutated (replaced on start). */
 const NO_TIMERS: TimerSlots = [];
+
+const RELEASED_USER: ClientTransactionUser = Object.freeze({
+  onResponse: () => undefined,
+  onTimeout: () => undefined,
+  onTransportError: () => undefined,
+});
+
+/**
+ * What a client transaction keeps of its TU once the final response is delivered and it only waits
+ * (Completed: Timer K for non-INVITE, T4 = 5 s; Timer D for INVITE, 32 s, on UDP). From then on the TU
+ * hears nothing but the end (onTerminated): retransmitted finals are absorbed, and a failed ACK
+ * retransmission is not worth telling a TU that already has its answer. A TU without onTerminated is
+ * let go: a proxy's TU closes over the whole proxied request context.
+ */
+export function releasedUser(user: ClientTransactionUser): ClientTransactionUser {
+  return user.onTerminated === undefined ? RELEASED_USER : user;
+}
