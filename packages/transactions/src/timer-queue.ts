@@ -6,10 +6,10 @@ import type { Scheduler } from "./types.js";
 /** Timer names as RFC 3261 §17 (A..K) and RFC 6026 (L, M) spell them. */
 export type TimerName = "A" | "B" | "D" | "E" | "F" | "G" | "H" | "I" | "J" | "K" | "L" | "M";
 
-/** What a queue entry belongs to: a transaction, which decides whether the entry still counts. */
+/** What a queue entry belongs to: a transaction, which knows what the entry is for and whether it still counts. */
 export interface TimerOwner {
-  /** Called when the entry `ticket` of timer `name` is due; `fire` is what startTimer was given. */
-  expireTimer(name: TimerName, ticket: number, fire: (this: TimerOwner) => void): void;
+  /** Called when the entry `ticket` of `queue` is due. */
+  expireTimer(queue: TimerQueue, ticket: number): void;
 }
 
 /**
@@ -18,16 +18,14 @@ export interface TimerOwner {
  * duration the order of starting is the order of expiry, so a queue is an array appended at the tail
  * and consumed at the head, with one scheduler timer for the head entry. Compared with a Node timer
  * per transaction (Timeout object, closure, context, boxed start time: ~330 B that live for Timer J's
- * 32 s on UDP) an entry is four array slots. A cleared timer's slot is emptied at once (no reference
+ * 32 s on UDP) an entry is two array slots. A cleared timer's slot is emptied at once (no reference
  * to the transaction is kept) and skipped when its time comes.
  */
 export class TimerQueue {
   readonly #scheduler: Scheduler;
   readonly #ms: number;
-  /** Parallel arrays from #head: the transaction (undefined when cancelled), timer name, callback, due time. */
+  /** Parallel arrays from #head: the owner (undefined when cancelled) and the due time. */
   #txs: (TimerOwner | undefined)[] = [];
-  #names: TimerName[] = [];
-  #fires: ((this: TimerOwner) => void)[] = [];
   #due: number[] = [];
   #head = 0;
   /** Ticket of the entry at index 0 of the arrays (tickets count up per queue). */
@@ -42,10 +40,8 @@ export class TimerQueue {
   }
 
   /** Appends an entry due in this queue's duration; returns its ticket. */
-  add(tx: TimerOwner, name: TimerName, fire: (this: TimerOwner) => void): number {
+  add(tx: TimerOwner): number {
     this.#txs.push(tx);
-    this.#names.push(name);
-    this.#fires.push(fire);
     this.#due.push(this.#scheduler.now() + this.#ms);
     if (this.#handle === undefined && !this.#running) this.#arm(this.#ms);
     return this.#base + this.#txs.length - 1;
@@ -56,9 +52,8 @@ export class TimerQueue {
     if (i < this.#head || i >= this.#txs.length) return;
     this.#txs[i] = undefined;
     if (i !== this.#head) return;
-    // The head went: skip what is cancelled behind it; an empty queue keeps no scheduler timer.
-    while (this.#head < this.#txs.length && this.#txs[this.#head] === undefined) this.#head++;
-    this.#compact();
+    // The head went: an empty queue keeps no scheduler timer.
+    this.#skipCancelled();
     if (this.#head === this.#txs.length && this.#handle !== undefined) {
       this.#scheduler.clearTimeout(this.#handle);
       this.#handle = undefined;
@@ -84,18 +79,23 @@ export class TimerQueue {
         const tx = this.#txs[i];
         if (tx === undefined) continue;
         this.#txs[i] = undefined;
-        tx.expireTimer(this.#names[i]!, this.#base + i, this.#fires[i]!);
+        tx.expireTimer(this, this.#base + i);
       }
     } finally {
       // Even when a callback threw, the queue stays consistent and armed for what is left. The
       // head is never a cancelled entry outside #run (cancel skips them too), so a queue whose
       // entries were all cancelled holds no scheduler timer.
       this.#running = false;
-      while (this.#head < this.#txs.length && this.#txs[this.#head] === undefined) this.#head++;
-      this.#compact();
+      this.#skipCancelled();
       if (this.#head < this.#txs.length) this.#arm(this.#due[this.#head]! - this.#scheduler.now());
     }
   };
+
+  /** Moves the head past cancelled entries, so that it is never one outside #run, and compacts. */
+  #skipCancelled(): void {
+    while (this.#head < this.#txs.length && this.#txs[this.#head] === undefined) this.#head++;
+    this.#compact();
+  }
 
   /** Drops the consumed head of the arrays once it is most of them. */
   #compact(): void {
@@ -103,13 +103,11 @@ export class TimerQueue {
     if (head === this.#txs.length) {
       this.#base += head;
       this.#head = 0;
-      this.#txs.length = this.#names.length = this.#fires.length = this.#due.length = 0;
+      this.#txs.length = this.#due.length = 0;
     } else if (head >= 1024 && head * 2 >= this.#txs.length) {
       this.#base += head;
       this.#head = 0;
       this.#txs = this.#txs.slice(head);
-      this.#names = this.#names.slice(head);
-      this.#fires = this.#fires.slice(head);
       this.#due = this.#due.slice(head);
     }
   }

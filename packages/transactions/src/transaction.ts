@@ -49,7 +49,7 @@ export abstract class TransactionBase<S extends string> implements TimerOwner {
   #state: S;
   readonly #table: TransitionTable<S>;
   /**
-   * Running timers as [name, queue, ticket, ...] triples (see TimerQueue): at most two run at once
+   * Running timers as [name, queue, ticket, fire, ...] (see TimerQueue): at most two run at once
    * (A+B, E+F, G+H), so a flat array is smaller than a Map and as fast to search. Replaced rather
    * than grown: a pushed-to array reserves 17 slots, an array literal exactly what it holds.
    */
@@ -155,14 +155,14 @@ export abstract class TransactionBase<S extends string> implements TimerOwner {
   protected startTimer(name: TimerName, ms: number, fire: (this: this) => void): void {
     this.clearTimer(name);
     const queue = timerQueue(this.env.scheduler, ms);
-    const ticket = queue.add(this, name, fire as (this: TimerOwner) => void);
+    const ticket = queue.add(this);
     const t = this.#timers;
-    this.#timers = t.length === 0 ? [name, queue, ticket] : [...t, name, queue, ticket];
+    this.#timers = t.length === 0 ? [name, queue, ticket, fire] : [...t, name, queue, ticket, fire];
   }
 
   protected clearTimer(name: TimerName): void {
     const t = this.#timers;
-    for (let i = 0; i < t.length; i += 3) {
+    for (let i = 0; i < t.length; i += SLOT) {
       if (t[i] === name) {
         (t[i + 1] as TimerQueue).cancel(t[i + 2] as number);
         this.#dropSlot(i);
@@ -172,19 +172,20 @@ export abstract class TransactionBase<S extends string> implements TimerOwner {
   }
 
   #dropSlot(i: number): void {
-    if (this.#timers.length === 3) this.#timers = NO_TIMERS;
-    else this.#timers.splice(i, 3);
+    if (this.#timers.length === SLOT) this.#timers = NO_TIMERS;
+    else this.#timers.splice(i, SLOT);
   }
 
   /**
-   * TimerQueue's callback when an entry is due: fires it if it is still this transaction's running
-   * `name` timer (a restarted timer has a new ticket; a cleared one was cancelled in its queue).
+   * TimerQueue's callback when an entry is due: fires the running timer it belongs to (a restarted
+   * timer has a new ticket; a cleared one was cancelled in its queue and never gets here).
    * @internal
    */
-  expireTimer(name: TimerName, ticket: number, fire: (this: TimerOwner) => void): void {
+  expireTimer(queue: TimerQueue, ticket: number): void {
     const t = this.#timers;
-    for (let i = 0; i < t.length; i += 3) {
-      if (t[i] === name && t[i + 2] === ticket) {
+    for (let i = 0; i < t.length; i += SLOT) {
+      if (t[i + 1] === queue && t[i + 2] === ticket) {
+        const fire = t[i + 3] as (this: this) => void;
         this.#dropSlot(i);
         if (!this.terminated) fire.call(this);
         return;
@@ -194,13 +195,13 @@ export abstract class TransactionBase<S extends string> implements TimerOwner {
 
   /** Names of running timers (observability and tests). */
   activeTimers(): TimerName[] {
-    return this.#timers.filter((_, i) => i % 3 === 0) as TimerName[];
+    return this.#timers.filter((_, i) => i % SLOT === 0) as TimerName[];
   }
 
   private clearAllTimers(): void {
     const t = this.#timers;
     this.#timers = NO_TIMERS;
-    for (let i = 0; i < t.length; i += 3) (t[i + 1] as TimerQueue).cancel(t[i + 2] as number);
+    for (let i = 0; i < t.length; i += SLOT) (t[i + 1] as TimerQueue).cancel(t[i + 2] as number);
   }
 
   /**
@@ -246,7 +247,9 @@ const KNOWN_METHODS: ReadonlyMap<string, string> = new Map(
   ["REGISTER", "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER", "INFO", "UPDATE", "PRACK", "PUBLISH"].map((m) => [m, m]),
 );
 
-type TimerSlots = (TimerName | TimerQueue | number)[];
+/** One running timer in TransactionBase's #timers: name, queue, ticket, callback. */
+const SLOT = 4;
+type TimerSlots = (TimerName | TimerQueue | number | ((this: never) => void))[];
 /** Shared by every transaction without a running timer; never mutated (replaced on start). */
 const NO_TIMERS: TimerSlots = [];
 
