@@ -258,7 +258,8 @@ describe("RedisBindingStore dataset marker (a Redis that lost its data is notice
 
   it("first check writes the marker; the same marker reads as same; a FLUSHALL reads as lost, once", async () => {
     const lost: DatasetLost[] = [];
-    const store = new RedisBindingStore({ url: redis.url, onDatasetLost: (ev) => lost.push(ev) });
+    // No periodic check here: this test makes every check itself.
+    const store = new RedisBindingStore({ url: redis.url, datasetCheckMs: 0, onDatasetLost: (ev) => lost.push(ev) });
     await store.waitUntilReady();
     try {
       // The connect itself ran a check; wait until it wrote the marker, then look again.
@@ -266,7 +267,7 @@ describe("RedisBindingStore dataset marker (a Redis that lost its data is notice
       const marker = await admin.get("ep:dataset");
       expect(await store.checkDataset()).toEqual({ state: "same", id: marker });
       // A second store on the same Redis adopts the marker, it does not replace it.
-      const other = new RedisBindingStore({ url: redis.url });
+      const other = new RedisBindingStore({ url: redis.url, datasetCheckMs: 0 });
       await other.waitUntilReady();
       await waitFor(async () => ((await other.checkDataset()).state === "same" ? true : undefined), { timeoutMs: 2000, what: "second store to settle" });
       await other.close();
@@ -293,8 +294,8 @@ describe("RedisBindingStore dataset marker (a Redis that lost its data is notice
     const c2 = new Redis(redis.url, { enableOfflineQueue: false });
     await Promise.all([c1, c2].map((c) => new Promise((resolve) => c.once("ready", resolve))));
     const created: string[] = [];
-    const a = new RedisBindingStore({ client: c1, onDatasetCreated: (id) => created.push(id) });
-    const b = new RedisBindingStore({ client: c2, onDatasetCreated: (id) => created.push(id) });
+    const a = new RedisBindingStore({ client: c1, datasetCheckMs: 0, onDatasetCreated: (id) => created.push(id) });
+    const b = new RedisBindingStore({ client: c2, datasetCheckMs: 0, onDatasetCreated: (id) => created.push(id) });
     try {
       const ra = await a.checkDataset();
       expect(ra).toMatchObject({ state: "first", created: true });
@@ -307,10 +308,24 @@ describe("RedisBindingStore dataset marker (a Redis that lost its data is notice
     }
   });
 
+  it("a FLUSHALL while connected is reported by the periodic check (no reconnect, no explicit check)", async () => {
+    const lost: DatasetLost[] = [];
+    const store = new RedisBindingStore({ url: redis.url, datasetCheckMs: 100, onDatasetLost: (ev) => lost.push(ev) });
+    try {
+      await store.waitUntilReady();
+      await waitFor(async () => ((await admin.get("ep:dataset")) !== null ? true : undefined), { timeoutMs: 2000, what: "marker written on connect" });
+      await admin.flushall();
+      await waitFor(() => (lost.length > 0 ? true : undefined), { timeoutMs: 5000, what: "the periodic check to report the loss" });
+      expect(lost).toHaveLength(1);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("Redis restarted without persistence: the reconnect alone reports the loss (no explicit check)", async () => {
     const bare = await startRedis(); // no RDB, no AOF: a restart comes back empty
     const lost: DatasetLost[] = [];
-    const store = new RedisBindingStore({ url: bare.url, onDatasetLost: (ev) => lost.push(ev) });
+    const store = new RedisBindingStore({ url: bare.url, datasetCheckMs: 0, onDatasetLost: (ev) => lost.push(ev) });
     try {
       await store.waitUntilReady();
       const probe = new Redis(bare.url, { maxRetriesPerRequest: 1 });

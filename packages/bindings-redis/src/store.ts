@@ -38,8 +38,8 @@ export interface RedisBindingStoreOptions extends BindingStoreOptions {
   readonly onError?: (err: Error) => void;
   /**
    * Called when the dataset marker changed between two checks: Redis came back empty (restarted
-   * without persistence, flushed, failed over to an empty replica). Checked on every (re)connect
-   * and whenever checkDataset() is called. Not seen: a partial loss (a restart from an older
+   * without persistence, flushed, failed over to an empty replica). Checked on every (re)connect,
+   * every `datasetCheckMs` while connected, and whenever checkDataset() is called. Not seen: a partial loss (a restart from an older
    * snapshot, AOF `everysec` losing its last second) keeps the old marker; and eviction, which
    * takes TTL'd binding keys long before the marker (no TTL, read every few seconds).
    */
@@ -49,6 +49,8 @@ export interface RedisBindingStoreOptions extends BindingStoreOptions {
    * or one that lost its data while no store was watching (every registrar restarted with it).
    */
   readonly onDatasetCreated?: (id: string) => void;
+  /** How often the marker is checked while connected (a FLUSHALL or failover without a reconnect); default 5000, 0 = only on reconnect. */
+  readonly datasetCheckMs?: number;
 }
 
 /** The dataset marker changed: what the store had seen, and what is there now. */
@@ -144,6 +146,7 @@ export class RedisBindingStore implements BindingStore {
   readonly #onDatasetCreated: (id: string) => void;
   /** The dataset marker seen by the last checkDataset(); undefined before the first. */
   #datasetId: string | undefined;
+  readonly #datasetWatch: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
   constructor(opts: RedisBindingStoreOptions = {}) {
@@ -177,9 +180,14 @@ export class RedisBindingStore implements BindingStore {
     client.on("error", (err: unknown) => this.#onError(err instanceof Error ? err : new Error(String(err))));
     // A reconnect is when a restarted, empty Redis shows: check the marker at once. A failed
     // check is dropped; the next reconnect or periodic check sees the same state.
-    client.on("ready", () => {
-      if (!this.#closed) this.checkDataset().catch(() => undefined);
-    });
+    client.on("ready", () => this.#checkDatasetQuietly());
+    const every = opts.datasetCheckMs ?? 5000;
+    if (every > 0) {
+      this.#datasetWatch = setInterval(() => {
+        if (this.connected) this.#checkDatasetQuietly();
+      }, every);
+      this.#datasetWatch.unref();
+    }
     client.defineCommand("edgepathRegister", { numberOfKeys: 2, lua: REGISTER_LUA });
     client.defineCommand("edgepathMarkUnreachable", { numberOfKeys: 1, lua: MARK_UNREACHABLE_LUA });
     client.defineCommand("edgepathMarkReachable", { numberOfKeys: 1, lua: MARK_REACHABLE_LUA });
@@ -419,9 +427,14 @@ export class RedisBindingStore implements BindingStore {
     return { state: "lost", id: current, previous };
   }
 
+  #checkDatasetQuietly(): void {
+    if (!this.#closed) this.checkDataset().catch(() => undefined);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#datasetWatch);
     if (!this.#ownsClient) return;
     try {
       if (this.#client.status === "ready") await this.#client.quit();

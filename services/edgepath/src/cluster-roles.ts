@@ -216,12 +216,6 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
   // the store's per-AOR compare-and-set makes concurrent sweeps safe, and a batch limit keeps
   // each run short. Redis being down only skips a round.
   const sweeper = startSweeper(store, () => redisStore.connected, logger);
-  // A reconnect checks the dataset marker by itself; this catches a FLUSHALL or a failover
-  // while the connection stayed up.
-  const datasetWatch = setInterval(() => {
-    if (redisStore.connected) redisStore.checkDataset().catch(() => undefined);
-  }, DATASET_CHECK_EVERY_MS);
-  datasetWatch.unref();
   const readiness = (): Readiness => readinessOf({ nats: bus.connected, redis: redisStore.connected, ring: ring.size > 0 }, processDrain.draining);
   registerRingMetric(registry, () => ring.size);
   // A census reads up to 10 000 AORs from Redis: at most once per 5 s, never on a SIP path.
@@ -244,7 +238,6 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
     credentials,
     async stop(graceful) {
       clearInterval(sweeper);
-      clearInterval(datasetWatch);
       for (const s of cacheSubs) s.unsubscribe();
       edgeDown.stop();
       edges.stop();
@@ -259,7 +252,6 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
 }
 
 const SWEEP_EVERY_MS = 10_000;
-const DATASET_CHECK_EVERY_MS = 5000;
 const SWEEP_BATCH = 1000;
 
 function startSweeper(store: BindingStore, connected: () => boolean, logger: Logger): ReturnType<typeof setInterval> {
