@@ -207,19 +207,25 @@ describe("transactions share one owned copy of their send target", () => {
   });
 });
 
+/** A client TU without onTerminated (like the location proxy's) that records the statuses it is given. */
+function statusUser(): ClientTransactionUser & { statuses: number[] } {
+  const statuses: number[] = [];
+  return { statuses, onResponse: (res: SipResponse) => void statuses.push(res.status), onTimeout: () => {}, onTransportError: () => {} };
+}
+
 describe("a non-INVITE client transaction lets its TU go in Completed (RFC 3261 §17.1.2.2: only absorbs retransmissions)", () => {
   it("a TU without onTerminated is dropped after the final response; one with it is kept and told at Timer K", () => {
     const e = env();
-    const plain = { events: [] as number[], onResponse(res: SipResponse) { this.events.push(res.status); }, onTimeout() {}, onTransportError() {} };
+    const plain = statusUser();
     const tx = new NonInviteClientTransaction(request({ method: "MESSAGE", branch: "z9hG4bKu1" }), UDP, plain, e.env);
     tx.start();
     expect(tx.user).toBe(plain);
     tx.receiveResponse(responseTo(tx.request, 200));
-    expect(plain.events).toEqual([200]);
+    expect(plain.statuses).toEqual([200]);
     expect(tx.state).toBe("Completed");
     expect(tx.user).not.toBe(plain); // the proxy context behind it can be collected during T4
     tx.receiveResponse(responseTo(request({ method: "MESSAGE", branch: "z9hG4bKu1" }), 200)); // absorbed
-    expect(plain.events).toEqual([200]);
+    expect(plain.statuses).toEqual([200]);
 
     const recording = new RecordingClientUser();
     const kept = new NonInviteClientTransaction(request({ method: "MESSAGE", branch: "z9hG4bKu2" }), UDP, recording, e.env);
@@ -232,17 +238,17 @@ describe("a non-INVITE client transaction lets its TU go in Completed (RFC 3261 
 });
 
 describe("an INVITE client transaction lets its TU go in Completed, not in Accepted", () => {
-  const tu = (): ClientTransactionUser & { statuses: number[] } => {
-    const statuses: number[] = [];
-    return { statuses, onResponse: (res: SipResponse) => void statuses.push(res.status), onTimeout: () => {}, onTransportError: () => {} };
+  /** An INVITE client transaction over UDP, started (Calling), with a TU that records statuses. */
+  const calling = (branch: string) => {
+    const e = env();
+    const user = statusUser();
+    const tx = new InviteClientTransaction(request({ method: "INVITE", branch }), UDP, user, e.env);
+    tx.start();
+    return { e, user, tx, req: tx.request };
   };
 
   it("RFC 3261 §17.1.1.2: after a non-2xx and its ACK (Timer D, 32 s over UDP) the TU is dropped; retransmitted finals still get the ACK", () => {
-    const e = env();
-    const user = tu();
-    const tx = new InviteClientTransaction(request({ method: "INVITE", branch: "z9hG4bKi1" }), UDP, user, e.env);
-    tx.start();
-    const req = tx.request;
+    const { e, user, tx, req } = calling("z9hG4bKi1");
     tx.receiveResponse(responseTo(req, 486));
     expect(tx.state).toBe("Completed");
     expect(user.statuses).toEqual([486]);
@@ -255,11 +261,7 @@ describe("an INVITE client transaction lets its TU go in Completed, not in Accep
   });
 
   it("RFC 6026 §7.2: in Accepted the TU is kept, since 2xx retransmissions go to it", () => {
-    const e = env();
-    const user = tu();
-    const tx = new InviteClientTransaction(request({ method: "INVITE", branch: "z9hG4bKi2" }), UDP, user, e.env);
-    tx.start();
-    const req = tx.request;
+    const { user, tx, req } = calling("z9hG4bKi2");
     tx.receiveResponse(responseTo(req, 200));
     tx.receiveResponse(responseTo(req, 200));
     expect(tx.state).toBe("Accepted");

@@ -272,14 +272,15 @@ export function registerStoreMetrics(registry: Registry, backend: "redis" | "mem
   };
 }
 
+/** A counter registered under `name`, returned as the bare increment a library's hook option takes. */
+function counterHook(registry: Registry, name: string, help: string): () => void {
+  const counter = new Counter({ name, help, registers: [registry] });
+  return () => counter.inc();
+}
+
 /** Returns the hook for NatsClusterBus's `onError`: counts into `edgepath_nats_errors_total`. */
 export function registerNatsErrors(registry: Registry): () => void {
-  const errors = new Counter({
-    name: "edgepath_nats_errors_total",
-    help: "Errors reported by the NATS connection (disconnects, permission and protocol errors).",
-    registers: [registry],
-  });
-  return () => errors.inc();
+  return counterHook(registry, "edgepath_nats_errors_total", "Errors reported by the NATS connection (disconnects, permission and protocol errors).");
 }
 
 /**
@@ -287,12 +288,11 @@ export function registerNatsErrors(registry: Registry): () => void {
  * `edgepath_redis_dataset_lost_total`. Alert on any increase: every worker counts each loss once.
  */
 export function registerDatasetLost(registry: Registry): () => void {
-  const lost = new Counter({
-    name: "edgepath_redis_dataset_lost_total",
-    help: "Times this worker found Redis had lost its data (dataset marker gone or replaced): restarted without persistence, flushed, or failed over to an empty replica. Bindings and credentials stored there are gone.",
-    registers: [registry],
-  });
-  return () => lost.inc();
+  return counterHook(
+    registry,
+    "edgepath_redis_dataset_lost_total",
+    "Times this worker found Redis had lost its data (dataset marker gone or replaced): restarted without persistence, flushed, or failed over to an empty replica. Bindings and credentials stored there are gone.",
+  );
 }
 
 export interface BindingCensusOptions {
