@@ -262,14 +262,12 @@ describe("fuzzing the edge's ingress (DESIGN §6)", () => {
 
     await fc.assert(fc.asyncProperty(garbage, async (b) => sendUdp(udpGarbage, b)), { seed: SEED, numRuns: UDP_CASES / 4 });
     await fc.assert(fc.asyncProperty(mutated, async (b) => sendUdp(udp, b)), { seed: SEED + 1, numRuns: (UDP_CASES * 3) / 4 });
-    await fc.assert(
-      fc.asyncProperty(fc.oneof(mutated, garbage), fc.array(fc.nat(), { maxLength: 2 }), fc.boolean(), async (b, splits, rst) => sendStream(b, splits, rst, false)),
-      { seed: SEED + 2, numRuns: TCP_CASES },
-    );
-    await fc.assert(
-      fc.asyncProperty(fc.oneof(mutated, garbage), fc.array(fc.nat(), { maxLength: 2 }), fc.boolean(), async (b, splits, rst) => sendStream(b, splits, rst, true)),
-      { seed: SEED + 3, numRuns: TLS_CASES },
-    );
+    for (const [secure, seed, numRuns] of [[false, SEED + 2, TCP_CASES], [true, SEED + 3, TLS_CASES]] as const) {
+      await fc.assert(
+        fc.asyncProperty(fc.oneof(mutated, garbage), fc.array(fc.nat(), { maxLength: 2 }), fc.boolean(), async (b, splits, rst) => sendStream(b, splits, rst, secure)),
+        { seed, numRuns },
+      );
+    }
     await fc.assert(
       fc.asyncProperty(fc.oneof(mutated, garbage), fc.array(fc.boolean(), { minLength: 1, maxLength: 3 }), fc.boolean(), async (b, frames, abrupt) => sendWs(b, frames, abrupt)),
       { seed: SEED + 4, numRuns: WS_CASES },

@@ -89,6 +89,13 @@ async function metrics(p: Proc): Promise<string> {
   return res.text();
 }
 
+/** Waits until the registrar's edgepath_redis_dataset_lost_total reads `n` (issue 4: an emptied Redis is noticed). */
+function datasetLostCount(p: Proc, n: number, after: string): Promise<true> {
+  return waitFor(async () => (sample(await metrics(p), "edgepath_redis_dataset_lost_total") === n ? true : undefined), {
+    timeoutMs: 15_000, intervalMs: 100, what: `edgepath_redis_dataset_lost_total to reach ${n} after ${after}`,
+  });
+}
+
 beforeAll(async () => {
   redis = await startRedis();
   nats = await startNats();
@@ -203,9 +210,7 @@ describe("readiness follows Redis and NATS (edgepath registrar / edge, real proc
     const res = await fetch(`${registrar.admin}/v1/aors/${encodeURIComponent("sip:someone@example.com")}`);
     expect(res.status).toBe(200);
     // This Redis has no persistence: it came back empty, and the registrar says so (issue 4).
-    await waitFor(async () => (sample(await metrics(registrar), "edgepath_redis_dataset_lost_total") === lostBefore + 1 ? true : undefined), {
-      timeoutMs: 10_000, intervalMs: 100, what: "edgepath_redis_dataset_lost_total to count the empty restart",
-    });
+    await datasetLostCount(registrar, lostBefore + 1, "the empty restart");
     expect(registrar.output()).toMatch(/"level":50.*redis lost its data/);
   });
 
@@ -219,9 +224,7 @@ describe("readiness follows Redis and NATS (edgepath registrar / edge, real proc
     } finally {
       admin.disconnect();
     }
-    await waitFor(async () => (sample(await metrics(registrar), "edgepath_redis_dataset_lost_total") === lostBefore + 1 ? true : undefined), {
-      timeoutMs: 15_000, intervalMs: 200, what: "edgepath_redis_dataset_lost_total after FLUSHALL",
-    });
+    await datasetLostCount(registrar, lostBefore + 1, "FLUSHALL");
     // Still ready: an empty Redis works; the loss is an alert, not an outage.
     expect((await readiness(registrar)).status).toBe(200);
   });
