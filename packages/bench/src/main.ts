@@ -13,7 +13,7 @@
  * top clean rate, CPU seconds per 1000 calls of each of our processes, and their RSS.
  * Numbers are printed and written to JSON, never asserted (CONVENTIONS: benchmarks print numbers).
  */
-import { readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -59,6 +59,8 @@ const { values: args } = parseArgs({
     "edge-alone": { type: "boolean", default: false },
     "cpu-prof": { type: "boolean", default: false },
     "linger-check": { type: "boolean", default: false },
+    "node-flags": { type: "string" },
+    logs: { type: "string" },
     target: { type: "string" },
     smoke: { type: "boolean", default: false },
     users: { type: "string" },
@@ -75,13 +77,15 @@ const { values: args } = parseArgs({
 if (args.help) {
   process.stdout.write(`usage: pnpm bench [--embedded | --edge-alone | --target host:port] [--smoke] [--users N] [--seconds S]
        [--register-rates 1000,2000,...] [--message-rates ...] [--invite-rates ...] [--transport udp|tcp]
-       [--cpu-prof] [--linger-check] [--out file.json]
+       [--cpu-prof] [--linger-check] [--node-flags="--flag ..."] [--logs dir] [--out file.json]
 Default: Redis + NATS + 1 edge + 2 workers as separate processes. --embedded: one \`edgepath all\` process.
 --edge-alone: NATS + 1 edge + a worker stand-in that answers 200 at once (measures the edge's own
 forwarding rate; REGISTER phase only). --target drives an already running edge (its domain must be
 example.com). --smoke: low rates, proves the harness (CI). --cpu-prof: run our processes under
 node --cpu-prof and print each one's top self-time functions. --linger-check: after the load, read
 each process's heap and open transactions from /metrics, wait out Timer J (32 s), read them again.
+--node-flags: extra flags for our node processes (e.g. --node-flags="--trace-gc"). --logs: write each
+process's output (its last 100 kB) to dir/<name>.log at the end.
 `);
   process.exit(0);
 }
@@ -124,7 +128,8 @@ async function main(): Promise<number> {
   let target: string;
   const mode = args.target !== undefined ? "target" : args.embedded ? "embedded" : edgeAlone ? "edge-alone" : "cluster";
   const profDir = args["cpu-prof"] === true ? mkdtempSync(join(tmpdir(), "edgepath-bench-prof-")) : undefined;
-  const nodeArgs = (name: string): string[] => (profDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${join(profDir, name)}`]);
+  const extraFlags = (args["node-flags"] ?? "").split(/\s+/).filter((f) => f.length > 0);
+  const nodeArgs = (name: string): string[] => [...extraFlags, ...(profDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${join(profDir, name)}`])];
   let outcome: { code: number; out: string; json: Record<string, unknown> } | undefined;
   try {
     if (args.target !== undefined) {
@@ -243,6 +248,10 @@ async function main(): Promise<number> {
     };
   } finally {
     for (const p of procs.reverse()) await p.stop().catch(() => undefined);
+    if (args.logs !== undefined) {
+      mkdirSync(args.logs, { recursive: true });
+      for (const p of procs) writeFileSync(join(args.logs, `${p.name}.log`), p.output());
+    }
     for (const c of cleanup) await c().catch(() => undefined);
   }
   // Profiles are written when the processes exit, so they are read after the stop above.
