@@ -21,11 +21,13 @@ export function scanToken(s: string, i: number, end = s.length): number {
  * just past the closing quote, or -1 when it is not terminated.
  */
 export function scanQuoted(s: string, i: number, end = s.length): number {
-  // fast path: the closing quote found natively when no backslash comes before it
+  // fast path: the closing quote found natively, then a backslash looked for only before it (an
+  // unbounded indexOf would scan the rest of the message, which is what `s` usually is)
   const q = s.indexOf('"', i + 1);
   if (q < 0 || q >= end) return -1;
-  const bs = s.indexOf("\\", i + 1);
-  if (bs < 0 || bs > q) return q + 1;
+  let bs = i + 1;
+  while (bs < q && s.charCodeAt(bs) !== 92) bs++;
+  if (bs === q) return q + 1;
   for (let j = bs; j < end; j++) {
     const c = s.charCodeAt(j);
     if (c === 92) j++;

@@ -259,8 +259,9 @@ export function parseContactAt(src: string, a: number, b: number): Contact {
       if (vs >= 0) {
         let x = vs;
         let y = ve;
-        const bs = raw.indexOf("\\", x);
-        if (bs < 0 || bs >= y) {
+        let bs = x;
+        while (bs < y && raw.charCodeAt(bs) !== 92) bs++;
+        if (bs === y) {
           // no quoted-pair: strip the quotes and <> by offsets, one slice
           if (raw.charCodeAt(x) === 34 && y - x >= 2) { x++; y--; }
           if (y - x >= 2 && raw.charCodeAt(x) === 60 && raw.charCodeAt(y - 1) === 62) { x++; y--; }

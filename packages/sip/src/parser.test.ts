@@ -509,3 +509,77 @@ describe("typed accessors", () => {
     expect(m.edit().toBuffer().equals(Buffer.from(INVITE))).toBe(true);
   });
 });
+
+describe("large messages: only the header block is decoded as text (parser HEAD_ONLY_FROM)", () => {
+  // Above 2 kB the parser decodes up to the first empty line only; the body stays bytes. These
+  // bodies are binary-ish on purpose: non-ASCII octets, CRLFCRLF inside, invalid UTF-8.
+  const body = Buffer.concat([
+    Buffer.from("first\r\n\r\nsecond line after an empty one\r\n", "latin1"),
+    Buffer.from([0xc3, 0xa9, 0xff, 0xfe, 0x00, 0x80]),
+    Buffer.alloc(6000, 0x61),
+  ]);
+  const head = (cl: number, extra: string[] = []): string =>
+    [
+      "MESSAGE sip:bob@example.com SIP/2.0",
+      "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKbig;rport",
+      "Max-Forwards: 70",
+      'From: "Zoë" <sip:alice@example.com>;tag=1',
+      "To: <sip:bob@example.com>",
+      "Call-ID: big@example.com",
+      "CSeq: 7 MESSAGE",
+      ...extra,
+      "Content-Type: application/octet-stream",
+      `Content-Length: ${cl}`,
+      "",
+      "",
+    ].join("\r\n");
+  const big = Buffer.concat([Buffer.from(head(body.length), "utf8"), body]);
+
+  it("RFC 3261 §7.4: the body comes back byte for byte; headers (UTF-8 included) read as usual", () => {
+    const m = ok(big, "stream");
+    // white-box: this message did take the head-only path (else these tests prove nothing new)
+    expect((m as unknown as { _s: string })._s.length).toBe(big.length - body.length);
+    expect(m.body.equals(body)).toBe(true);
+    expect(m.contentLength()).toBe(body.length);
+    expect(m.from().displayName).toBe("Zoë");
+    expect(m.cseq()).toEqual({ seq: 7, method: "MESSAGE" });
+    expect(m.toBuffer().equals(big)).toBe(true);
+  });
+
+  it("RFC 3261 §16.6: the editor copies the large body as bytes after the rewritten head", () => {
+    const m = ok(big);
+    const out = m.edit().prependHeader("Via", "SIP/2.0/UDP edge.example.net;branch=z9hG4bKe").setMaxForwards(69).toBuffer();
+    const back = ok(out, "stream");
+    expect(back.body.equals(body)).toBe(true);
+    expect(back.topVia().host).toBe("edge.example.net");
+    expect(back.maxForwards()).toBe(69);
+    expect(back.from().displayName).toBe("Zoë");
+    expect(out.length).toBe(big.length + "Via: SIP/2.0/UDP edge.example.net;branch=z9hG4bKe\r\n".length);
+  });
+
+  it("RFC 3261 §18.3: datagram octets beyond Content-Length are still cut off", () => {
+    const m = ok(Buffer.concat([big, Buffer.from("trailing garbage")]));
+    expect(m.body.equals(body)).toBe(true);
+    expect(m.toBuffer().equals(big)).toBe(true);
+  });
+
+  it("RFC 3261 §18.3: a large datagram that ends after its last header line (no empty line) parses with no body", () => {
+    const many = Array.from({ length: 120 }, (_, i) => `X-Pad-${i}: ${"p".repeat(20)}`);
+    const b = Buffer.from(head(0, many).slice(0, -2), "utf8"); // drop the empty line
+    expect(b.length).toBeGreaterThan(2048);
+    const m = ok(b);
+    expect(m.body.length).toBe(0);
+    expect(m.header("x-pad-119")).toBe("p".repeat(20));
+  });
+
+  it("RFC 3261 §7.3.1: a bare LF in the header block of a large message is still 400", () => {
+    const b = Buffer.from(head(body.length).replace("Max-Forwards: 70\r\n", "Max-Forwards: 70\n"), "utf8");
+    const e = fails(Buffer.concat([b, body]));
+    expect(e.sipStatus).toBe(400);
+  });
+
+  it("RFC 3261 §20.14: a Content-Length that disagrees with a large body is 400", () => {
+    const e = fails(Buffer.concat([Buffer.from(head(body.length + 10), "utf8"), body]));
+    expect(e.code).toBe("bad-content-length");
+  });
+});

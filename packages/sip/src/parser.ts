@@ -57,11 +57,13 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
   while (skip < input.length && (input[skip] === 13 || input[skip] === 10)) skip++;
   const bytes = skip === 0 ? input : input.subarray(skip);
   // One latin1 decode (a memcpy for V8 one-byte strings): string index == byte offset, and
-  // String#indexOf is much cheaper than Buffer#indexOf for short messages.
-  const s = bytes.toString("latin1");
+  // String#indexOf is much cheaper than Buffer#indexOf for short messages. Only the header block
+  // is ever read as text, so a large message (a MESSAGE or INVITE with a big body) has just that
+  // decoded, up to its first empty line; the body stays bytes (LazyMessage.body, the editor).
+  const s = bytes.length > HEAD_ONLY_FROM ? headText(bytes) : bytes.toString("latin1");
   // Pure ASCII is the rule: values are then slices of `s`; otherwise they are decoded as UTF-8
   // from the bytes (see LazyMessage._value). Refined to the header block after the scan.
-  let ascii = isAscii(bytes);
+  let ascii = isAscii(s.length === bytes.length ? bytes : bytes.subarray(0, s.length));
 
   // ---- start line (RFC 3261 §7.1, §7.2) ----
   const sle = s.indexOf("\r\n");
@@ -218,6 +220,20 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
     if (msg.method === "REGISTER") msg.contacts();
   }
   return msg;
+}
+
+/** Messages longer than this have only their header block decoded (see parseOrThrow). */
+const HEAD_ONLY_FROM = 2048;
+const EMPTY_LINE = Buffer.from("\r\n\r\n", "latin1");
+
+/**
+ * latin1 text of `bytes` up to and including the first CRLFCRLF (the end of the header block:
+ * a header line cannot hold an empty line), or all of it when there is none (a datagram without
+ * a body and without the empty line, or bare LFs, which the scan then reports).
+ */
+function headText(bytes: Buffer): string {
+  const end = bytes.indexOf(EMPTY_LINE);
+  return end < 0 ? bytes.toString("latin1") : bytes.toString("latin1", 0, end + 4);
 }
 
 function lineName(s: string, pos: number, eol: number): string {

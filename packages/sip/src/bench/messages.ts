@@ -50,3 +50,21 @@ export const INVITE = crlf([
   "",
   SDP,
 ]);
+
+/** RFC 3428 MESSAGE over a stream with an 8 kB text body: the large-message case (head-only decode). */
+const TEXT_8K = Array.from({ length: 128 }, (_, i) => `line ${String(i).padStart(3, "0")} of a long instant message ${"x".repeat(27)}`).join("\r\n");
+
+export const MESSAGE_8K = crlf([
+  "MESSAGE sip:bob@example.com SIP/2.0",
+  "Via: SIP/2.0/TCP 192.0.2.10:5060;branch=z9hG4bK776msg;rport",
+  "Max-Forwards: 70",
+  "Route: <sip:edge1.example.com;transport=tcp;lr>",
+  "From: \"Alice\" <sip:alice@example.com>;tag=49583",
+  "To: <sip:bob@example.com>",
+  "Call-ID: asd88asd77a@192.0.2.10",
+  "CSeq: 1 MESSAGE",
+  "Content-Type: text/plain",
+  `Content-Length: ${Buffer.byteLength(TEXT_8K)}`,
+  "",
+  TEXT_8K,
+]);
