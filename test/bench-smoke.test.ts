@@ -7,7 +7,7 @@
  * Needs the build (`pnpm test` runs `tsc -b` first) and sipp, redis-server and nats-server on PATH.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -53,12 +53,20 @@ describe("pnpm bench --smoke", () => {
   });
 
   it(
-    "cluster: Redis + NATS + edge + 2 workers as processes, every phase with zero failed calls, CPU and RSS per process",
+    "cluster: Redis + NATS + edge + 2 workers as processes, every phase with zero failed calls, CPU and RSS per process, node flags and logs",
     { timeout: 180_000 },
     async () => {
       const file = join(out, "cluster.json");
-      const r = await runBench(["--smoke", "--out", file]);
+      const logs = join(out, "cluster-logs");
+      // --node-flags reaches our node processes (V8's --trace-gc prints to their output), --logs keeps that output.
+      const r = await runBench(["--smoke", "--out", file, "--node-flags=--trace-gc", "--logs", logs]);
       expect(r.code, r.stdout).toBe(0);
+      expect(readdirSync(logs).sort()).toEqual(["edge-1.log", "nats.log", "redis.log", "worker-1.log", "worker-2.log"]);
+      for (const name of ["edge-1", "worker-1", "worker-2"]) {
+        const log = readFileSync(join(logs, `${name}.log`), "utf8");
+        expect(log, name).toContain('"edgepath-ready"');
+        expect(log, name).toMatch(/Scavenge|Mark-Compact/);
+      }
       const json = JSON.parse(readFileSync(file, "utf8")) as Result & { rssMiB: Record<string, number> };
       expect(json.mode).toBe("cluster");
       expect(json.results.map((p) => p.phase)).toEqual(["REGISTER", "MESSAGE", "INVITE+BYE"]);
