@@ -95,10 +95,10 @@ for (const [k, v] of Object.entries(COMPACT)) {
   COMPACT_BY_CODE[k.toUpperCase().charCodeAt(0)] = v;
 }
 
-/** Canonical name of s[a, b) when it is a known header (or compact form), else undefined. */
-export function knownNameAt(s: string, a: number, b: number): string | undefined {
+/** Canonical name of the octets u[a, b) when they are a known header (or compact form), else undefined. */
+export function knownNameAt(u: Uint8Array, a: number, b: number): string | undefined {
   const len = b - a;
-  let c0 = s.charCodeAt(a);
+  let c0 = u[a]!;
   if (len === 1) return COMPACT_BY_CODE[c0];
   if (c0 >= 65 && c0 <= 90) c0 += 32;
   const cands = BY_SHAPE[len * 128 + c0];
@@ -106,7 +106,7 @@ export function knownNameAt(s: string, a: number, b: number): string | undefined
   outer: for (let k = 0; k < cands.length; k++) {
     const cand = cands[k]!;
     for (let i = 1; i < len; i++) {
-      let c = s.charCodeAt(a + i);
+      let c = u[a + i]!;
       if (c >= 65 && c <= 90) c += 32;
       if (c !== cand.charCodeAt(i)) continue outer;
     }
