@@ -244,16 +244,14 @@ class Editor implements MessageEditor {
       if (runStart >= 0) out += s.slice(runStart, runEnd);
     }
     out += "\r\n";
-    if (this.body === undefined && s.length < raw.length) {
-      // Only the header block was decoded (a large message, see the parser): the body is copied
-      // as bytes after the head, not turned into text and back.
-      const out2 = Buffer.allocUnsafe(out.length + raw.length - msg._bodyStart);
-      out2.write(out, 0, "latin1");
-      raw.copy(out2, out.length, msg._bodyStart);
-      return out2;
-    }
-    out += this.body !== undefined ? this.body.toString("latin1") : s.slice(msg._bodyStart, raw.length);
-    return Buffer.from(out, "latin1");
+    // A body that is not part of the decoded text (a replaced one, or a large message whose header
+    // block alone was decoded, see the parser) is copied as bytes after the head, not made text.
+    const body = this.body ?? (s.length < raw.length ? raw.subarray(msg._bodyStart) : undefined);
+    if (body === undefined) return Buffer.from(out + s.slice(msg._bodyStart, raw.length), "latin1");
+    const bytes = Buffer.allocUnsafe(out.length + body.length);
+    bytes.write(out, 0, "latin1");
+    body.copy(bytes, out.length);
+    return bytes;
   }
 }
 
