@@ -10,6 +10,7 @@ import { parseAuthParamsIn } from "./auth.js";
 import { parseContactAt, parseDeltaSeconds, parseNameAddrAt } from "./name-addr.js";
 import { parseUri } from "./uri.js";
 import { parseVia, parseViaAt } from "./via.js";
+import { octetsOf } from "./lex.js";
 import { createEditor, type MessageEditor } from "./editor.js";
 import type { HeaderField, SipRequest, SipResponse } from "./message.js";
 import type { AuthParams, Contact, NameAddr, SipUri, TelUri, Via } from "./types.js";
@@ -22,9 +23,10 @@ const FOLD_RE = /[ \t]*\r\n[ \t]+/g;
 
 /**
  * Bounds set by LazyMessage._span (parsing is synchronous, so one scratch object serves every
- * call): the value is read in place as `src[a, b)` instead of being sliced out first.
+ * call): the value is read in place as `src[a, b)` instead of being sliced out first, and `u`
+ * holds the octets of `src` that the grammars scan (lex.ts).
  */
-export const SPAN = { a: 0, b: 0 };
+export const SPAN: { a: number; b: number; u: Uint8Array } = { a: 0, b: 0, u: new Uint8Array(0) };
 
 function isLws(c: number): boolean {
   return c === 32 || c === 9 || c === 13 || c === 10;
@@ -87,9 +89,9 @@ export abstract class LazyMessage {
   }
 
   /**
-   * Where field `i`'s value can be read in place: returns the string and sets SPAN.a/b. That is the
-   * message text itself when the header block is ASCII and the field is not folded (the common
-   * case: no value string is created), else the decoded, unfolded value.
+   * Where field `i`'s value can be read in place: returns the string and sets SPAN.a/b/u. That is
+   * the message text itself (octets: its bytes) when the header block is ASCII and the field is
+   * not folded (the common case: no value string is created), else the decoded, unfolded value.
    */
   _span(i: number): string {
     const m = this._meta;
@@ -97,34 +99,38 @@ export abstract class LazyMessage {
     if (this._ascii && (m[o + 4]! & F_FOLDED) === 0) {
       SPAN.a = m[o + 1]!;
       SPAN.b = m[o + 2]!;
+      SPAN.u = this.raw;
       return this._s;
     }
     const v = this._value(i);
     SPAN.a = 0;
     SPAN.b = v.length;
+    SPAN.u = octetsOf(v);
     return v;
   }
 
   /**
    * The comma-separated elements (RFC 3261 §7.3.1) of every field named `canon`, as spans: one
-   * source string per element in `srcs`, its trimmed bounds in `offs` (2 per element). Empty
-   * elements are dropped, as splitList does.
+   * source string per element in `srcs` and its octets in `us`, its trimmed bounds in `offs`
+   * (2 per element). Empty elements are dropped, as splitList does.
    */
-  _listSpans(canon: string, srcs: string[], offs: number[]): void {
+  _listSpans(canon: string, srcs: string[], us: Uint8Array[], offs: number[]): void {
     const names = this._names;
     for (let i = 0; i < names.length; i++) {
       if (names[i] !== canon) continue;
       const s = this._span(i);
+      const u = SPAN.u;
       const end = SPAN.b;
       let a = SPAN.a;
       for (;;) {
         const comma = firstListComma(s, a, end);
         let x = a;
         let y = comma < 0 ? end : comma;
-        while (x < y && isLws(s.charCodeAt(x))) x++;
-        while (y > x && isLws(s.charCodeAt(y - 1))) y--;
+        while (x < y && isLws(u[x]!)) x++;
+        while (y > x && isLws(u[y - 1]!)) y--;
         if (y > x) {
           srcs.push(s);
+          us.push(u);
           offs.push(x, y);
         }
         if (comma < 0) break;
@@ -198,7 +204,7 @@ export abstract class LazyMessage {
       const i = this._index("from");
       if (i < 0) throw missingHeader("From");
       const s = this._span(i);
-      this._from = parseNameAddrAt(s, SPAN.a, SPAN.b, "From");
+      this._from = parseNameAddrAt(SPAN.u, s, SPAN.a, SPAN.b, "From");
     }
     return this._from;
   }
@@ -208,7 +214,7 @@ export abstract class LazyMessage {
       const i = this._index("to");
       if (i < 0) throw missingHeader("To");
       const s = this._span(i);
-      this._to = parseNameAddrAt(s, SPAN.a, SPAN.b, "To");
+      this._to = parseNameAddrAt(SPAN.u, s, SPAN.a, SPAN.b, "To");
     }
     return this._to;
   }
@@ -236,14 +242,15 @@ export abstract class LazyMessage {
       if (i < 0) throw missingHeader("Via");
       const s = this._span(i);
       const a = SPAN.a;
+      const u = SPAN.u;
       // only the first value of the first Via line, read in place
       const comma = firstListComma(s, a, SPAN.b);
       let b = comma < 0 ? SPAN.b : comma;
-      while (b > a && isLws(s.charCodeAt(b - 1))) b--;
+      while (b > a && isLws(u[b - 1]!)) b--;
       let x = a;
-      while (x < b && isLws(s.charCodeAt(x))) x++;
+      while (x < b && isLws(u[x]!)) x++;
       if (x === b) throw badHeader("Via", "empty");
-      this._topVia = parseViaAt(s, x, b);
+      this._topVia = parseViaAt(u, s, x, b);
     }
     return this._topVia;
   }
@@ -262,9 +269,10 @@ export abstract class LazyMessage {
     const out: NameAddr[] = [];
     if (this._names.indexOf(canon) < 0) return out;
     const srcs: string[] = [];
+    const us: Uint8Array[] = [];
     const offs: number[] = [];
-    this._listSpans(canon, srcs, offs);
-    for (let k = 0; k < srcs.length; k++) out.push(parseNameAddrAt(srcs[k]!, offs[2 * k]!, offs[2 * k + 1]!, display));
+    this._listSpans(canon, srcs, us, offs);
+    for (let k = 0; k < srcs.length; k++) out.push(parseNameAddrAt(us[k]!, srcs[k]!, offs[2 * k]!, offs[2 * k + 1]!, display));
     return out;
   }
 
@@ -284,15 +292,16 @@ export abstract class LazyMessage {
   contacts(): Contact[] | "*" {
     if (this._contacts === undefined) {
       const srcs: string[] = [];
+      const us: Uint8Array[] = [];
       const offs: number[] = [];
-      this._listSpans("contact", srcs, offs);
-      const isStar = (k: number): boolean => offs[2 * k + 1]! - offs[2 * k]! === 1 && srcs[k]!.charCodeAt(offs[2 * k]!) === 42;
+      this._listSpans("contact", srcs, us, offs);
+      const isStar = (k: number): boolean => offs[2 * k + 1]! - offs[2 * k]! === 1 && us[k]![offs[2 * k]!] === 42;
       if (srcs.length === 1 && isStar(0)) this._contacts = "*";
       else {
         const out: Contact[] = [];
         for (let k = 0; k < srcs.length; k++) {
           if (isStar(k)) throw badHeader("Contact", "'*' mixed with other contacts");
-          out.push(parseContactAt(srcs[k]!, offs[2 * k]!, offs[2 * k + 1]!));
+          out.push(parseContactAt(us[k]!, srcs[k]!, offs[2 * k]!, offs[2 * k + 1]!));
         }
         this._contacts = out;
       }

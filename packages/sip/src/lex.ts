@@ -1,35 +1,49 @@
-/** Small scanning helpers shared by the header grammars (RFC 3261 §25.1). */
+/**
+ * Small scanning helpers shared by the header grammars (RFC 3261 §25.1).
+ *
+ * The scanners read octets, not string chars: `u[k]` is the k-th char of the text being parsed
+ * (the message's own bytes for the header block, whose latin1 text is the string the values are
+ * sliced from), and reading a Uint8Array costs about half of `String#charCodeAt`, which checks the
+ * string's representation on every call. Text that is not the message's bytes (a decoded UTF-8
+ * or unfolded value, a string handed to a public parse function) is turned into octets by
+ * `octetsOf`, which maps every non-ASCII char to 0x80: the grammars only ever ask whether a
+ * char is one particular ASCII char or in an ASCII class, so the answers are the same.
+ */
 import { isTokenChar } from "./headers.js";
 
+/** One octet per char of `s` (non-ASCII chars as 0x80), see the module comment. */
+export function octetsOf(s: string): Buffer {
+  const n = s.length;
+  const u = Buffer.allocUnsafe(n);
+  for (let k = 0; k < n; k++) {
+    const c = s.charCodeAt(k);
+    u[k] = c < 128 ? c : 128;
+  }
+  return u;
+}
+
 /** Skip SP / HTAB / CR / LF (LWS after unfolding may still hold CRLF in raw values). */
-export function skipWs(s: string, i: number, end = s.length): number {
+export function skipWs(u: Uint8Array, i: number, end: number): number {
   while (i < end) {
-    const c = s.charCodeAt(i);
+    const c = u[i]!;
     if (c !== 32 && c !== 9 && c !== 13 && c !== 10) break;
     i++;
   }
   return i;
 }
 
-export function scanToken(s: string, i: number, end = s.length): number {
-  while (i < end && isTokenChar(s.charCodeAt(i))) i++;
+export function scanToken(u: Uint8Array, i: number, end: number): number {
+  while (i < end && isTokenChar(u[i]!)) i++;
   return i;
 }
 
 /**
  * At `i` a '"' opens a quoted-string (RFC 3261 §25.1, quoted-pair allowed). Returns the index
- * just past the closing quote, or -1 when it is not terminated.
+ * just past the closing quote, or -1 when it is not terminated before `end`.
  */
-export function scanQuoted(s: string, i: number, end = s.length): number {
-  // fast path: the closing quote found natively, then a backslash looked for only before it (an
-  // unbounded indexOf would scan the rest of the message, which is what `s` usually is)
-  const q = s.indexOf('"', i + 1);
-  if (q < 0 || q >= end) return -1;
-  let bs = i + 1;
-  while (bs < q && s.charCodeAt(bs) !== 92) bs++;
-  if (bs === q) return q + 1;
-  for (let j = bs; j < end; j++) {
-    const c = s.charCodeAt(j);
+export function scanQuoted(u: Uint8Array, i: number, end: number): number {
+  for (let j = i + 1; j < end; j++) {
+    const c = u[j]!;
     if (c === 92) j++;
     else if (c === 34) return j + 1;
   }
@@ -62,28 +76,28 @@ export function isGenValueChar(c: number): boolean {
 }
 
 /**
- * Validate `*( SEMI generic-param )` from `i` without allocating. Returns an error description,
- * or undefined when well-formed. (Use parseGenericParams afterwards to build the map.)
+ * Validate `*( SEMI generic-param )` of the text `s` (octets `u`) from `i` without allocating.
+ * Returns an error description, or undefined when well-formed. (parseGenericParams builds the map.)
  */
-export function checkGenericParams(s: string, i: number, end: number): string | undefined {
+export function checkGenericParams(u: Uint8Array, s: string, i: number, end: number): string | undefined {
   while (i < end) {
-    if (s.charCodeAt(i) !== 59) return `unexpected '${s[i]!}'`;
-    i = skipWs(s, i + 1, end);
+    if (u[i] !== 59) return `unexpected '${s[i]!}'`;
+    i = skipWs(u, i + 1, end);
     const ns = i;
-    i = scanToken(s, i, end);
+    i = scanToken(u, i, end);
     if (i === ns) return "empty parameter";
-    i = skipWs(s, i, end);
-    if (i < end && s.charCodeAt(i) === 61) {
-      i = skipWs(s, i + 1, end);
+    i = skipWs(u, i, end);
+    if (i < end && u[i] === 61) {
+      i = skipWs(u, i + 1, end);
       const vs = i;
-      if (s.charCodeAt(i) === 34) {
-        i = scanQuoted(s, i, end);
+      if (u[i] === 34) {
+        i = scanQuoted(u, i, end);
         if (i < 0) return "unterminated quoted string";
       } else {
-        while (i < end && isGenValueChar(s.charCodeAt(i))) i++;
+        while (i < end && isGenValueChar(u[i]!)) i++;
         if (i === vs) return "empty parameter value";
       }
-      i = skipWs(s, i, end);
+      i = skipWs(u, i, end);
     }
   }
   return undefined;
@@ -103,27 +117,27 @@ export function lowerSlice(s: string, a: number, b: number): string {
  * around ';' and '=' (RFC 3261 §25.1 SEMI / EQUAL). Keys lower-case; values as written (quotes
  * kept), null for a flag. Returns the map, or a string describing the error.
  */
-export function parseGenericParams(s: string, i: number, end: number, into: Map<string, string | null>): string | undefined {
+export function parseGenericParams(u: Uint8Array, s: string, i: number, end: number, into: Map<string, string | null>): string | undefined {
   while (i < end) {
-    if (s.charCodeAt(i) !== 59) return `unexpected '${s[i]!}'`;
-    i = skipWs(s, i + 1, end);
+    if (u[i] !== 59) return `unexpected '${s[i]!}'`;
+    i = skipWs(u, i + 1, end);
     const ns = i;
-    i = scanToken(s, i, end);
+    i = scanToken(u, i, end);
     if (i === ns) return "empty parameter";
     const name = lowerSlice(s, ns, i);
-    i = skipWs(s, i, end);
-    if (i < end && s.charCodeAt(i) === 61) {
-      i = skipWs(s, i + 1, end);
+    i = skipWs(u, i, end);
+    if (i < end && u[i] === 61) {
+      i = skipWs(u, i + 1, end);
       const vs = i;
-      if (s.charCodeAt(i) === 34) {
-        i = scanQuoted(s, i, end);
+      if (u[i] === 34) {
+        i = scanQuoted(u, i, end);
         if (i < 0) return "unterminated quoted string";
       } else {
-        while (i < end && isGenValueChar(s.charCodeAt(i))) i++;
+        while (i < end && isGenValueChar(u[i]!)) i++;
         if (i === vs) return `empty value for ${name}`;
       }
       into.set(name, s.slice(vs, i));
-      i = skipWs(s, i, end);
+      i = skipWs(u, i, end);
     } else into.set(name, null);
   }
   return undefined;

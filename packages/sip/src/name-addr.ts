@@ -4,7 +4,7 @@
  */
 import { badHeader, type SipParseError } from "./errors.js";
 import { isTokenChar } from "./headers.js";
-import { checkGenericParams, isGenValueChar, parseGenericParams, scanQuoted, scanToken, skipWs, unquote, unquoteAt } from "./lex.js";
+import { checkGenericParams, isGenValueChar, octetsOf, parseGenericParams, scanQuoted, scanToken, skipWs, unquote, unquoteAt } from "./lex.js";
 import { schemeLength } from "./uri.js";
 import type { Contact, NameAddr } from "./types.js";
 
@@ -21,7 +21,8 @@ class NameAddrValue implements NameAddr {
   constructor(
     readonly displayName: string | undefined,
     readonly uri: string,
-    /** source text and the trimmed value's bounds in it; `_ps` = params start or -1 */
+    /** source text, its octets (lex.ts) and the trimmed value's bounds in it; `_ps` = params start or -1 */
+    readonly _u: Uint8Array,
     readonly _src: string,
     readonly _a: number,
     readonly _b: number,
@@ -41,7 +42,7 @@ class NameAddrValue implements NameAddr {
       if (this._ps < 0) this._params = EMPTY;
       else {
         const m = new Map<string, string | null>();
-        parseGenericParams(this._src, this._ps, this._b, m);
+        parseGenericParams(this._u, this._src, this._ps, this._b, m);
         this._params = m;
       }
     }
@@ -57,37 +58,37 @@ class NameAddrValue implements NameAddr {
  * - In addr-spec form the URI ends at the first ';' and must not contain ',' or '?' (§20.10).
  */
 export function parseNameAddrIn(input: string, hdr: string, checkParams = true): NameAddr {
-  return parseNameAddrAt(input, 0, input.length, hdr, checkParams);
+  return parseNameAddrAt(octetsOf(input), input, 0, input.length, hdr, checkParams);
 }
 
 /**
- * parseNameAddrIn on `src[a, b)` without slicing the value out first: the parser hands the whole
- * message text and a field's offsets (scanning a flat string is much cheaper than a slice of it).
+ * parseNameAddrIn on `src[a, b)` (octets `u`, see lex.ts) without slicing the value out first:
+ * the parser hands the whole message text, its bytes and a field's offsets.
  */
-export function parseNameAddrAt(src: string, a: number, b: number, hdr: string, checkParams = true): NameAddr {
-  scanNameAddr(src, a, b, hdr, checkParams);
-  return new NameAddrValue(SCAN.display, SCAN.uri, src, SCAN.a, SCAN.b, SCAN.ps);
+export function parseNameAddrAt(u: Uint8Array, src: string, a: number, b: number, hdr: string, checkParams = true): NameAddr {
+  scanNameAddr(u, src, a, b, hdr, checkParams);
+  return new NameAddrValue(SCAN.display, SCAN.uri, u, src, SCAN.a, SCAN.b, SCAN.ps);
 }
 
 /** Results of scanNameAddr (parsing is synchronous: one scratch object serves every call). */
 const SCAN = { display: undefined as string | undefined, uri: "", a: 0, b: 0, ps: -1 };
 
-function scanNameAddr(src: string, a: number, b: number, hdr: string, checkParams: boolean): void {
+function scanNameAddr(u: Uint8Array, src: string, a: number, b: number, hdr: string, checkParams: boolean): void {
   const s = src;
-  while (a < b && isWsc(s.charCodeAt(a))) a++;
-  while (b > a && isWsc(s.charCodeAt(b - 1))) b--;
+  while (a < b && isWsc(u[a]!)) a++;
+  while (b > a && isWsc(u[b - 1]!)) b--;
   const end = b;
   let i = a;
   let display: string | undefined;
   let uri: string;
-  const c0 = i < end ? s.charCodeAt(i) : -1;
+  const c0 = i < end ? u[i]! : -1;
   let laquot = -1;
   if (c0 === 34) {
-    const q = scanQuoted(s, i, end);
+    const q = scanQuoted(u, i, end);
     if (q < 0) throw badHeader(hdr, "unterminated quoted display name");
     display = unquoteAt(s, i, q);
-    i = skipWs(s, q, end);
-    if (i >= end || s.charCodeAt(i) !== 60) throw badHeader(hdr, "quoted display name not followed by <");
+    i = skipWs(u, q, end);
+    if (i >= end || u[i] !== 60) throw badHeader(hdr, "quoted display name not followed by <");
     laquot = i;
   } else if (c0 === 60) laquot = i;
   else {
@@ -95,7 +96,7 @@ function scanNameAddr(src: string, a: number, b: number, hdr: string, checkParam
     let j = i;
     let tokens = true;
     while (j < end) {
-      const c = s.charCodeAt(j);
+      const c = u[j]!;
       if (c === 60) break;
       if (!isTokenChar(c) && c !== 32 && c !== 9 && c !== 13 && c !== 10) tokens = false;
       j++;
@@ -103,7 +104,7 @@ function scanNameAddr(src: string, a: number, b: number, hdr: string, checkParam
     if (j < end && tokens) {
       laquot = j;
       let de = j;
-      while (de > i && isWsc(s.charCodeAt(de - 1))) de--;
+      while (de > i && isWsc(u[de - 1]!)) de--;
       display = de > i ? s.slice(i, de) : undefined;
     } else if (j < end && schemeLength(s, i, end) < 0) {
       throw badHeader(hdr, "display name is not a token list or quoted string");
@@ -111,28 +112,33 @@ function scanNameAddr(src: string, a: number, b: number, hdr: string, checkParam
   }
   let pstart: number;
   if (laquot >= 0) {
-    const ra = s.indexOf(">", laquot + 1);
-    if (ra < 0 || ra >= end) throw badHeader(hdr, "missing >");
-    for (let k = laquot + 1; k < ra; k++) {
-      const c = s.charCodeAt(k);
-      if (c === 32 || c === 9 || c === 13 || c === 10) throw badHeader(hdr, "whitespace inside <>");
+    // up to '>', noting whitespace on the way (a missing '>' is the error named first)
+    let ra = laquot + 1;
+    let white = false;
+    while (ra < end) {
+      const c = u[ra]!;
+      if (c === 62) break;
+      if (c === 32 || c === 9 || c === 13 || c === 10) white = true;
+      ra++;
     }
+    if (ra >= end) throw badHeader(hdr, "missing >");
+    if (white) throw badHeader(hdr, "whitespace inside <>");
     uri = s.slice(laquot + 1, ra);
-    pstart = skipWs(s, ra + 1, end);
+    pstart = skipWs(u, ra + 1, end);
   } else {
     let j = i;
     while (j < end) {
-      const c = s.charCodeAt(j);
+      const c = u[j]!;
       if (c === 59 || c === 32 || c === 9 || c === 13 || c === 10) break;
       if (c === 44 || c === 63 || c === 60 || c === 62 || c === 34) throw badHeader(hdr, "URI with ',', '?' or quotes must be enclosed in <>");
       j++;
     }
     uri = s.slice(i, j);
-    pstart = skipWs(s, j, end);
+    pstart = skipWs(u, j, end);
   }
   if (schemeLength(uri) <= 0) throw badHeader(hdr, `no URI scheme in "${uri}"`);
   if (pstart < end && checkParams) {
-    const err = checkGenericParams(s, pstart, end);
+    const err = checkGenericParams(u, s, pstart, end);
     if (err !== undefined) throw badHeader(hdr, err);
   }
   SCAN.display = display;
@@ -166,6 +172,7 @@ class ContactValue extends NameAddrValue implements Contact {
   constructor(
     displayName: string | undefined,
     uri: string,
+    u: Uint8Array,
     src: string,
     a: number,
     b: number,
@@ -176,7 +183,7 @@ class ContactValue extends NameAddrValue implements Contact {
     readonly regId: number | undefined,
   ) {
     // the params Map is still built only when asked for
-    super(displayName, uri, src, a, b, ps);
+    super(displayName, uri, u, src, a, b, ps);
   }
 }
 
@@ -203,13 +210,13 @@ function deltaAt(s: string, a: number, b: number): number | undefined {
  * params Map — a registrar validates every Contact of every REGISTER (RFC 4475 §3.1.2.13).
  */
 export function parseContactIn(s: string): Contact {
-  return parseContactAt(s, 0, s.length);
+  return parseContactAt(octetsOf(s), s, 0, s.length);
 }
 
-/** parseContactIn on `src[a, b)`, read in place (see parseNameAddrAt). */
-export function parseContactAt(src: string, a: number, b: number): Contact {
+/** parseContactIn on `src[a, b)` (octets `u`), read in place (see parseNameAddrAt). */
+export function parseContactAt(u: Uint8Array, src: string, a: number, b: number): Contact {
   // the params are validated by the scan below (one pass instead of two)
-  scanNameAddr(src, a, b, "Contact", false);
+  scanNameAddr(u, src, a, b, "Contact", false);
   const display = SCAN.display;
   const uri = SCAN.uri;
   const va = SCAN.a;
@@ -223,48 +230,48 @@ export function parseContactAt(src: string, a: number, b: number): Contact {
   let i = ps;
   while (i >= 0 && i < end) {
     // *( SEMI generic-param ), validated as checkGenericParams does
-    if (raw.charCodeAt(i) !== 59) throw contactError(`unexpected '${raw[i]!}'`);
-    i = skipWs(raw, i + 1, end);
+    if (u[i] !== 59) throw contactError(`unexpected '${raw[i]!}'`);
+    i = skipWs(u, i + 1, end);
     const ns = i;
-    i = scanToken(raw, i, end);
+    i = scanToken(u, i, end);
     const ne = i;
     if (ne === ns) throw contactError("empty parameter");
-    i = skipWs(raw, i, end);
+    i = skipWs(u, i, end);
     let vs = -1;
     let ve = -1;
-    if (i < end && raw.charCodeAt(i) === 61) {
-      i = skipWs(raw, i + 1, end);
+    if (i < end && u[i] === 61) {
+      i = skipWs(u, i + 1, end);
       vs = i;
-      if (raw.charCodeAt(i) === 34) {
-        i = scanQuoted(raw, i, end);
+      if (u[i] === 34) {
+        i = scanQuoted(u, i, end);
         if (i < 0) throw contactError("unterminated quoted string");
       } else {
-        while (i < end && isGenValueChar(raw.charCodeAt(i))) i++;
+        while (i < end && isGenValueChar(u[i]!)) i++;
         if (i === vs) throw contactError("empty parameter value");
       }
       ve = i;
-      i = skipWs(raw, i, end);
+      i = skipWs(u, i, end);
     }
     const len = ne - ns;
-    if (len === 7 && nameIs(raw, ns, ne, "expires")) {
-      if (vs >= 0 && raw.charCodeAt(vs) !== 34) expires = deltaAt(raw, vs, ve);
+    if (len === 7 && nameIs(u, ns, ne, "expires")) {
+      if (vs >= 0 && u[vs] !== 34) expires = deltaAt(raw, vs, ve);
       else expires = vs < 0 ? undefined : parseDeltaSeconds(unquote(raw.slice(vs, ve)));
       if (expires === undefined) throw contactError(`bad expires "${vs < 0 ? "null" : raw.slice(vs, ve)}"`);
-    } else if (len === 1 && (raw.charCodeAt(ns) | 32) === 113 /* q */) {
+    } else if (len === 1 && (u[ns]! | 32) === 113 /* q */) {
       // RFC 3261 §20.10 qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
       const value = vs < 0 ? null : raw.slice(vs, ve);
       q = value === null ? NaN : parseQ(value);
       if (Number.isNaN(q)) throw contactError(`bad q "${String(value)}"`);
-    } else if (len === 13 && nameIs(raw, ns, ne, "+sip.instance")) {
+    } else if (len === 13 && nameIs(u, ns, ne, "+sip.instance")) {
       if (vs >= 0) {
         let x = vs;
         let y = ve;
         let bs = x;
-        while (bs < y && raw.charCodeAt(bs) !== 92) bs++;
+        while (bs < y && u[bs] !== 92) bs++;
         if (bs === y) {
           // no quoted-pair: strip the quotes and <> by offsets, one slice
-          if (raw.charCodeAt(x) === 34 && y - x >= 2) { x++; y--; }
-          if (y - x >= 2 && raw.charCodeAt(x) === 60 && raw.charCodeAt(y - 1) === 62) { x++; y--; }
+          if (u[x] === 34 && y - x >= 2) { x++; y--; }
+          if (y - x >= 2 && u[x] === 60 && u[y - 1] === 62) { x++; y--; }
           instance = raw.slice(x, y);
         } else {
           let v = unquote(raw.slice(vs, ve));
@@ -272,19 +279,19 @@ export function parseContactAt(src: string, a: number, b: number): Contact {
           instance = v;
         }
       }
-    } else if (len === 6 && nameIs(raw, ns, ne, "reg-id")) {
+    } else if (len === 6 && nameIs(u, ns, ne, "reg-id")) {
       regId = vs < 0 ? undefined : deltaAt(raw, vs, ve);
       if (regId === undefined) throw contactError(`bad reg-id "${vs < 0 ? "null" : raw.slice(vs, ve)}"`);
     }
   }
-  return new ContactValue(display, uri, src, va, end, ps, expires, q, instance, regId);
+  return new ContactValue(display, uri, u, src, va, end, ps, expires, q, instance, regId);
 }
 
-/** `s[a, b)` equals lower-case `name` ignoring ASCII case. */
-function nameIs(s: string, a: number, b: number, name: string): boolean {
+/** The octets `u[a, b)` equal lower-case `name` ignoring ASCII case. */
+function nameIs(u: Uint8Array, a: number, b: number, name: string): boolean {
   if (b - a !== name.length) return false;
   for (let k = 0; k < name.length; k++) {
-    let c = s.charCodeAt(a + k);
+    let c = u[a + k]!;
     if (c >= 65 && c <= 90) c += 32;
     if (c !== name.charCodeAt(k)) return false;
   }

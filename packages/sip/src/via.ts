@@ -4,7 +4,7 @@
  * full parameter map is built only when `params` is asked for.
  */
 import { badHeader } from "./errors.js";
-import { isGenValueChar, lowerSlice, parseGenericParams, scanQuoted, scanToken, skipWs, unquote } from "./lex.js";
+import { isGenValueChar, lowerSlice, octetsOf, parseGenericParams, scanQuoted, scanToken, skipWs, unquote } from "./lex.js";
 import { isIpv6 } from "./uri.js";
 import type { Via } from "./types.js";
 
@@ -21,6 +21,7 @@ class ViaValue implements Via {
     readonly branch: string | undefined,
     readonly received: string | undefined,
     readonly rport: number | null | undefined,
+    private readonly _u: Uint8Array,
     private readonly _src: string,
     private readonly _a: number,
     private readonly _b: number,
@@ -40,7 +41,7 @@ class ViaValue implements Via {
       if (this._ps < 0) this._params = EMPTY;
       else {
         const m = new Map<string, string | null>();
-        parseGenericParams(this._src, this._ps, this._b, m);
+        parseGenericParams(this._u, this._src, this._ps, this._b, m);
         this._params = m;
       }
     }
@@ -56,11 +57,11 @@ function isHostChar(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95;
 }
 
-/** `s[a, b)` equals lower-case `name` ignoring ASCII case. */
-function nameIs(s: string, a: number, b: number, name: string): boolean {
+/** The octets `u[a, b)` equal lower-case `name` ignoring ASCII case. */
+function nameIs(u: Uint8Array, a: number, b: number, name: string): boolean {
   if (b - a !== name.length) return false;
   for (let i = 0; i < name.length; i++) {
-    let c = s.charCodeAt(a + i);
+    let c = u[a + i]!;
     if (c >= 65 && c <= 90) c += 32;
     if (c !== name.charCodeAt(i)) return false;
   }
@@ -72,41 +73,41 @@ function nameIs(s: string, a: number, b: number, name: string): boolean {
  * ';' and '=' (RFC 3261 §25.1 SLASH, COLON, SEMI, EQUAL; RFC 4475 §3.1.1.1).
  */
 export function parseVia(input: string): Via {
-  return parseViaAt(input, 0, input.length);
+  return parseViaAt(octetsOf(input), input, 0, input.length);
 }
 
 /**
- * parseVia on `src[start, end)` read in place: the parser passes the whole message text and a
- * field's offsets, so no value string is cut out before scanning it.
+ * parseVia on `src[start, end)` (octets `u`, see lex.ts) read in place: the parser passes the whole
+ * message text, its bytes and a field's offsets, so no value string is cut out before scanning it.
  */
-export function parseViaAt(src: string, start: number, end: number): Via {
-  while (start < end && isWsCode(src.charCodeAt(start))) start++;
-  while (end > start && isWsCode(src.charCodeAt(end - 1))) end--;
+export function parseViaAt(u: Uint8Array, src: string, start: number, end: number): Via {
+  while (start < end && isWsCode(u[start]!)) start++;
+  while (end > start && isWsCode(u[end - 1]!)) end--;
   const s = src;
   let i: number;
   let j: number;
   // sent-protocol; fast path for the canonical "SIP/2.0/"
-  if (end - start > 8 && isSip20(s, start)) i = start + 8;
+  if (end - start > 8 && isSip20(u, start)) i = start + 8;
   else {
-    j = scanToken(s, start, end);
-    if (!nameIs(s, start, j, "sip")) fail("protocol name is not SIP");
-    i = skipWs(s, j, end);
-    if (i >= end || s.charCodeAt(i) !== 47) fail("missing / after protocol name");
-    i = skipWs(s, i + 1, end);
-    j = scanToken(s, i, end);
+    j = scanToken(u, start, end);
+    if (!nameIs(u, start, j, "sip")) fail("protocol name is not SIP");
+    i = skipWs(u, j, end);
+    if (i >= end || u[i]! !== 47) fail("missing / after protocol name");
+    i = skipWs(u, i + 1, end);
+    j = scanToken(u, i, end);
     if (s.slice(i, j) !== "2.0") fail("protocol version is not 2.0");
-    i = skipWs(s, j, end);
-    if (i >= end || s.charCodeAt(i) !== 47) fail("missing / after protocol version");
-    i = skipWs(s, i + 1, end);
+    i = skipWs(u, j, end);
+    if (i >= end || u[i]! !== 47) fail("missing / after protocol version");
+    i = skipWs(u, i + 1, end);
   }
-  j = scanToken(s, i, end);
+  j = scanToken(u, i, end);
   if (j === i) fail("missing transport");
-  const transport = transportAt(s, i, j);
-  i = skipWs(s, j, end);
+  const transport = transportAt(u, s, i, j);
+  i = skipWs(u, j, end);
   if (i === j) fail("missing LWS before sent-by");
   // sent-by
   let host: string;
-  if (i < end && s.charCodeAt(i) === 91) {
+  if (i < end && u[i]! === 91) {
     const close = s.indexOf("]", i);
     if (close < 0 || close >= end) fail("unterminated IPv6 reference");
     host = s.slice(i + 1, close).toLowerCase();
@@ -114,26 +115,26 @@ export function parseViaAt(src: string, start: number, end: number): Via {
     i = close + 1;
   } else {
     j = i;
-    while (j < end && isHostChar(s.charCodeAt(j))) j++;
+    while (j < end && isHostChar(u[j]!)) j++;
     if (j === i) fail("missing host");
     host = lowerSlice(s, i, j);
     i = j;
   }
-  i = skipWs(s, i, end);
+  i = skipWs(u, i, end);
   let port: number | undefined;
-  if (i < end && s.charCodeAt(i) === 58) {
-    i = skipWs(s, i + 1, end);
+  if (i < end && u[i]! === 58) {
+    i = skipWs(u, i + 1, end);
     j = i;
     let n = 0;
     while (j < end) {
-      const c = s.charCodeAt(j);
+      const c = u[j]!;
       if (c < 48 || c > 57) break;
       n = n * 10 + c - 48;
       j++;
     }
     if (j === i || j - i > 5 || n > 65535) fail("bad port");
     port = n;
-    i = skipWs(s, j, end);
+    i = skipWs(u, j, end);
   }
   const ps = i < end ? i : -1;
   let branch: string | undefined;
@@ -141,43 +142,43 @@ export function parseViaAt(src: string, start: number, end: number): Via {
   let rport: number | null | undefined;
   // *( SEMI via-params ), validated in one scan that picks branch / received / rport
   while (i < end) {
-    if (s.charCodeAt(i) !== 59) fail(`unexpected '${s[i]!}'`);
-    i = skipWs(s, i + 1, end);
+    if (u[i]! !== 59) fail(`unexpected '${s[i]!}'`);
+    i = skipWs(u, i + 1, end);
     const ns = i;
-    i = scanToken(s, i, end);
+    i = scanToken(u, i, end);
     if (i === ns) fail("empty parameter");
     const ne = i;
-    i = skipWs(s, i, end);
+    i = skipWs(u, i, end);
     let vs = -1;
     let ve = -1;
-    if (i < end && s.charCodeAt(i) === 61) {
-      i = skipWs(s, i + 1, end);
+    if (i < end && u[i]! === 61) {
+      i = skipWs(u, i + 1, end);
       vs = i;
-      if (i < end && s.charCodeAt(i) === 34) {
-        i = scanQuoted(s, i, end);
+      if (i < end && u[i]! === 34) {
+        i = scanQuoted(u, i, end);
         if (i < 0) fail("unterminated quoted string");
       } else {
-        while (i < end && isGenValueChar(s.charCodeAt(i))) i++;
+        while (i < end && isGenValueChar(u[i]!)) i++;
         if (i === vs) fail("empty parameter value");
       }
       ve = i;
-      i = skipWs(s, i, end);
+      i = skipWs(u, i, end);
     }
     const len = ne - ns;
-    if (len === 6 && nameIs(s, ns, ne, "branch")) {
+    if (len === 6 && nameIs(u, ns, ne, "branch")) {
       if (vs < 0) fail("branch without value");
       branch = s.slice(vs, ve);
-    } else if (len === 8 && nameIs(s, ns, ne, "received")) {
+    } else if (len === 8 && nameIs(u, ns, ne, "received")) {
       if (vs >= 0) {
         received = unquote(s.slice(vs, ve));
         if (received.charCodeAt(0) === 91 && received.endsWith("]")) received = received.slice(1, -1);
       }
-    } else if (len === 5 && nameIs(s, ns, ne, "rport")) {
+    } else if (len === 5 && nameIs(u, ns, ne, "rport")) {
       if (vs < 0) rport = null;
       else {
         let n = 0;
         for (let k = vs; k < ve; k++) {
-          const c = s.charCodeAt(k);
+          const c = u[k]!;
           if (c < 48 || c > 57) fail("bad rport");
           n = n * 10 + c - 48;
         }
@@ -186,27 +187,27 @@ export function parseViaAt(src: string, start: number, end: number): Via {
       }
     }
   }
-  return new ViaValue(transport, host, port, branch, received, rport, s, start, end, ps);
+  return new ViaValue(transport, host, port, branch, received, rport, u, s, start, end, ps);
 }
 
-/** `s` has "SIP/2.0/" at `a` (the canonical spelling, checked without a builtin call). */
-function isSip20(s: string, a: number): boolean {
-  return s.charCodeAt(a) === 83 && s.charCodeAt(a + 1) === 73 && s.charCodeAt(a + 2) === 80 && s.charCodeAt(a + 3) === 47 &&
-    s.charCodeAt(a + 4) === 50 && s.charCodeAt(a + 5) === 46 && s.charCodeAt(a + 6) === 48 && s.charCodeAt(a + 7) === 47;
+/** The octets have "SIP/2.0/" at `a` (the canonical spelling). */
+function isSip20(u: Uint8Array, a: number): boolean {
+  return u[a]! === 83 && u[a + 1]! === 73 && u[a + 2]! === 80 && u[a + 3]! === 47 &&
+    u[a + 4]! === 50 && u[a + 5]! === 46 && u[a + 6]! === 48 && u[a + 7]! === 47;
 }
 
 /** The transport token upper-cased; the usual ones as constants, without slicing. */
-function transportAt(s: string, a: number, b: number): string {
+function transportAt(u: Uint8Array, s: string, a: number, b: number): string {
   const n = b - a;
   if (n === 3) {
-    const c0 = s.charCodeAt(a) | 32;
-    const c1 = s.charCodeAt(a + 1) | 32;
-    const c2 = s.charCodeAt(a + 2) | 32;
+    const c0 = u[a]! | 32;
+    const c1 = u[a + 1]! | 32;
+    const c2 = u[a + 2]! | 32;
     if (c0 === 117 && c1 === 100 && c2 === 112) return "UDP";
     if (c0 === 116 && c1 === 99 && c2 === 112) return "TCP";
     if (c0 === 116 && c1 === 108 && c2 === 115) return "TLS";
     if (c0 === 119 && c1 === 115 && c2 === 115) return "WSS";
-  } else if (n === 2 && (s.charCodeAt(a) | 32) === 119 && (s.charCodeAt(a + 1) | 32) === 115) return "WS";
+  } else if (n === 2 && (u[a]! | 32) === 119 && (u[a + 1]! | 32) === 115) return "WS";
   return s.slice(a, b).toUpperCase();
 }
 
