@@ -106,7 +106,7 @@ function scanNameAddr(u: Uint8Array, src: string, a: number, b: number, hdr: str
       let de = j;
       while (de > i && isWsc(u[de - 1]!)) de--;
       display = de > i ? s.slice(i, de) : undefined;
-    } else if (j < end && schemeLength(s, i, end) < 0) {
+    } else if (j < end && schemeLength(u, i, end) < 0) {
       throw badHeader(hdr, "display name is not a token list or quoted string");
     }
   }
@@ -123,6 +123,7 @@ function scanNameAddr(u: Uint8Array, src: string, a: number, b: number, hdr: str
     }
     if (ra >= end) throw badHeader(hdr, "missing >");
     if (white) throw badHeader(hdr, "whitespace inside <>");
+    if (schemeLength(u, laquot + 1, ra) <= 0) throw noScheme(hdr, s.slice(laquot + 1, ra));
     uri = s.slice(laquot + 1, ra);
     pstart = skipWs(u, ra + 1, end);
   } else {
@@ -133,10 +134,10 @@ function scanNameAddr(u: Uint8Array, src: string, a: number, b: number, hdr: str
       if (c === 44 || c === 63 || c === 60 || c === 62 || c === 34) throw badHeader(hdr, "URI with ',', '?' or quotes must be enclosed in <>");
       j++;
     }
+    if (schemeLength(u, i, j) <= 0) throw noScheme(hdr, s.slice(i, j));
     uri = s.slice(i, j);
     pstart = skipWs(u, j, end);
   }
-  if (schemeLength(uri) <= 0) throw badHeader(hdr, `no URI scheme in "${uri}"`);
   if (pstart < end && checkParams) {
     const err = checkGenericParams(u, s, pstart, end);
     if (err !== undefined) throw badHeader(hdr, err);
@@ -146,6 +147,10 @@ function scanNameAddr(u: Uint8Array, src: string, a: number, b: number, hdr: str
   SCAN.a = a;
   SCAN.b = end;
   SCAN.ps = pstart < end ? pstart : -1;
+}
+
+function noScheme(hdr: string, uri: string): SipParseError {
+  return badHeader(hdr, `no URI scheme in "${uri}"`);
 }
 
 function isWsc(c: number): boolean {

@@ -4,7 +4,7 @@
  */
 import { SipParseError, SipErrorCode, unsupportedScheme } from "./errors.js";
 import type { SipUri, TelUri } from "./types.js";
-import { lowerSlice } from "./lex.js";
+import { lowerSlice, octetsOf } from "./lex.js";
 
 function bad(detail: string): SipParseError {
   return new SipParseError({ code: SipErrorCode.badUri, sipStatus: 400, reason: "Bad URI", detail });
@@ -78,12 +78,13 @@ export const escapePassword = (s: string): string => escape(s, Cls.Password);
 export const escapeParam = (s: string): string => escape(s, Cls.Param);
 export const escapeHeader = (s: string): string => escape(s, Cls.Header);
 
-/** Length of the URI scheme (RFC 3986 §3.1) when `s` starts with `scheme ":"`, else -1. */
-export function schemeLength(s: string, start = 0, end = s.length): number {
-  const c0 = s.charCodeAt(start);
+/** Length of the URI scheme (RFC 3986 §3.1) when the octets `u[start, end)` start with `scheme ":"`, else -1. */
+export function schemeLength(u: Uint8Array, start: number, end: number): number {
+  if (start >= end) return -1;
+  const c0 = u[start]!;
   if (!((c0 >= 65 && c0 <= 90) || (c0 >= 97 && c0 <= 122))) return -1;
   for (let i = start + 1; i < end; i++) {
-    const c = s.charCodeAt(i);
+    const c = u[i]!;
     if (c === 58) return i - start;
     const ok = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46;
     if (!ok) return -1;
@@ -105,7 +106,7 @@ function isSipScheme(s: string): boolean {
 export function parseUri(s: string): SipUri | TelUri {
   if (isSipScheme(s)) return parseSipUri(s); // fast path: no scheme slice
 
-  const n = schemeLength(s);
+  const n = schemeLength(octetsOf(s), 0, s.length);
   if (n < 0) throw bad(`no scheme in "${s}"`);
   const scheme = s.slice(0, n).toLowerCase();
   if (scheme === "sip" || scheme === "sips") return parseSipUri(s);
@@ -186,7 +187,8 @@ export function parseSipUri(s: string): SipUri {
 }
 
 function schemeError(s: string): SipParseError {
-  return schemeLength(s) > 0 ? unsupportedScheme(s.slice(0, schemeLength(s)).toLowerCase()) : bad(`not a SIP URI: "${s}"`);
+  const n = schemeLength(octetsOf(s), 0, s.length);
+  return n > 0 ? unsupportedScheme(s.slice(0, n).toLowerCase()) : bad(`not a SIP URI: "${s}"`);
 }
 
 function parsePort(s: string, a: number, b: number): number {
