@@ -9,7 +9,7 @@ import { canonicalName, displayName, firstListComma, isListHeader, splitList } f
 import { parseAuthParamsIn } from "./auth.js";
 import { parseContactAt, parseDeltaSeconds, parseNameAddrAt } from "./name-addr.js";
 import { parseUri } from "./uri.js";
-import { parseVia, parseViaAt } from "./via.js";
+import { parseViaAt } from "./via.js";
 import { octetsOf } from "./lex.js";
 import { createEditor, type MessageEditor } from "./editor.js";
 import type { HeaderField, SipRequest, SipResponse } from "./message.js";
@@ -229,8 +229,13 @@ export abstract class LazyMessage {
 
   vias(): Via[] {
     if (this._vias === undefined) {
+      // read in place, like the name-addr lists (no value string, no octets copy per Via)
       const out: Via[] = [];
-      for (const v of this.headerValues("via")) out.push(parseVia(v));
+      const srcs: string[] = [];
+      const us: Uint8Array[] = [];
+      const offs: number[] = [];
+      this._listSpans("via", srcs, us, offs);
+      for (let k = 0; k < srcs.length; k++) out.push(parseViaAt(us[k]!, srcs[k]!, offs[2 * k]!, offs[2 * k + 1]!));
       this._vias = out;
     }
     return this._vias;
