@@ -5,7 +5,7 @@
  * are re-decoded as UTF-8 from the bytes when the block is not pure ASCII.
  */
 import { badHeader, missingHeader, SipParseError } from "./errors.js";
-import { canonicalName, displayName, firstListComma, isListHeader, splitList } from "./headers.js";
+import { canonicalName, displayName, firstListComma, isListHeader, isWs, splitList } from "./headers.js";
 import { parseAuthParamsIn } from "./auth.js";
 import { parseContactAt, parseDeltaSeconds, parseNameAddrAt } from "./name-addr.js";
 import { parseUri } from "./uri.js";
@@ -27,10 +27,6 @@ const FOLD_RE = /[ \t]*\r\n[ \t]+/g;
  * holds the octets of `src` that the grammars scan (lex.ts).
  */
 export const SPAN: { a: number; b: number; u: Uint8Array } = { a: 0, b: 0, u: new Uint8Array(0) };
-
-function isLws(c: number): boolean {
-  return c === 32 || c === 9 || c === 13 || c === 10;
-}
 
 export abstract class LazyMessage {
   abstract readonly kind: "request" | "response";
@@ -126,8 +122,8 @@ export abstract class LazyMessage {
         const comma = firstListComma(s, a, end);
         let x = a;
         let y = comma < 0 ? end : comma;
-        while (x < y && isLws(u[x]!)) x++;
-        while (y > x && isLws(u[y - 1]!)) y--;
+        while (x < y && isWs(u[x]!)) x++;
+        while (y > x && isWs(u[y - 1]!)) y--;
         if (y > x) {
           srcs.push(s);
           us.push(u);
@@ -251,9 +247,9 @@ export abstract class LazyMessage {
       // only the first value of the first Via line, read in place
       const comma = firstListComma(s, a, SPAN.b);
       let b = comma < 0 ? SPAN.b : comma;
-      while (b > a && isLws(u[b - 1]!)) b--;
+      while (b > a && isWs(u[b - 1]!)) b--;
       let x = a;
-      while (x < b && isLws(u[x]!)) x++;
+      while (x < b && isWs(u[x]!)) x++;
       if (x === b) throw badHeader("Via", "empty");
       this._topVia = parseViaAt(u, s, x, b);
     }

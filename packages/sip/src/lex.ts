@@ -9,7 +9,7 @@
  * `octetsOf`, which maps every non-ASCII char to 0x80: the grammars only ever ask whether a
  * char is one particular ASCII char or in an ASCII class, so the answers are the same.
  */
-import { isTokenChar } from "./headers.js";
+import { isTokenChar, isWs } from "./headers.js";
 
 /** One octet per char of `s` (non-ASCII chars as 0x80), see the module comment. */
 export function octetsOf(s: string): Buffer {
@@ -24,11 +24,7 @@ export function octetsOf(s: string): Buffer {
 
 /** Skip SP / HTAB / CR / LF (LWS after unfolding may still hold CRLF in raw values). */
 export function skipWs(u: Uint8Array, i: number, end: number): number {
-  while (i < end) {
-    const c = u[i]!;
-    if (c !== 32 && c !== 9 && c !== 13 && c !== 10) break;
-    i++;
-  }
+  while (i < end && isWs(u[i]!)) i++;
   return i;
 }
 
@@ -75,32 +71,69 @@ export function isGenValueChar(c: number): boolean {
   return isTokenChar(c) || c === 58 /* : */ || c === 91 /* [ */ || c === 93 /* ] */;
 }
 
+/** What scanGenericParam read: name `[ns, ne)`, value `[vs, ve)` (-1 for a flag), or why it failed. */
+export const PARAM = { ns: 0, ne: 0, vs: -1, ve: -1, error: "" };
+
+function paramError(error: string): number {
+  PARAM.error = error;
+  return -1;
+}
+
+/**
+ * Reads one `SEMI generic-param` (RFC 3261 §25.1; LWS allowed around ';' and '=') from the octets
+ * at `i`, which must be ';'. Returns the index after it and its trailing LWS with the bounds in
+ * PARAM, or -1 with PARAM.error (`s` is the text, to name an unexpected char). The one scanner of
+ * header parameters: validation, the lazy params Map, and the Via and Contact scans that pick
+ * their own parameters out as they go.
+ */
+export function scanGenericParam(u: Uint8Array, s: string, i: number, end: number): number {
+  if (u[i] !== 59) return paramError(`unexpected '${s[i]!}'`);
+  i = skipWs(u, i + 1, end);
+  const ns = i;
+  i = scanToken(u, i, end);
+  if (i === ns) return paramError("empty parameter");
+  PARAM.ns = ns;
+  PARAM.ne = i;
+  PARAM.vs = PARAM.ve = -1;
+  i = skipWs(u, i, end);
+  if (i < end && u[i] === 61) {
+    i = skipWs(u, i + 1, end);
+    const vs = i;
+    if (i < end && u[i] === 34) {
+      i = scanQuoted(u, i, end);
+      if (i < 0) return paramError("unterminated quoted string");
+    } else {
+      while (i < end && isGenValueChar(u[i]!)) i++;
+      if (i === vs) return paramError("empty parameter value");
+    }
+    PARAM.vs = vs;
+    PARAM.ve = i;
+    i = skipWs(u, i, end);
+  }
+  return i;
+}
+
 /**
  * Validate `*( SEMI generic-param )` of the text `s` (octets `u`) from `i` without allocating.
  * Returns an error description, or undefined when well-formed. (parseGenericParams builds the map.)
  */
 export function checkGenericParams(u: Uint8Array, s: string, i: number, end: number): string | undefined {
   while (i < end) {
-    if (u[i] !== 59) return `unexpected '${s[i]!}'`;
-    i = skipWs(u, i + 1, end);
-    const ns = i;
-    i = scanToken(u, i, end);
-    if (i === ns) return "empty parameter";
-    i = skipWs(u, i, end);
-    if (i < end && u[i] === 61) {
-      i = skipWs(u, i + 1, end);
-      const vs = i;
-      if (u[i] === 34) {
-        i = scanQuoted(u, i, end);
-        if (i < 0) return "unterminated quoted string";
-      } else {
-        while (i < end && isGenValueChar(u[i]!)) i++;
-        if (i === vs) return "empty parameter value";
-      }
-      i = skipWs(u, i, end);
-    }
+    i = scanGenericParam(u, s, i, end);
+    if (i < 0) return PARAM.error;
   }
   return undefined;
+}
+
+/** The octets `u[a, b)` equal lower-case `name` ignoring ASCII case. */
+export function nameIs(u: Uint8Array, a: number, b: number, name: string): boolean {
+  if (b - a !== name.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    let c = u[a + i]!;
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== name.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** Lower-case `s[a, b)` only when it has upper-case letters. */
@@ -119,26 +152,9 @@ export function lowerSlice(s: string, a: number, b: number): string {
  */
 export function parseGenericParams(u: Uint8Array, s: string, i: number, end: number, into: Map<string, string | null>): string | undefined {
   while (i < end) {
-    if (u[i] !== 59) return `unexpected '${s[i]!}'`;
-    i = skipWs(u, i + 1, end);
-    const ns = i;
-    i = scanToken(u, i, end);
-    if (i === ns) return "empty parameter";
-    const name = lowerSlice(s, ns, i);
-    i = skipWs(u, i, end);
-    if (i < end && u[i] === 61) {
-      i = skipWs(u, i + 1, end);
-      const vs = i;
-      if (u[i] === 34) {
-        i = scanQuoted(u, i, end);
-        if (i < 0) return "unterminated quoted string";
-      } else {
-        while (i < end && isGenValueChar(u[i]!)) i++;
-        if (i === vs) return `empty value for ${name}`;
-      }
-      into.set(name, s.slice(vs, i));
-      i = skipWs(u, i, end);
-    } else into.set(name, null);
+    i = scanGenericParam(u, s, i, end);
+    if (i < 0) return PARAM.error;
+    into.set(lowerSlice(s, PARAM.ns, PARAM.ne), PARAM.vs < 0 ? null : s.slice(PARAM.vs, PARAM.ve));
   }
   return undefined;
 }

@@ -3,8 +3,8 @@
  * values (RFC 3261 §20.10, RFC 5626 §4.2 +sip.instance / reg-id).
  */
 import { badHeader, type SipParseError } from "./errors.js";
-import { isTokenChar } from "./headers.js";
-import { checkGenericParams, isGenValueChar, octetsOf, parseGenericParams, scanQuoted, scanToken, skipWs, unquote, unquoteAt } from "./lex.js";
+import { isTokenChar, isWs } from "./headers.js";
+import { checkGenericParams, nameIs, octetsOf, PARAM, parseGenericParams, scanGenericParam, scanQuoted, skipWs, unquote, unquoteAt } from "./lex.js";
 import { schemeLength } from "./uri.js";
 import type { Contact, NameAddr } from "./types.js";
 
@@ -75,8 +75,8 @@ const SCAN = { display: undefined as string | undefined, uri: "", a: 0, b: 0, ps
 
 function scanNameAddr(u: Uint8Array, src: string, a: number, b: number, hdr: string, checkParams: boolean): void {
   const s = src;
-  while (a < b && isWsc(u[a]!)) a++;
-  while (b > a && isWsc(u[b - 1]!)) b--;
+  while (a < b && isWs(u[a]!)) a++;
+  while (b > a && isWs(u[b - 1]!)) b--;
   const end = b;
   let i = a;
   let display: string | undefined;
@@ -104,7 +104,7 @@ function scanNameAddr(u: Uint8Array, src: string, a: number, b: number, hdr: str
     if (j < end && tokens) {
       laquot = j;
       let de = j;
-      while (de > i && isWsc(u[de - 1]!)) de--;
+      while (de > i && isWs(u[de - 1]!)) de--;
       display = de > i ? s.slice(i, de) : undefined;
     } else if (j < end && schemeLength(u, i, end) < 0) {
       throw badHeader(hdr, "display name is not a token list or quoted string");
@@ -151,10 +151,6 @@ function scanNameAddr(u: Uint8Array, src: string, a: number, b: number, hdr: str
 
 function noScheme(hdr: string, uri: string): SipParseError {
   return badHeader(hdr, `no URI scheme in "${uri}"`);
-}
-
-function isWsc(c: number): boolean {
-  return c === 32 || c === 9 || c === 13 || c === 10;
 }
 
 /** Public: parse a name-addr / addr-spec (throws SipParseError 400). */
@@ -235,28 +231,9 @@ export function parseContactAt(u: Uint8Array, src: string, a: number, b: number)
   let i = ps;
   while (i >= 0 && i < end) {
     // *( SEMI generic-param ), validated as checkGenericParams does
-    if (u[i] !== 59) throw contactError(`unexpected '${raw[i]!}'`);
-    i = skipWs(u, i + 1, end);
-    const ns = i;
-    i = scanToken(u, i, end);
-    const ne = i;
-    if (ne === ns) throw contactError("empty parameter");
-    i = skipWs(u, i, end);
-    let vs = -1;
-    let ve = -1;
-    if (i < end && u[i] === 61) {
-      i = skipWs(u, i + 1, end);
-      vs = i;
-      if (u[i] === 34) {
-        i = scanQuoted(u, i, end);
-        if (i < 0) throw contactError("unterminated quoted string");
-      } else {
-        while (i < end && isGenValueChar(u[i]!)) i++;
-        if (i === vs) throw contactError("empty parameter value");
-      }
-      ve = i;
-      i = skipWs(u, i, end);
-    }
+    i = scanGenericParam(u, raw, i, end);
+    if (i < 0) throw contactError(PARAM.error);
+    const { ns, ne, vs, ve } = PARAM;
     const len = ne - ns;
     if (len === 7 && nameIs(u, ns, ne, "expires")) {
       if (vs >= 0 && u[vs] !== 34) expires = deltaAt(raw, vs, ve);
@@ -290,17 +267,6 @@ export function parseContactAt(u: Uint8Array, src: string, a: number, b: number)
     }
   }
   return new ContactValue(display, uri, u, src, va, end, ps, expires, q, instance, regId);
-}
-
-/** The octets `u[a, b)` equal lower-case `name` ignoring ASCII case. */
-function nameIs(u: Uint8Array, a: number, b: number, name: string): boolean {
-  if (b - a !== name.length) return false;
-  for (let k = 0; k < name.length; k++) {
-    let c = u[a + k]!;
-    if (c >= 65 && c <= 90) c += 32;
-    if (c !== name.charCodeAt(k)) return false;
-  }
-  return true;
 }
 
 function parseQ(v: string): number {

@@ -4,7 +4,8 @@
  * full parameter map is built only when `params` is asked for.
  */
 import { badHeader } from "./errors.js";
-import { isGenValueChar, lowerSlice, octetsOf, parseGenericParams, scanQuoted, scanToken, skipWs, unquote } from "./lex.js";
+import { isWs } from "./headers.js";
+import { lowerSlice, nameIs, octetsOf, PARAM, parseGenericParams, scanGenericParam, scanToken, skipWs, unquote } from "./lex.js";
 import { isIpv6 } from "./uri.js";
 import type { Via } from "./types.js";
 
@@ -57,17 +58,6 @@ function isHostChar(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95;
 }
 
-/** The octets `u[a, b)` equal lower-case `name` ignoring ASCII case. */
-function nameIs(u: Uint8Array, a: number, b: number, name: string): boolean {
-  if (b - a !== name.length) return false;
-  for (let i = 0; i < name.length; i++) {
-    let c = u[a + i]!;
-    if (c >= 65 && c <= 90) c += 32;
-    if (c !== name.charCodeAt(i)) return false;
-  }
-  return true;
-}
-
 /**
  * Parse one via-parm: `SIP / 2.0 / UDP host[:port] *(; param)`. LWS is allowed around '/', ':',
  * ';' and '=' (RFC 3261 §25.1 SLASH, COLON, SEMI, EQUAL; RFC 4475 §3.1.1.1).
@@ -81,8 +71,8 @@ export function parseVia(input: string): Via {
  * message text, its bytes and a field's offsets, so no value string is cut out before scanning it.
  */
 export function parseViaAt(u: Uint8Array, src: string, start: number, end: number): Via {
-  while (start < end && isWsCode(u[start]!)) start++;
-  while (end > start && isWsCode(u[end - 1]!)) end--;
+  while (start < end && isWs(u[start]!)) start++;
+  while (end > start && isWs(u[end - 1]!)) end--;
   const s = src;
   let i: number;
   let j: number;
@@ -142,28 +132,9 @@ export function parseViaAt(u: Uint8Array, src: string, start: number, end: numbe
   let rport: number | null | undefined;
   // *( SEMI via-params ), validated in one scan that picks branch / received / rport
   while (i < end) {
-    if (u[i]! !== 59) fail(`unexpected '${s[i]!}'`);
-    i = skipWs(u, i + 1, end);
-    const ns = i;
-    i = scanToken(u, i, end);
-    if (i === ns) fail("empty parameter");
-    const ne = i;
-    i = skipWs(u, i, end);
-    let vs = -1;
-    let ve = -1;
-    if (i < end && u[i]! === 61) {
-      i = skipWs(u, i + 1, end);
-      vs = i;
-      if (i < end && u[i]! === 34) {
-        i = scanQuoted(u, i, end);
-        if (i < 0) fail("unterminated quoted string");
-      } else {
-        while (i < end && isGenValueChar(u[i]!)) i++;
-        if (i === vs) fail("empty parameter value");
-      }
-      ve = i;
-      i = skipWs(u, i, end);
-    }
+    i = scanGenericParam(u, s, i, end);
+    if (i < 0) fail(PARAM.error);
+    const { ns, ne, vs, ve } = PARAM;
     const len = ne - ns;
     if (len === 6 && nameIs(u, ns, ne, "branch")) {
       if (vs < 0) fail("branch without value");
@@ -209,10 +180,6 @@ function transportAt(u: Uint8Array, s: string, a: number, b: number): string {
     if (c0 === 119 && c1 === 115 && c2 === 115) return "WSS";
   } else if (n === 2 && (u[a]! | 32) === 119 && (u[a + 1]! | 32) === 115) return "WS";
   return s.slice(a, b).toUpperCase();
-}
-
-function isWsCode(c: number): boolean {
-  return c === 32 || c === 9 || c === 13 || c === 10;
 }
 
 function normIp(ip: string): string {
