@@ -106,11 +106,11 @@ export abstract class LazyMessage {
   }
 
   /**
-   * The comma-separated elements (RFC 3261 §7.3.1) of every field named `canon`, as spans: one
-   * source string per element in `srcs` and its octets in `us`, its trimmed bounds in `offs`
-   * (2 per element). Empty elements are dropped, as splitList does.
+   * Visits the comma-separated elements (RFC 3261 §7.3.1) of every field named `canon`, in order,
+   * as spans read in place: the source text, its octets and the element's trimmed bounds. Empty
+   * elements are skipped, as splitList does.
    */
-  _listSpans(canon: string, srcs: string[], us: Uint8Array[], offs: number[]): void {
+  _eachListElement(canon: string, visit: (u: Uint8Array, s: string, a: number, b: number) => void): void {
     const names = this._names;
     for (let i = 0; i < names.length; i++) {
       if (names[i] !== canon) continue;
@@ -124,11 +124,7 @@ export abstract class LazyMessage {
         let y = comma < 0 ? end : comma;
         while (x < y && isWs(u[x]!)) x++;
         while (y > x && isWs(u[y - 1]!)) y--;
-        if (y > x) {
-          srcs.push(s);
-          us.push(u);
-          offs.push(x, y);
-        }
+        if (y > x) visit(u, s, x, y);
         if (comma < 0) break;
         a = comma + 1;
       }
@@ -227,11 +223,9 @@ export abstract class LazyMessage {
     if (this._vias === undefined) {
       // read in place, like the name-addr lists (no value string, no octets copy per Via)
       const out: Via[] = [];
-      const srcs: string[] = [];
-      const us: Uint8Array[] = [];
-      const offs: number[] = [];
-      this._listSpans("via", srcs, us, offs);
-      for (let k = 0; k < srcs.length; k++) out.push(parseViaAt(us[k]!, srcs[k]!, offs[2 * k]!, offs[2 * k + 1]!));
+      this._eachListElement("via", (u, s, a, b) => {
+        out.push(parseViaAt(u, s, a, b));
+      });
       this._vias = out;
     }
     return this._vias;
@@ -269,11 +263,9 @@ export abstract class LazyMessage {
   private nameAddrList(canon: string, display: string): NameAddr[] {
     const out: NameAddr[] = [];
     if (this._names.indexOf(canon) < 0) return out;
-    const srcs: string[] = [];
-    const us: Uint8Array[] = [];
-    const offs: number[] = [];
-    this._listSpans(canon, srcs, us, offs);
-    for (let k = 0; k < srcs.length; k++) out.push(parseNameAddrAt(us[k]!, srcs[k]!, offs[2 * k]!, offs[2 * k + 1]!, display));
+    this._eachListElement(canon, (u, s, a, b) => {
+      out.push(parseNameAddrAt(u, s, a, b, display));
+    });
     return out;
   }
 
@@ -292,20 +284,16 @@ export abstract class LazyMessage {
   /** RFC 3261 §20.10: `*` is only valid alone (REGISTER, §10.2.2). [] when absent. */
   contacts(): Contact[] | "*" {
     if (this._contacts === undefined) {
-      const srcs: string[] = [];
-      const us: Uint8Array[] = [];
-      const offs: number[] = [];
-      this._listSpans("contact", srcs, us, offs);
-      const isStar = (k: number): boolean => offs[2 * k + 1]! - offs[2 * k]! === 1 && us[k]![offs[2 * k]!] === 42;
-      if (srcs.length === 1 && isStar(0)) this._contacts = "*";
-      else {
-        const out: Contact[] = [];
-        for (let k = 0; k < srcs.length; k++) {
-          if (isStar(k)) throw badHeader("Contact", "'*' mixed with other contacts");
-          out.push(parseContactAt(us[k]!, srcs[k]!, offs[2 * k]!, offs[2 * k + 1]!));
-        }
-        this._contacts = out;
-      }
+      const out: Contact[] = [];
+      let star = false;
+      this._eachListElement("contact", (u, s, a, b) => {
+        const isStar = b - a === 1 && u[a] === 42;
+        // a '*' after a contact, or anything after a '*' (checked before that element is parsed)
+        if (star || (isStar && out.length > 0)) throw badHeader("Contact", "'*' mixed with other contacts");
+        if (isStar) star = true;
+        else out.push(parseContactAt(u, s, a, b));
+      });
+      this._contacts = star ? "*" : out;
     }
     return this._contacts;
   }
