@@ -39,7 +39,7 @@ describe("loadConfig defaults", () => {
     expect(config.logLevel).toBe("info");
     expect(config.redis).toBeUndefined();
     expect(config.nats).toBeUndefined();
-    expect(config.registrar).toEqual({ defaultExpires: 3600, minExpires: 60, maxExpires: 7200, maxContacts: 10 });
+    expect(config.registrar).toEqual({ defaultExpires: 3600, minExpires: 60, maxExpires: 7200, maxContacts: 10, overloadQueueDelayMs: 200 });
     expect(config.limits).toEqual({
       maxMessageBytes: 65535,
       tcpIdleTimeoutMs: 300000,
@@ -225,6 +225,8 @@ describe("errors name the setting", () => {
     ["EDGEPATH_MIN_EXPIRES", { EDGEPATH_MIN_EXPIRES: "0" }, "all", /out of range/],
     ["EDGEPATH_MAX_EXPIRES", { EDGEPATH_MAX_EXPIRES: "-5" }, "all", /out of range/],
     ["EDGEPATH_MAX_CONTACTS", { EDGEPATH_MAX_CONTACTS: "0" }, "all", /out of range/],
+    ["EDGEPATH_OVERLOAD_QUEUE_DELAY_MS", { EDGEPATH_OVERLOAD_QUEUE_DELAY_MS: "10" }, "all", /0 \(off\) or 20\.\.10000/],
+    ["EDGEPATH_OVERLOAD_QUEUE_DELAY_MS", { EDGEPATH_OVERLOAD_QUEUE_DELAY_MS: "20000" }, "all", /out of range/],
     ["EDGEPATH_MAX_MESSAGE_BYTES", { EDGEPATH_MAX_MESSAGE_BYTES: "100" }, "all", /out of range/],
     ["EDGEPATH_TCP_IDLE_TIMEOUT_MS", { EDGEPATH_TCP_IDLE_TIMEOUT_MS: "1.5" }, "all", /not an integer/],
     ["EDGEPATH_MAX_CONNECTIONS", { EDGEPATH_MAX_CONNECTIONS: "0" }, "all", /out of range/],

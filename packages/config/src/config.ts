@@ -108,6 +108,8 @@ export interface EdgepathConfig {
     readonly maxExpires: number;
     /** Bindings per AOR; more gets 403. */
     readonly maxContacts: number;
+    /** Overload control: an initial request that queued longer than this between edge and worker gets 503, ms; 0 = off. */
+    readonly overloadQueueDelayMs: number;
   };
   readonly limits: {
     readonly maxMessageBytes: number;
@@ -262,6 +264,11 @@ const SETTINGS = [
   { name: "EDGEPATH_MIN_EXPIRES", default: "60", help: "Shorter registrations get 423 with Min-Expires (RFC 3261 §10.3), seconds." },
   { name: "EDGEPATH_MAX_EXPIRES", default: "7200", help: "Longer registrations are shortened to this, seconds." },
   { name: "EDGEPATH_MAX_CONTACTS", default: "10", help: "Maximum bindings per AOR (403 beyond)." },
+  {
+    name: "EDGEPATH_OVERLOAD_QUEUE_DELAY_MS",
+    default: "200",
+    help: "Registrar overload control: a new request that queued longer than this between the edge and the worker (socket buffers, event loop; measured from the edge's Via timestamp against a per-edge baseline, so clocks need not agree) is answered 503 + Retry-After at once instead of waiting past the UA's 500 ms retransmission, ms; 0 = off, else 20..10000.",
+  },
   { name: "EDGEPATH_MAX_MESSAGE_BYTES", default: "65535", help: "Largest SIP message accepted (513 / drop beyond)." },
   {
     name: "EDGEPATH_TCP_IDLE_TIMEOUT_MS",
@@ -413,6 +420,7 @@ function makeSchema(role: Role, warnings: string[]) {
       EDGEPATH_MIN_EXPIRES: req.transform(int(1, 2 ** 31 - 1)),
       EDGEPATH_MAX_EXPIRES: req.transform(int(1, 2 ** 31 - 1)),
       EDGEPATH_MAX_CONTACTS: req.transform(int(1, 1000)),
+      EDGEPATH_OVERLOAD_QUEUE_DELAY_MS: req.transform(int(0, 10_000)).refine((v) => v === 0 || v >= 20, { error: "must be 0 (off) or 20..10000 ms" }),
       // Below 1500 not even a typical INVITE fits; above 16 MiB is a memory hazard.
       EDGEPATH_MAX_MESSAGE_BYTES: req.transform(int(1500, 16 * 1024 * 1024)),
       EDGEPATH_TCP_IDLE_TIMEOUT_MS: req.transform(int(1000, 24 * 3600 * 1000)),
@@ -744,6 +752,7 @@ export function loadConfig(
       minExpires: c.EDGEPATH_MIN_EXPIRES,
       maxExpires: c.EDGEPATH_MAX_EXPIRES,
       maxContacts: c.EDGEPATH_MAX_CONTACTS,
+      overloadQueueDelayMs: c.EDGEPATH_OVERLOAD_QUEUE_DELAY_MS,
     },
     limits: {
       maxMessageBytes: c.EDGEPATH_MAX_MESSAGE_BYTES,

@@ -36,7 +36,8 @@ import {
   type TransportLimits,
 } from "@edgepath/transport";
 import type { AorRing, RingMember } from "@edgepath/ring";
-import { Subjects, type ClusterBus } from "@edgepath/cluster";
+import { EDGE_SENT_AT_PARAM, OVERLOAD_SIGNAL_PARAM, Subjects, type ClusterBus } from "@edgepath/cluster";
+import { OverloadFeedback } from "./overload-feedback.js";
 import { formatHostPort, OwnAddresses, parseHostPort, type HostPort } from "./addresses.js";
 import { descriptorOf, flowRefOf, isSameFlow, tokenOf } from "./flow.js";
 import { decideRoute } from "./loose-route.js";
@@ -116,6 +117,8 @@ export class EdgeProxy {
   readonly counters = new EdgeCounters();
   private readonly transport: TransportLayer;
   private readonly own = new OwnAddresses();
+  /** Overload control: workers' overload 503s, and the share of new requests we turn away for them. */
+  private readonly overload = new OverloadFeedback();
   private readonly domains: ReadonlySet<string>;
   private readonly log: Logger;
   private internal: HostPort = { host: "", port: 0 };
@@ -454,6 +457,12 @@ export class EdgeProxy {
       this.reject(req, flow, { status: 503, reason: "No Registrar Available", headers: [["Retry-After", "5"]] }, "ring-empty", receivedVia, topVia);
       return;
     }
+    // Overload control (overload-feedback.ts): while the owner signals overload, a share of new
+    // requests for it is answered here. In-dialog requests finish accepted work and always pass.
+    if (!inDialog && req.method !== "ACK" && this.overload.shouldReject(owner.sipAddress, Date.now(), Math.random())) {
+      this.reject(req, flow, { status: 503, reason: "Service Unavailable", headers: [["Retry-After", String(1 + Math.floor(Math.random() * 5))]] }, "overload", receivedVia, topVia);
+      return;
+    }
     if (req.method === "REGISTER") {
       const path = decidePath(req, this.opts.pathPolicy ?? "insert");
       if (!path.insert) {
@@ -498,7 +507,10 @@ export class EdgeProxy {
     // Our Via: responses come back to this side, and `ft` names the inbound flow so the
     // response leaves over it (signed, so a forged Via cannot steer responses).
     const ft = tokenOf(this.opts.flowTokens, inbound);
-    editor.prependHeader("Via", `SIP/2.0/${out.side.transport.toUpperCase()} ${formatHostPort(out.side.address)};branch=${branch};ft=${ft}`);
+    // Towards a worker the Via also says when we sent it (EDGE_SENT_AT_PARAM): the worker's
+    // overload control measures queueing delay from it.
+    const sentAt = out.internal ? `;${EDGE_SENT_AT_PARAM}=${Date.now()}` : "";
+    editor.prependHeader("Via", `SIP/2.0/${out.side.transport.toUpperCase()} ${formatHostPort(out.side.address)};branch=${branch};ft=${ft}${sentAt}`);
     // DESIGN §5: the internal trace header names our span towards our own hops and never
     // leaves on the public side (nor passes through from it).
     const traceparent = out.internal && tracingEnabled() ? traceHeaderValue(activeSpan()) : undefined;
@@ -555,6 +567,9 @@ export class EdgeProxy {
       return;
     }
     if (this.pinger !== undefined && decoded.flow.transport === "udp" && res.cseq().method === "REGISTER") this.pinger.noteRegisterResponse(res, ft!, decoded.flow);
+    if (res.status === 503 && top.params.has(OVERLOAD_SIGNAL_PARAM) && this.isInternalFlow(flow)) {
+      this.overload.signal(formatHostPort({ host: flow.remoteAddress, port: flow.remotePort }), Date.now());
+    }
     const edit = res.edit().removeTopValue("via");
     if (res.hasHeader(TRACE_HEADER)) edit.removeHeader(TRACE_HEADER); // DESIGN §5: internal only
     const bytes = edit.toBuffer();

@@ -193,6 +193,7 @@ export async function runRegistrar(config: EdgepathConfig, logger: Logger): Prom
     flowTokens: new FlowTokenCodec(config.secret),
     logger: logger.child({ component: "registrar" }),
     settings: config.registrar,
+    queueDelayTargetMs: config.registrar.overloadQueueDelayMs,
     heartbeatMs: config.cluster.heartbeatMs,
     onRegister,
     onProxyFinal,

@@ -154,6 +154,7 @@ async function startWorker(p: Parts, id: string, store: BindingStore): Promise<R
     flowTokens: p.codec,
     logger: p.logger.child({ component: "registrar", worker: id }),
     settings: c.registrar,
+    queueDelayTargetMs: c.registrar.overloadQueueDelayMs,
     heartbeatMs: c.cluster.heartbeatMs,
     ...(p.credentials !== undefined ? authHooks(c, p.credentials, p.logger.child({ component: "auth", worker: id })) : {}),
     ...(p.onRegister !== undefined ? { onRegister: p.onRegister } : {}),

@@ -74,7 +74,7 @@ describe("edge metrics", () => {
 describe("worker metrics", () => {
   it("count REGISTER outcomes by class and refusing step, and observe latency when given", async () => {
     const registry = new Registry();
-    const workers = [{ openTransactions: 2, proxy: { stats: { requests: 5, rejected: 1, branches: 7 } } }, { openTransactions: 1 }];
+    const workers = [{ openTransactions: 2, stats: { overloadShed: 4 }, proxy: { stats: { requests: 5, rejected: 1, branches: 7 } } }, { openTransactions: 1, stats: { overloadShed: 1 } }];
     const { onRegister } = registerWorkerMetrics(registry, () => workers);
     onRegister(200, undefined);
     onRegister(423, "expires", 3);
@@ -87,6 +87,7 @@ describe("worker metrics", () => {
     expect(await sample(registry, "edgepath_proxy_requests_total")).toBe(5);
     expect(await sample(registry, "edgepath_proxy_rejections_total")).toBe(1);
     expect(await sample(registry, "edgepath_proxy_branches_total")).toBe(7);
+    expect(await sample(registry, "edgepath_overload_shed_total")).toBe(5);
   });
 
   it("the location proxy's final responses feed the latency histogram by method; unknown methods are 'other'", async () => {

@@ -122,6 +122,8 @@ export function registerRingMetric(registry: Registry, members: () => number): v
 /** What the registrar metrics read from a worker (RegistrarWorker fits). */
 export interface WorkerMetricsSource {
   readonly openTransactions: number;
+  /** overload control's refusals (RegistrarWorker.stats) */
+  readonly stats?: { readonly overloadShed: number };
   readonly proxy?: { readonly stats: { readonly requests: number; readonly rejected: number; readonly branches: number } } | undefined;
 }
 
@@ -169,6 +171,18 @@ export function registerWorkerMetrics(registry: Registry, workers: () => readonl
   mirroredCounter(registry, "edgepath_proxy_requests_total", "Initial requests handled by the location proxy (RFC 3261 §16).", [], () => [["", sum((s) => s.requests)]], () => ({}));
   mirroredCounter(registry, "edgepath_proxy_rejections_total", "Initial requests the location proxy answered itself (404, 480, 403, ...).", [], () => [["", sum((s) => s.rejected)]], () => ({}));
   mirroredCounter(registry, "edgepath_proxy_branches_total", "Client transactions (branches) started by the location proxy.", [], () => [["", sum((s) => s.branches)]], () => ({}));
+  mirroredCounter(
+    registry,
+    "edgepath_overload_shed_total",
+    "Initial requests a registrar worker answered 503 because they had queued longer than EDGEPATH_OVERLOAD_QUEUE_DELAY_MS (overload control).",
+    [],
+    () => {
+      let n = 0;
+      for (const w of workers()) n += w.stats?.overloadShed ?? 0;
+      return [["", n]];
+    },
+    () => ({}),
+  );
   const open = new Gauge({
     name: "edgepath_transactions_open",
     help: "Live SIP transactions in registrar workers (RFC 3261 §17).",

@@ -12,7 +12,7 @@ import type { BusMessage, MemberHeartbeat } from "@edgepath/cluster";
 import { FlowTokenCodec } from "@edgepath/flow-token";
 import { parseMessage } from "@edgepath/sip";
 import type { SipMessage } from "@edgepath/sip";
-import { RegistrarWorker } from "./worker.js";
+import { RegistrarWorker, type RegistrarWorkerOptions } from "./worker.js";
 import { sipText } from "./test-support.js";
 
 /** A UDP peer that queues what it receives. */
@@ -287,26 +287,33 @@ async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs = 500
   }
 }
 
+/** A second worker with its own store and bus and `extra` options; returns it and its port. */
+async function extraWorker(id: string, extra: Partial<RegistrarWorkerOptions>): Promise<[RegistrarWorker, number]> {
+  const w = new RegistrarWorker({
+    id,
+    listen: { host: "127.0.0.1", port: 0 },
+    domains: ["example.com"],
+    store: new MemoryBindingStore(),
+    bus: new InProcessBus(),
+    flowTokens: codec,
+    logger: pino({ level: "silent" }),
+    settings: { defaultExpires: 3600, minExpires: 60, maxExpires: 7200, maxContacts: 10 },
+    heartbeatMs: 50,
+    ...extra,
+  });
+  const { sipAddress } = await w.start();
+  return [w, Number(sipAddress.split(":").at(-1))];
+}
+
 describe("RegistrarWorker onProxyFinal", () => {
   it("times the first final response of each proxied request through its server transaction; REGISTER is not counted there", async () => {
     const finals: Array<[string, number]> = [];
-    const timed = new RegistrarWorker({
-      id: "w2",
-      listen: { host: "127.0.0.1", port: 0 },
-      domains: ["example.com"],
-      store: new MemoryBindingStore(),
-      bus: new InProcessBus(),
-      flowTokens: codec,
-      logger: pino({ level: "silent" }),
-      settings: { defaultExpires: 3600, minExpires: 60, maxExpires: 7200, maxContacts: 10 },
-      heartbeatMs: 50,
+    const [timed, port] = await extraWorker("w2", {
       onProxyFinal: (method, status, elapsedMs) => {
         expect(elapsedMs).toBeGreaterThanOrEqual(0);
         finals.push([method, status]);
       },
     });
-    const { sipAddress } = await timed.start();
-    const port = Number(sipAddress.split(":").at(-1));
     try {
       const msg = message("nobody");
       edgeA.send(msg, port);
@@ -316,6 +323,82 @@ describe("RegistrarWorker onProxyFinal", () => {
       expect(finals).toEqual([["MESSAGE", 404]]);
     } finally {
       await timed.stop({ graceful: false });
+    }
+  });
+});
+
+describe("RegistrarWorker overload control (overload.ts)", () => {
+  /** A REGISTER from edge A whose edge Via says it was sent at `sentAt` (edge clock, epoch ms). */
+  function registerSentAt(user: string, sentAt: number, extra: readonly string[] = []): Buffer {
+    return sipText("REGISTER sip:example.com SIP/2.0", [
+      `Via: SIP/2.0/UDP 127.0.0.1:${edgeA.port};branch=z9hG4bKep${++seq}x;ts=${sentAt}`,
+      "Via: SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bKua;rport=40000;received=127.0.0.1",
+      `Path: <sip:${token(40000)}@127.0.0.1:${edgeA.port};lr>`,
+      "Max-Forwards: 69",
+      `From: <sip:${user}@example.com>;tag=r${seq}`,
+      `To: <sip:${user}@example.com>`,
+      ...extra,
+      `Call-ID: ov-${seq}@test`,
+      "CSeq: 1 REGISTER",
+      `Contact: <sip:${user}@127.0.0.1:40000>`,
+      "Expires: 600",
+    ]);
+  }
+
+  it("RFC 3261 §21.5.4: a new request that queued past the target gets 503 + Retry-After at once, binds nothing, and its retransmission gets the same 503; on-time requests are served", async () => {
+    // The edge's clock is 60 s behind ours: the guard must learn that offset, not call it a queue.
+    const skew = -60_000;
+    edgeA.send(registerSentAt("carol", Date.now() + skew), workerPort);
+    await edgeA.next(status(200, "REGISTER"));
+
+    const stale = registerSentAt("dave", Date.now() + skew - 1_500); // waited 1.5 s on the way
+    edgeA.send(stale, workerPort);
+    const refused = await edgeA.next(status(503, "REGISTER"));
+    expect(refused.kind === "response" && refused.reason).toBe("Service Unavailable");
+    expect(Number(refused.header("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(Number(refused.header("retry-after"))).toBeLessThanOrEqual(5);
+    expect(refused.toTag()).toBeDefined();
+    expect(worker.stats.overloadShed).toBe(1);
+    expect((await store.lookup("sip:dave@example.com", Date.now())).bindings).toHaveLength(0);
+    // RFC 3261 §17.2.2: the server transaction answers the retransmission; it is not shed twice
+    edgeA.send(stale, workerPort);
+    await edgeA.next(status(503, "REGISTER"));
+    expect(worker.stats.overloadShed).toBe(1);
+
+    // on time again (the UA's next attempt): served
+    edgeA.send(registerSentAt("dave", Date.now() + skew), workerPort);
+    await edgeA.next(status(200, "REGISTER"));
+    expect((await store.lookup("sip:dave@example.com", Date.now())).bindings).toHaveLength(1);
+  });
+
+  it("in-dialog requests (To tag) are never shed: they finish work already accepted", async () => {
+    edgeA.send(registerSentAt("erin", Date.now()), workerPort);
+    await edgeA.next(status(200, "REGISTER"));
+    // a late BYE in a dialog the worker does not know: the proxy's own answer, not the overload 503
+    edgeA.send(sipText("BYE sip:erin@127.0.0.1:40000 SIP/2.0", [
+      `Via: SIP/2.0/UDP 127.0.0.1:${edgeA.port};branch=z9hG4bKep${++seq}x;ts=${Date.now() - 5_000}`,
+      "Via: SIP/2.0/UDP 127.0.0.1:41000;branch=z9hG4bKbye;rport=41000;received=127.0.0.1",
+      "Max-Forwards: 69",
+      "From: <sip:alice@example.com>;tag=a1",
+      "To: <sip:erin@example.com>;tag=b1",
+      `Call-ID: bye-${seq}@test`,
+      "CSeq: 2 BYE",
+    ]), workerPort);
+    const answer = await edgeA.next((m) => m.kind === "response" && m.cseq().method === "BYE");
+    expect(answer.kind === "response" && answer.status).not.toBe(503);
+    expect(worker.stats.overloadShed).toBe(0);
+  });
+
+  it("target 0 turns it off: the stale request is served", async () => {
+    const [off, port] = await extraWorker("w3", { queueDelayTargetMs: 0 });
+    try {
+      edgeA.send(registerSentAt("frank", Date.now()), port);
+      await edgeA.next(status(200, "REGISTER"));
+      edgeA.send(registerSentAt("frank", Date.now() - 3_000), port);
+      await edgeA.next(status(200, "REGISTER"));
+      expect(off.stats.overloadShed).toBe(0);
+    } finally {
+      await off.stop({ graceful: false });
     }
   });
 });

@@ -8,7 +8,7 @@
  * UDP transport; responses go back by Via (RFC 3261 §18.2.2, RFC 3581 rport).
  */
 import type { Logger } from "pino";
-import { buildResponse, parseMessage, SipParseError } from "@edgepath/sip";
+import { buildResponse, generateTag, parseMessage, SipParseError } from "@edgepath/sip";
 import type { SipRequest, SipResponse } from "@edgepath/sip";
 import { TransportLayer } from "@edgepath/transport";
 import type { FlowInfo, SendTarget as TransportTarget } from "@edgepath/transport";
@@ -17,12 +17,14 @@ import type { SendOutcome, SendTarget, ServerTransaction, ServerTransactionUser 
 import { EDGE_DOWN_REASON, type BindingStore } from "@edgepath/bindings";
 import { Heartbeater, Subjects } from "@edgepath/cluster";
 import type { BusMessage, ClusterBus, EdgeDown, EdgeUp, FlowFailed, Subscription } from "@edgepath/cluster";
+import { EDGE_SENT_AT_PARAM, OVERLOAD_SIGNAL_PARAM } from "@edgepath/cluster";
 import type { FlowTokenCodec } from "@edgepath/flow-token";
 import { handleRegister } from "./register.js";
 import type { RegisterContext, RegistrarSettings } from "./register.js";
 import { LocationProxy } from "./location-proxy.js";
 import type { LocationProxyOptions } from "./location-proxy.js";
 import { formatHostPort, responseTarget } from "./targets.js";
+import { QueueDelayGuard, shedRetryAfter } from "./overload.js";
 import { busTraceHeaders, contextFromBusHeaders, contextFromTraceHeader, endSipSpan, SipAttr, SpanKind, startSpan, traceAsyncMethods, TRACE_HEADER, tracingEnabled, withSpan, type Span } from "@edgepath/telemetry";
 
 /**
@@ -62,6 +64,11 @@ export interface RegistrarWorkerOptions {
   readonly onProxyFinal?: (method: string, status: number, elapsedMs: number) => void;
   /** Bound on graceful stop: transactions still open after this are aborted. */
   readonly drainTimeoutMs?: number;
+  /**
+   * Overload control (overload.ts): an initial request that queued longer than this on its way
+   * from the edge is answered 503 + Retry-After at once, ms; 0 = off. Default 200.
+   */
+  readonly queueDelayTargetMs?: number;
 }
 
 export interface RegistrarWorkerStats {
@@ -70,10 +77,15 @@ export interface RegistrarWorkerStats {
   unparsable: number;
   storeErrors: number;
   markedUnreachable: number;
+  /** Initial requests refused with 503 because they queued too long (overload control). */
+  overloadShed: number;
 }
 
+/** Default of RegistrarWorkerOptions.queueDelayTargetMs: well under T1 (500 ms), so the answer beats the UA's first retransmission. */
+export const DEFAULT_QUEUE_DELAY_TARGET_MS = 200;
+
 export class RegistrarWorker {
-  readonly stats: RegistrarWorkerStats = { registers: 0, registerRejected: 0, unparsable: 0, storeErrors: 0, markedUnreachable: 0 };
+  readonly stats: RegistrarWorkerStats = { registers: 0, registerRejected: 0, unparsable: 0, storeErrors: 0, markedUnreachable: 0, overloadShed: 0 };
   readonly #o: RegistrarWorkerOptions;
   readonly #domains: ReadonlySet<string>;
   readonly #log: Logger;
@@ -87,6 +99,9 @@ export class RegistrarWorker {
   /** performance.now() of the last new server transaction (drain waits for quiet). */
   #lastRequestAt = 0;
   readonly #pending = new Set<Promise<unknown>>();
+  readonly #guard: QueueDelayGuard;
+  /** Date.now() of the last overload log line (one per second at most while shedding) */
+  #shedLoggedAt = 0;
 
   constructor(opts: RegistrarWorkerOptions) {
     // DESIGN §5: with tracing on, every store call (one Redis round trip each) is a child span.
@@ -95,6 +110,7 @@ export class RegistrarWorker {
       : opts;
     this.#domains = new Set(opts.domains.map((d) => d.toLowerCase()));
     this.#log = opts.logger;
+    this.#guard = new QueueDelayGuard(opts.queueDelayTargetMs ?? DEFAULT_QUEUE_DELAY_TARGET_MS);
   }
 
   get id(): string {
@@ -234,9 +250,14 @@ export class RegistrarWorker {
   #onRequest(req: SipRequest, flow: FlowInfo): void {
     const source = responseTarget(req.topVia(), flow);
     const d = this.#transactions!.handleRequest(req, source);
+    const late = this.#queuedTooLong(req);
     switch (d.kind) {
       case "new": {
         this.#lastRequestAt = performance.now();
+        if (late && req.toTag() === undefined) {
+          this.#shed(req, d.tx);
+          return;
+        }
         // DESIGN §5: the worker continues the edge's trace (only edges reach this internal socket).
         const span = tracingEnabled() ? this.#startSpan(req) : undefined;
         try {
@@ -270,6 +291,39 @@ export class RegistrarWorker {
       case "ack-absorbed":
         return;
     }
+  }
+
+  /**
+   * Overload control (overload.ts): did this request wait past the target between the edge and
+   * us? Every request stamped by an edge feeds that edge's baseline; only initial ones are shed.
+   */
+  #queuedTooLong(req: SipRequest): boolean {
+    const guard = this.#guard;
+    if (!guard.enabled) return false;
+    const via = req.topVia();
+    const ts = via.params.get(EDGE_SENT_AT_PARAM);
+    if (ts === undefined || ts === null) return false;
+    const sentAt = Number(ts);
+    if (!Number.isSafeInteger(sentAt)) return false;
+    return guard.shouldShed(guard.delay(`${via.host}:${via.port ?? 5060}`, sentAt, Date.now()), performance.now());
+  }
+
+  /** 503 + Retry-After (RFC 3261 §21.5.4) through the new server transaction, which then absorbs the request's retransmissions. */
+  #shed(req: SipRequest, tx: ServerTransaction): void {
+    this.stats.overloadShed++;
+    const now = Date.now();
+    if (now - this.#shedLoggedAt >= 1000) {
+      this.#shedLoggedAt = now;
+      this.#log.warn({ shed: this.stats.overloadShed, method: req.method }, "overloaded: refusing new requests that queued too long (503)");
+    }
+    tx.respond(503, buildResponse(req, 503, "Service Unavailable", {
+      toTag: generateTag(),
+      headers: [["Retry-After", String(shedRetryAfter())]],
+      // tells the edge (whose Via is on top) to turn new requests for us away itself for a while
+      topViaParams: `;${OVERLOAD_SIGNAL_PARAM}`,
+    }));
+    if (req.method === "REGISTER") this.#o.onRegister?.(503, "overload", 0);
+    else this.#o.onProxyFinal?.(req.method, 503, 0);
   }
 
   #failNewRequest(req: SipRequest, tx: ServerTransaction, err: unknown): void {
@@ -307,7 +361,9 @@ export class RegistrarWorker {
           endSipSpan(span, o.status);
         }
         tx.respond(o.status, reply.response);
-        this.#o.onRegister?.(o.status, o.result === "rejected" ? o.step : undefined, performance.now() - startedAt);
+        const now = performance.now();
+        this.#guard.noteServiceTime(now - startedAt, now);
+        this.#o.onRegister?.(o.status, o.result === "rejected" ? o.step : undefined, now - startedAt);
         if (o.result === "ok") {
           // Other workers' caches only need to hear about what changes routing; a pure refresh
           // (the bulk of REGISTERs) moves expiry, which every cached read re-checks itself.
