@@ -36,7 +36,7 @@ import {
   type TransportLimits,
 } from "@edgepath/transport";
 import type { AorRing, RingMember } from "@edgepath/ring";
-import { EDGE_SENT_AT_PARAM, OVERLOAD_SIGNAL_PARAM, Subjects, type ClusterBus } from "@edgepath/cluster";
+import { EDGE_SENT_AT_PARAM, OVERLOAD_SIGNAL_PARAM, overloadRetryAfter, Subjects, type ClusterBus } from "@edgepath/cluster";
 import { OverloadFeedback } from "./overload-feedback.js";
 import { formatHostPort, OwnAddresses, parseHostPort, type HostPort } from "./addresses.js";
 import { descriptorOf, flowRefOf, isSameFlow, tokenOf } from "./flow.js";
@@ -460,7 +460,7 @@ export class EdgeProxy {
     // Overload control (overload-feedback.ts): while the owner signals overload, a share of new
     // requests for it is answered here. In-dialog requests finish accepted work and always pass.
     if (!inDialog && req.method !== "ACK" && this.overload.shouldReject(owner.sipAddress, Date.now(), Math.random())) {
-      this.reject(req, flow, { status: 503, reason: "Service Unavailable", headers: [["Retry-After", String(1 + Math.floor(Math.random() * 5))]] }, "overload", receivedVia, topVia);
+      this.reject(req, flow, { status: 503, reason: "Service Unavailable", headers: [["Retry-After", String(overloadRetryAfter())]] }, "overload", receivedVia, topVia);
       return;
     }
     if (req.method === "REGISTER") {

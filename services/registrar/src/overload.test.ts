@@ -1,6 +1,7 @@
 /** QueueDelayGuard: pure logic with explicit clocks (the worker test drives it over real sockets). */
 import { describe, expect, it } from "vitest";
-import { QueueDelayGuard, shedRetryAfter } from "./overload.js";
+import { overloadRetryAfter } from "@edgepath/cluster";
+import { QueueDelayGuard } from "./overload.js";
 
 const EDGE = "10.0.0.1:5070";
 
@@ -83,7 +84,7 @@ describe("QueueDelayGuard", () => {
 
   it("Retry-After is spread over 1..5 s", () => {
     const seen = new Set<number>();
-    for (let i = 0; i < 500; i++) seen.add(shedRetryAfter());
+    for (let i = 0; i < 500; i++) seen.add(overloadRetryAfter());
     expect([...seen].sort()).toEqual([1, 2, 3, 4, 5]);
   });
 });

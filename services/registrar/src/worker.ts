@@ -17,14 +17,14 @@ import type { SendOutcome, SendTarget, ServerTransaction, ServerTransactionUser 
 import { EDGE_DOWN_REASON, type BindingStore } from "@edgepath/bindings";
 import { Heartbeater, Subjects } from "@edgepath/cluster";
 import type { BusMessage, ClusterBus, EdgeDown, EdgeUp, FlowFailed, Subscription } from "@edgepath/cluster";
-import { EDGE_SENT_AT_PARAM, OVERLOAD_SIGNAL_PARAM } from "@edgepath/cluster";
+import { EDGE_SENT_AT_PARAM, OVERLOAD_SIGNAL_PARAM, overloadRetryAfter } from "@edgepath/cluster";
 import type { FlowTokenCodec } from "@edgepath/flow-token";
 import { handleRegister } from "./register.js";
 import type { RegisterContext, RegistrarSettings } from "./register.js";
 import { LocationProxy } from "./location-proxy.js";
 import type { LocationProxyOptions } from "./location-proxy.js";
 import { formatHostPort, responseTarget } from "./targets.js";
-import { QueueDelayGuard, shedRetryAfter } from "./overload.js";
+import { QueueDelayGuard } from "./overload.js";
 import { busTraceHeaders, contextFromBusHeaders, contextFromTraceHeader, endSipSpan, SipAttr, SpanKind, startSpan, traceAsyncMethods, TRACE_HEADER, tracingEnabled, withSpan, type Span } from "@edgepath/telemetry";
 
 /**
@@ -318,7 +318,7 @@ export class RegistrarWorker {
     }
     tx.respond(503, buildResponse(req, 503, "Service Unavailable", {
       toTag: generateTag(),
-      headers: [["Retry-After", String(shedRetryAfter())]],
+      headers: [["Retry-After", String(overloadRetryAfter())]],
       // tells the edge (whose Via is on top) to turn new requests for us away itself for a while
       topViaParams: `;${OVERLOAD_SIGNAL_PARAM}`,
     }));
