@@ -36,4 +36,15 @@ describe("OverloadFeedback", () => {
     f.signal(W, 5_000);
     expect(f.share(W, 5_000)).toBeCloseTo(0.05);
   });
+
+  it("rising and falling back one step at a time ends at exactly 0 (no floating-point residue), and the worker is no longer listed", () => {
+    const f = new OverloadFeedback();
+    // 7 raises: in floating point 7 x (+0.05) then 7 x (-0.05) leaves 1.4e-17, not 0
+    for (let t = 0; t <= 300; t += 50) f.signal(W, t);
+    expect(f.share(W, 300)).toBeCloseTo(0.35);
+    // read every 100 ms while it falls, so each read takes one step off
+    for (let t = 700; t <= 1_300; t += 100) f.share(W, t);
+    expect(f.share(W, 1_300)).toBe(0);
+    expect(f.shouldReject(W, 1_300, 0)).toBe(false);
+  });
 });

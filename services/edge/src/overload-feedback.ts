@@ -14,19 +14,24 @@
  * (our Via is removed before the response goes on).
  */
 
-/** Each signal raises the share by this much, at most once per RAISE_EVERY_MS. */
+/**
+ * Each signal raises the share by STEP, at most once per RAISE_EVERY_MS. The share is kept as a
+ * whole number of steps (a level) so that falling back is exact: summing and subtracting 0.05 in
+ * floating point can leave 1e-17 behind, and a share that never reaches 0 keeps the worker listed.
+ */
 const STEP = 0.05;
 const RAISE_EVERY_MS = 50;
 /** No signal for this long: the share falls by STEP per DECAY_EVERY_MS. */
 const HOLD_MS = 300;
 const DECAY_EVERY_MS = 100;
-/** Never turn away everything: some requests keep probing whether the worker has recovered. */
-const MAX_SHARE = 0.9;
+/** Never turn away everything (90%): some requests keep probing whether the worker has recovered. */
+const MAX_LEVEL = 18;
 /** Workers are few; the bound only guards against a flood of made-up response sources. */
 const MAX_WORKERS = 1024;
 
 interface WorkerLoad {
-  share: number;
+  /** share = level * STEP */
+  level: number;
   raisedAt: number;
   signalAt: number;
 }
@@ -39,24 +44,24 @@ export class OverloadFeedback {
     let w = this.#workers.get(worker);
     if (w === undefined) {
       if (this.#workers.size >= MAX_WORKERS) this.#workers.clear();
-      w = { share: 0, raisedAt: -Infinity, signalAt: now };
+      w = { level: 0, raisedAt: -Infinity, signalAt: now };
       this.#workers.set(worker, w);
     }
     this.#decay(w, now);
     w.signalAt = now;
     if (now - w.raisedAt >= RAISE_EVERY_MS) {
-      w.share = Math.min(MAX_SHARE, w.share + STEP);
+      w.level = Math.min(MAX_LEVEL, w.level + 1);
       w.raisedAt = now;
     }
   }
 
-  /** Share of new requests for `worker` to turn away now, 0..MAX_SHARE. */
+  /** Share of new requests for `worker` to turn away now, 0..0.9. */
   share(worker: string, now: number): number {
     const w = this.#workers.get(worker);
     if (w === undefined) return 0;
     this.#decay(w, now);
-    if (w.share === 0) this.#workers.delete(worker);
-    return w.share;
+    if (w.level === 0) this.#workers.delete(worker);
+    return w.level * STEP;
   }
 
   /** Turn away this new request for `worker`? `random` in [0, 1) (Math.random in production). */
@@ -67,10 +72,10 @@ export class OverloadFeedback {
 
   #decay(w: WorkerLoad, now: number): void {
     const quiet = now - w.signalAt - HOLD_MS;
-    if (quiet <= 0 || w.share === 0) return;
+    if (quiet <= 0 || w.level === 0) return;
     const steps = Math.floor(quiet / DECAY_EVERY_MS);
     if (steps <= 0) return;
-    w.share = Math.max(0, w.share - steps * STEP);
+    w.level = Math.max(0, w.level - steps);
     // the decay already applied is accounted for by moving the reference point
     w.signalAt += steps * DECAY_EVERY_MS;
   }
