@@ -6,4 +6,4 @@ export { Heartbeater, Membership, isMemberHeartbeat } from "./membership.js";
 export type { MembershipOptions, Timers } from "./membership.js";
 export { Subjects, heartbeatSubject } from "./subjects.js";
 export type { BindingChanged, EdgeDown, EdgeUp, FlowAlive, FlowFailed, MemberHeartbeat, MemberLeave, MemberRole, Subject, SubjectPayloads } from "./subjects.js";
-export { EDGE_SENT_AT_PARAM, OVERLOAD_SIGNAL_PARAM, overloadRetryAfter } from "./overload.js";
+export { EDGE_SENT_AT_HEADER, edgeSentAtValue, monotonicEpochMs, overloadRetryAfter, parseEdgeSentAt } from "./overload.js";

@@ -108,7 +108,7 @@ export interface EdgepathConfig {
     readonly maxExpires: number;
     /** Bindings per AOR; more gets 403. */
     readonly maxContacts: number;
-    /** Overload control: an initial request that queued longer than this between edge and worker gets 503, ms; 0 = off. */
+    /** Overload control: an initial request that queued longer than this between edge and worker gets 500 + Retry-After, ms; 0 = off. */
     readonly overloadQueueDelayMs: number;
   };
   readonly limits: {
@@ -267,7 +267,7 @@ const SETTINGS = [
   {
     name: "EDGEPATH_OVERLOAD_QUEUE_DELAY_MS",
     default: "200",
-    help: "Registrar overload control: a new request that queued longer than this between the edge and the worker (socket buffers, event loop; measured from the edge's Via timestamp against a per-edge baseline, so clocks need not agree) is answered 503 + Retry-After at once instead of waiting past the UA's 500 ms retransmission, ms; 0 = off, else 20..10000.",
+    help: "Registrar overload control: a new request (no To tag) that queued longer than this between the edge's send and the worker's read (socket buffers, event loop; from the edge's monotonic timestamp against the smallest delay seen from that edge process in 5 minutes, so a constant clock offset does not count) is answered 500 + Retry-After at once (RFC 3261 §16.7 step 6: not 503, which would make a client stop using the whole edge), ms; 0 = off, else 20..10000.",
   },
   { name: "EDGEPATH_MAX_MESSAGE_BYTES", default: "65535", help: "Largest SIP message accepted (513 / drop beyond)." },
   {

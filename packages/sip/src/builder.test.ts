@@ -55,20 +55,6 @@ describe("buildResponse (RFC 3261 §8.2.6)", () => {
     expect(res.hasHeader("max-forwards")).toBe(false);
   });
 
-  it("topViaParams adds a parameter to the top Via value only, also when the first Via line holds several values", () => {
-    const res = ok(buildResponse(request(INV), 503, undefined, { topViaParams: ";shed" }));
-    const vias = res.vias();
-    expect(vias).toHaveLength(3);
-    expect(vias[0]!.params.has("shed")).toBe(true);
-    expect(vias[1]!.params.has("shed")).toBe(false);
-    expect(vias[2]!.params.has("shed")).toBe(false);
-    const several = request(INV.replace("Via: SIP/2.0/UDP edge.example.net;branch=z9hG4bKe1;received=192.0.2.1\r\n", ""));
-    const res2 = ok(buildResponse(several, 503, undefined, { topViaParams: ";shed" }));
-    expect(res2.vias().map((v) => v.params.has("shed"))).toEqual([true, false]);
-    expect(res2.vias()[0]!.branch).toBe("z9hG4bKu1");
-    expect(res2.vias()[1]!.host).toBe("first.example.com");
-  });
-
   it("RFC 3261 §8.2.6.2: adds a To tag when the request has none (not on 100)", () => {
     const req = request(INV);
     expect(ok(buildResponse(req, 200, undefined, { toTag: "srv1" })).toTag()).toBe("srv1");

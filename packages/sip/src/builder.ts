@@ -4,7 +4,7 @@
  */
 import { randomFillSync } from "node:crypto";
 import type { SipParseError } from "./errors.js";
-import { canonicalName, firstListComma, knownDisplayName } from "./headers.js";
+import { canonicalName, knownDisplayName } from "./headers.js";
 import type { SipRequest } from "./message.js";
 
 export const BRANCH_MAGIC_COOKIE = "z9hG4bK";
@@ -68,8 +68,6 @@ export interface ResponseOptions {
   headers?: ReadonlyArray<readonly [string, string]>;
   body?: Buffer;
   contentType?: string;
-  /** appended to the top Via value, e.g. ";shed": a parameter for the hop the response goes back to */
-  topViaParams?: string;
 }
 
 function checkLine(v: string): string {
@@ -89,17 +87,7 @@ function nameFor(name: string): string {
 export function buildResponse(req: SipRequest, status: number, reason?: string, opts?: ResponseOptions): Buffer {
   if (!Number.isInteger(status) || status < 100 || status > 699) throw new RangeError(`status ${status} out of 100..699`);
   let out = `SIP/2.0 ${status} ${checkLine(reason ?? reasonPhrase(status))}\r\n`;
-  let extra = opts?.topViaParams === undefined ? "" : checkLine(opts.topViaParams);
-  for (const f of req.fields) {
-    if (f.name !== "via") continue;
-    if (extra === "") out += `Via: ${f.value}\r\n`;
-    else {
-      // the top value is the first element of the first Via line (which may hold several)
-      const comma = firstListComma(f.value);
-      out += comma < 0 ? `Via: ${f.value}${extra}\r\n` : `Via: ${f.value.slice(0, comma).trimEnd()}${extra},${f.value.slice(comma + 1)}\r\n`;
-      extra = "";
-    }
-  }
+  for (const f of req.fields) if (f.name === "via") out += `Via: ${f.value}\r\n`;
   out += `From: ${req.header("from") ?? ""}\r\n`;
   let to = req.header("to") ?? "";
   if (opts?.toTag !== undefined && status > 100 && req.toTag() === undefined) to += `;tag=${opts.toTag}`;

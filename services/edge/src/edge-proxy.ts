@@ -36,8 +36,7 @@ import {
   type TransportLimits,
 } from "@edgepath/transport";
 import type { AorRing, RingMember } from "@edgepath/ring";
-import { EDGE_SENT_AT_PARAM, OVERLOAD_SIGNAL_PARAM, overloadRetryAfter, Subjects, type ClusterBus } from "@edgepath/cluster";
-import { OverloadFeedback } from "./overload-feedback.js";
+import { EDGE_SENT_AT_HEADER, edgeSentAtValue, Subjects, type ClusterBus } from "@edgepath/cluster";
 import { formatHostPort, OwnAddresses, parseHostPort, type HostPort } from "./addresses.js";
 import { descriptorOf, flowRefOf, isSameFlow, tokenOf } from "./flow.js";
 import { decideRoute } from "./loose-route.js";
@@ -117,8 +116,6 @@ export class EdgeProxy {
   readonly counters = new EdgeCounters();
   private readonly transport: TransportLayer;
   private readonly own = new OwnAddresses();
-  /** Overload control: workers' overload 503s, and the share of new requests we turn away for them. */
-  private readonly overload = new OverloadFeedback();
   private readonly domains: ReadonlySet<string>;
   private readonly log: Logger;
   private internal: HostPort = { host: "", port: 0 };
@@ -457,12 +454,6 @@ export class EdgeProxy {
       this.reject(req, flow, { status: 503, reason: "No Registrar Available", headers: [["Retry-After", "5"]] }, "ring-empty", receivedVia, topVia);
       return;
     }
-    // Overload control (overload-feedback.ts): while the owner signals overload, a share of new
-    // requests for it is answered here. In-dialog requests finish accepted work and always pass.
-    if (!inDialog && req.method !== "ACK" && this.overload.shouldReject(owner.sipAddress, Date.now(), Math.random())) {
-      this.reject(req, flow, { status: 503, reason: "Service Unavailable", headers: [["Retry-After", String(overloadRetryAfter())]] }, "overload", receivedVia, topVia);
-      return;
-    }
     if (req.method === "REGISTER") {
       const path = decidePath(req, this.opts.pathPolicy ?? "insert");
       if (!path.insert) {
@@ -507,10 +498,12 @@ export class EdgeProxy {
     // Our Via: responses come back to this side, and `ft` names the inbound flow so the
     // response leaves over it (signed, so a forged Via cannot steer responses).
     const ft = tokenOf(this.opts.flowTokens, inbound);
-    // Towards a worker the Via also says when we sent it (EDGE_SENT_AT_PARAM): the worker's
-    // overload control measures queueing delay from it.
-    const sentAt = out.internal ? `;${EDGE_SENT_AT_PARAM}=${Date.now()}` : "";
-    editor.prependHeader("Via", `SIP/2.0/${out.side.transport.toUpperCase()} ${formatHostPort(out.side.address)};branch=${branch};ft=${ft}${sentAt}`);
+    editor.prependHeader("Via", `SIP/2.0/${out.side.transport.toUpperCase()} ${formatHostPort(out.side.address)};branch=${branch};ft=${ft}`);
+    // Towards a worker: when we sent it (@edgepath/cluster overload.ts), from which the worker's
+    // overload control measures queueing delay. Internal only: replaced on the way in, removed on
+    // the way out to the public side (a worker proxying a request back out keeps it).
+    if (out.internal) editor.setHeader(EDGE_SENT_AT_HEADER, edgeSentAtValue());
+    else if (req.hasHeader(EDGE_SENT_AT_HEADER)) editor.removeHeader(EDGE_SENT_AT_HEADER);
     // DESIGN §5: the internal trace header names our span towards our own hops and never
     // leaves on the public side (nor passes through from it).
     const traceparent = out.internal && tracingEnabled() ? traceHeaderValue(activeSpan()) : undefined;
@@ -567,9 +560,6 @@ export class EdgeProxy {
       return;
     }
     if (this.pinger !== undefined && decoded.flow.transport === "udp" && res.cseq().method === "REGISTER") this.pinger.noteRegisterResponse(res, ft!, decoded.flow);
-    if (res.status === 503 && top.params.has(OVERLOAD_SIGNAL_PARAM) && this.isInternalFlow(flow)) {
-      this.overload.signal(formatHostPort({ host: flow.remoteAddress, port: flow.remotePort }), Date.now());
-    }
     const edit = res.edit().removeTopValue("via");
     if (res.hasHeader(TRACE_HEADER)) edit.removeHeader(TRACE_HEADER); // DESIGN §5: internal only
     const bytes = edit.toBuffer();

@@ -174,7 +174,7 @@ export function registerWorkerMetrics(registry: Registry, workers: () => readonl
   mirroredCounter(
     registry,
     "edgepath_overload_shed_total",
-    "Initial requests a registrar worker answered 503 because they had queued longer than EDGEPATH_OVERLOAD_QUEUE_DELAY_MS (overload control).",
+    "Initial requests a registrar worker answered 500 + Retry-After because they had queued longer than EDGEPATH_OVERLOAD_QUEUE_DELAY_MS (overload control).",
     [],
     () => {
       let n = 0;

@@ -17,7 +17,7 @@ import type { SendOutcome, SendTarget, ServerTransaction, ServerTransactionUser 
 import { EDGE_DOWN_REASON, type BindingStore } from "@edgepath/bindings";
 import { Heartbeater, Subjects } from "@edgepath/cluster";
 import type { BusMessage, ClusterBus, EdgeDown, EdgeUp, FlowFailed, Subscription } from "@edgepath/cluster";
-import { EDGE_SENT_AT_PARAM, OVERLOAD_SIGNAL_PARAM, overloadRetryAfter } from "@edgepath/cluster";
+import { EDGE_SENT_AT_HEADER, monotonicEpochMs, overloadRetryAfter, parseEdgeSentAt } from "@edgepath/cluster";
 import type { FlowTokenCodec } from "@edgepath/flow-token";
 import { handleRegister } from "./register.js";
 import type { RegisterContext, RegistrarSettings } from "./register.js";
@@ -66,7 +66,7 @@ export interface RegistrarWorkerOptions {
   readonly drainTimeoutMs?: number;
   /**
    * Overload control (overload.ts): an initial request that queued longer than this on its way
-   * from the edge is answered 503 + Retry-After at once, ms; 0 = off. Default 200.
+   * from the edge is answered 500 + Retry-After at once, ms; 0 = off. Default 200.
    */
   readonly queueDelayTargetMs?: number;
 }
@@ -77,7 +77,7 @@ export interface RegistrarWorkerStats {
   unparsable: number;
   storeErrors: number;
   markedUnreachable: number;
-  /** Initial requests refused with 503 because they queued too long (overload control). */
+  /** Initial requests refused (500 + Retry-After) because they queued too long (overload control). */
   overloadShed: number;
 }
 
@@ -255,7 +255,7 @@ export class RegistrarWorker {
       case "new": {
         this.#lastRequestAt = performance.now();
         if (late && req.toTag() === undefined) {
-          this.#shed(req, d.tx);
+          this.#shed(req, d.tx, this.#lastRequestAt);
           return;
         }
         // DESIGN §5: the worker continues the edge's trace (only edges reach this internal socket).
@@ -300,30 +300,36 @@ export class RegistrarWorker {
   #queuedTooLong(req: SipRequest): boolean {
     const guard = this.#guard;
     if (!guard.enabled) return false;
-    const via = req.topVia();
-    const ts = via.params.get(EDGE_SENT_AT_PARAM);
-    if (ts === undefined || ts === null) return false;
-    const sentAt = Number(ts);
-    if (!Number.isSafeInteger(sentAt)) return false;
-    return guard.shouldShed(guard.delay(`${via.host}:${via.port ?? 5060}`, sentAt, Date.now()), performance.now());
+    const stamp = req.header(EDGE_SENT_AT_HEADER);
+    if (stamp === undefined) return false;
+    const sentAt = parseEdgeSentAt(stamp);
+    if (sentAt === undefined) return false;
+    const via = req.topVia(); // the edge's own Via: with the clock id, names the edge process
+    return guard.shouldShed(guard.delay(`${via.host}:${via.port ?? 5060}/${sentAt.clock}`, sentAt.ms, monotonicEpochMs()));
   }
 
-  /** 503 + Retry-After (RFC 3261 §21.5.4) through the new server transaction, which then absorbs the request's retransmissions. */
-  #shed(req: SipRequest, tx: ServerTransaction): void {
+  /**
+   * 500 + Retry-After through the new server transaction, which then absorbs the request's
+   * retransmissions. Not 503: the edge in front of us would pass it on, and a client that gets a
+   * 503 sends nothing more to that server (the edge, which serves every worker) for the
+   * Retry-After (RFC 3261 §21.5.4); one busy worker must not black out a trunk's other traffic.
+   * A proxy that can still serve other requests answers 500 instead (§16.7 step 6), which may
+   * carry Retry-After (§21.5.1, §20.33).
+   */
+  #shed(req: SipRequest, tx: ServerTransaction, delayStartedAt: number): void {
     this.stats.overloadShed++;
     const now = Date.now();
     if (now - this.#shedLoggedAt >= 1000) {
       this.#shedLoggedAt = now;
-      this.#log.warn({ shed: this.stats.overloadShed, method: req.method }, "overloaded: refusing new requests that queued too long (503)");
+      this.#log.warn({ shed: this.stats.overloadShed, method: req.method }, "overloaded: refusing new requests that queued too long (500 + Retry-After)");
     }
-    tx.respond(503, buildResponse(req, 503, "Service Unavailable", {
+    tx.respond(500, buildResponse(req, 500, "Server Overloaded", {
       toTag: generateTag(),
       headers: [["Retry-After", String(overloadRetryAfter())]],
-      // tells the edge (whose Via is on top) to turn new requests for us away itself for a while
-      topViaParams: `;${OVERLOAD_SIGNAL_PARAM}`,
     }));
-    if (req.method === "REGISTER") this.#o.onRegister?.(503, "overload", 0);
-    else this.#o.onProxyFinal?.(req.method, 503, 0);
+    const elapsedMs = performance.now() - delayStartedAt;
+    if (req.method === "REGISTER") this.#o.onRegister?.(500, "overload", elapsedMs);
+    else this.#o.onProxyFinal?.(req.method, 500, elapsedMs);
   }
 
   #failNewRequest(req: SipRequest, tx: ServerTransaction, err: unknown): void {
@@ -362,7 +368,6 @@ export class RegistrarWorker {
         }
         tx.respond(o.status, reply.response);
         const now = performance.now();
-        this.#guard.noteServiceTime(now - startedAt, now);
         this.#o.onRegister?.(o.status, o.result === "rejected" ? o.step : undefined, now - startedAt);
         if (o.result === "ok") {
           // Other workers' caches only need to hear about what changes routing; a pure refresh
