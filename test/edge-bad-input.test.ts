@@ -125,6 +125,29 @@ describe.each<TestUaTransport>(["udp", "tcp"])("requests the edge refuses, over 
     await stillServing(transport);
   });
 
+  it("RFC 3261 §17.2.1: the ACK for the edge's own 420 ends at the edge (counted as a drop, not forwarded)", async () => {
+    await using ua = await TestUa.create({ transport });
+    const invite = request(ua, { method: "INVITE", extra: ["Proxy-Require: x-frobnicate"] });
+    const callId = sipHeader(invite, "call-id")!;
+    ua.send(invite, edge());
+    const res = await ua.nextMessage((m) => sipStatus(m) === 420 && sipHeader(m, "call-id") === callId, 10_000);
+    const dropsBefore = await metric("edgepath_sip_drops_total", { reason: "ack-for-own-answer" });
+    const acksBefore = await metric("edgepath_sip_forwarded_total", { method: "ACK" });
+    // §17.1.1.3: same Request-URI, Call-ID, From, top Via (branch); To from the response; CSeq number with ACK
+    const ack = sipText("ACK sip:bob@example.com SIP/2.0", [
+      `Via: ${sipHeader(invite, "via")!}`,
+      "Max-Forwards: 70",
+      `From: ${sipHeader(invite, "from")!}`,
+      `To: ${sipHeader(res, "to")!}`,
+      `Call-ID: ${callId}`,
+      "CSeq: 1 ACK",
+    ]);
+    ua.send(ack, edge());
+    await waitForMetric("edgepath_sip_drops_total", { reason: "ack-for-own-answer" }, dropsBefore + 1);
+    expect(await metric("edgepath_sip_forwarded_total", { method: "ACK" })).toBe(acksBefore);
+    await stillServing(transport);
+  });
+
   it("RFC 3261 §21.4.17: a Request-URI scheme we do not route (http:) gets 416", async () => {
     const res = await answer(await mk({ method: "MESSAGE", ruri: "http://example.com/bob" }), 416);
     expect(statusLine(res)).toMatch(/^SIP\/2\.0 416 Unsupported URI Scheme/);

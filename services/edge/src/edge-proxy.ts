@@ -342,7 +342,15 @@ export class EdgeProxy {
     if (!this.admit(req, flow, receivedVia, topVia)) return;
 
     const routes = req.routes();
-    const inDialog = req.toTag() !== undefined;
+    const toTag = req.toTag();
+    const inDialog = toTag !== undefined;
+    // RFC 3261 §17.2.1 / §16.11: the ACK for a non-2xx answer the edge generated itself (403, 420,
+    // 483, 503...) ends here; it names no dialog anyone else knows. Our To tag is derived from the
+    // request (edgeToTag), so it is recognised without state.
+    if (req.method === "ACK" && toTag !== undefined && toTag.startsWith(EDGE_TO_TAG_PREFIX) && toTag === edgeToTag(req)) {
+      this.counters.drop("ack-for-own-answer");
+      return;
+    }
 
     // RFC 3261 §11 / §16.3 step 3: OPTIONS addressed to the edge itself is answered here
     // (keepalive and health checks of trunks and load balancers), even at Max-Forwards 0.
@@ -759,6 +767,8 @@ function flowToRef(flow: FlowInfo): ReturnType<typeof flowRefOf> {
  * RFC 3261 §8.2.6.2: a stateless UAS must give the same To tag to retransmissions of a
  * request; derive it from the request's identity instead of remembering it.
  */
+const EDGE_TO_TAG_PREFIX = "ep";
+
 function edgeToTag(req: SipRequest): string {
   let h = 0x811c9dc5;
   const s = `${req.callId}|${req.fromTag() ?? ""}|${req.cseq().seq}`;
@@ -766,5 +776,5 @@ function edgeToTag(req: SipRequest): string {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  return `ep${(h >>> 0).toString(36)}`;
+  return `${EDGE_TO_TAG_PREFIX}${(h >>> 0).toString(36)}`;
 }
