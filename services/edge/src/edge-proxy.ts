@@ -763,12 +763,13 @@ function flowToRef(flow: FlowInfo): ReturnType<typeof flowRefOf> {
   return flowRefOf(descriptorOf(flow));
 }
 
+/** Every To tag the edge gives its own answers starts with this (a cheap first test for their ACKs). */
+const EDGE_TO_TAG_PREFIX = "ep";
+
 /**
  * RFC 3261 §8.2.6.2: a stateless UAS must give the same To tag to retransmissions of a
  * request; derive it from the request's identity instead of remembering it.
  */
-const EDGE_TO_TAG_PREFIX = "ep";
-
 function edgeToTag(req: SipRequest): string {
   let h = 0x811c9dc5;
   const s = `${req.callId}|${req.fromTag() ?? ""}|${req.cseq().seq}`;
