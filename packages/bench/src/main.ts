@@ -345,11 +345,6 @@ function fmtMemory(m: Memory): string {
   return `rss ${m.rssMiB} MiB heap ${m.heapUsedMiB} MiB${m.transactionsOpen !== undefined ? ` tx ${m.transactionsOpen}` : ""}`;
 }
 
-/**
- * A rate the system sustains: no failed call, sipp kept >= 90% of the offered rate, and at most
- * 0.1% of the calls needed a retransmission (RFC 3261 §17.1.2.2 Timer E: no answer within 500 ms).
- * A step that completes only by retransmitting is overload, however many calls end up answered.
- */
 function round(n: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;

@@ -304,8 +304,8 @@ export class RegistrarWorker {
     if (stamp === undefined) return false;
     const sentAt = parseEdgeSentAt(stamp);
     if (sentAt === undefined) return false;
-    const via = req.topVia(); // the edge's own Via: with the clock id, names the edge process
-    return guard.shouldShed(guard.delay(`${via.host}:${via.port ?? 5060}/${sentAt.clock}`, sentAt.ms, monotonicEpochMs()));
+    // the clock id is random per edge process, so it alone names the sender (no key to build)
+    return guard.shouldShed(guard.delay(sentAt.clock, sentAt.ms, monotonicEpochMs()));
   }
 
   /**
