@@ -81,6 +81,16 @@ async function stillServing(transport: TestUaTransport): Promise<void> {
   expect(sipStatus(res)).toBe(200);
 }
 
+/**
+ * The flow token the edge writes into its Record-Route entry for a UDP UA's flow (signed with
+ * the embedded system's cluster secret): what a UA in a dialog the edge Record-Routed holds.
+ */
+function ownToken(ua: TestUa): string {
+  return new FlowTokenCodec(sys.config.secret).encode({
+    transport: "udp", localAddress: "127.0.0.1", localPort: sys.sipPort, remoteAddress: "127.0.0.1", remotePort: ua.port, connectionId: 0,
+  });
+}
+
 /** Status line of a response, e.g. "SIP/2.0 483 Too Many Hops". */
 function statusLine(m: string): string {
   return m.slice(0, m.indexOf("\r\n"));
@@ -200,6 +210,25 @@ describe.each<TestUaTransport>(["udp", "tcp"])("requests the edge refuses, over 
     await stillServing(transport);
   });
 
+  it("RFC 3261 §26.3.2.1: a made-up To tag and a preloaded Route to a third party are refused (no open relay)", async () => {
+    // In-dialog requests follow Route sets past the edge only when the set is one the edge
+    // wrote (an entry of ours with a verified token is popped). A To tag alone is anyone's to write.
+    await using third = await TestUa.create({ transport: "udp" });
+    const before = await metric("edgepath_sip_rejections_total", { status: "403", reason: "relay-route" });
+    const res = await answer(await mk({ method: "MESSAGE", toTag: true, ruri: `sip:bob@${third.hostport}`, extra: [`Route: <sip:${third.hostport};lr>`] }), 403);
+    expect(statusLine(res)).toBe("SIP/2.0 403 Relaying Forbidden");
+    // Our own entry (no token) on top changes nothing: it proves no dialog of ours.
+    const own = await answer(await mk({ method: "BYE", toTag: true, extra: [`Route: <sip:127.0.0.1:${sys.sipPort};lr>`, `Route: <sip:${third.hostport};lr>`] }), 403);
+    expect(statusLine(own)).toBe("SIP/2.0 403 Relaying Forbidden");
+    // A verified token after the third party's entry does not vouch for that hop either.
+    const afterThird = await answer(await mk({ method: "BYE", toTag: true, extra: [`Route: <sip:${third.hostport};lr>`, `Route: <sip:${ownToken(third)}@127.0.0.1:${sys.sipPort};lr>`] }), 403);
+    expect(statusLine(afterThird)).toBe("SIP/2.0 403 Relaying Forbidden");
+    await waitForMetric("edgepath_sip_rejections_total", { status: "403", reason: "relay-route" }, before + 3);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(third.received).toHaveLength(0);
+    await stillServing(transport);
+  });
+
   it("RFC 3261 §11: OPTIONS addressed to the edge itself is answered 200, even at Max-Forwards 0", async () => {
     const res = await answer(await mk({ method: "OPTIONS", ruri: `sip:127.0.0.1:${sys.sipPort}`, maxForwards: 0 }), 200);
     expect(sipHeader(res, "allow")).toContain("REGISTER");
@@ -263,15 +292,21 @@ describe("bytes the edge cannot answer are dropped and counted", () => {
 
 describe("loops", () => {
   it("RFC 3261 §16.3 step 4: a request that comes back unchanged gets 482 Loop Detected", async () => {
-    // A broken next hop that sends every request straight back to the edge, Route set
-    // untouched: the edge's Via with the same loop hash comes back, and the edge stops it.
+    // A dialog the edge Record-Routed continues past it to a broken next hop that sends the
+    // request straight back with the Route set it started with: the edge's Via with the same
+    // loop hash comes back, and the edge stops it. The first Route entry is the one the edge
+    // wrote for this UA's flow (its token, signed with the cluster secret).
     await using reflector = await TestUa.create({ transport: "udp" });
     await using ua = await TestUa.create({ transport: "udp" });
-    const text = request(ua, { method: "MESSAGE", toTag: true, ruri: `sip:bob@${reflector.hostport}`, extra: [`Route: <sip:${reflector.hostport};lr>`] });
+    const routes = [`Route: <sip:${ownToken(ua)}@127.0.0.1:${sys.sipPort};lr>`, `Route: <sip:${reflector.hostport};lr>`];
+    const text = request(ua, { method: "MESSAGE", toTag: true, ruri: `sip:bob@${reflector.hostport}`, extra: routes });
     ua.send(text, edge());
     const forwarded = await reflector.nextMessage((m) => m.startsWith("MESSAGE "), 10_000);
-    // Reflect it once with our own Via on top (what a looping proxy would do).
-    reflector.send(forwarded.replace(/^(MESSAGE [^\r]+\r\n)/, `$1Via: SIP/2.0/UDP ${reflector.hostport};branch=z9hG4bK${randomToken()};rport\r\n`), edge());
+    // Reflect it once with its own Via on top and the original Route set (what a looping proxy would do).
+    const reflected = forwarded
+      .replace(/^Route:[^\r]*\r\n/gim, "")
+      .replace(/^(MESSAGE [^\r]+\r\n)/, `$1Via: SIP/2.0/UDP ${reflector.hostport};branch=z9hG4bK${randomToken()};rport\r\n${routes.join("\r\n")}\r\n`);
+    reflector.send(reflected, edge());
     const res = await reflector.nextMessage((m) => sipStatus(m) !== undefined, 10_000);
     expect(statusLine(res)).toBe("SIP/2.0 482 Loop Detected");
     await waitForMetric("edgepath_sip_rejections_total", { status: "482", reason: "loop" }, 1);

@@ -374,14 +374,17 @@ export class EdgeProxy {
 
     const decision = decideRoute(req, this.own, this.opts.flowTokens, flow);
     // DESIGN §6: a Route set from outside never leads to our internals without our token.
+    const fromPublic = !this.isInternalFlow(flow);
     let internalHopAllowed = true;
-    if (decision.kind !== "reject" && routes.length > 0 && !this.isInternalFlow(flow)) {
+    let tokenPopped = false;
+    if (decision.kind !== "reject" && routes.length > 0 && fromPublic) {
       const trust = checkRouteTrust(routes, decision.pop, decision.kind === "next-hop", this.routeTrust);
       if (!trust.ok) {
         this.reject(req, flow, trust, trust.why, receivedVia, topVia);
         return;
       }
       internalHopAllowed = trust.internalHopAllowed;
+      tokenPopped = trust.tokenPopped;
     }
     switch (decision.kind) {
       case "reject":
@@ -392,24 +395,33 @@ export class EdgeProxy {
         this.forwardToFlow(req, editor, flow, decision.flow, branch, inDialog, receivedVia, topVia);
         return;
       case "next-hop": {
-        // An initial request from outside may name us as its outbound proxy, but not use us to
-        // reach a third party: that is an open relay (RFC 3261 §26.3.2.1 / DESIGN §6). In-dialog
-        // requests follow their Record-Route set, which may continue past us (RFC 3261 §16.12).
-        if (!inDialog && !this.isInternalFlow(flow)) {
-          this.reject(req, flow, { status: 403, reason: "Relaying Forbidden" }, "relay-route", receivedVia, topVia);
+        // From outside, the edge is not a relay to third parties (RFC 3261 §26.3.2.1 / DESIGN §6).
+        // An initial request may name us as its outbound proxy but not continue past us. An
+        // in-dialog request follows its Record-Route set past us (RFC 3261 §16.12) only when that
+        // set is provably one we wrote: an entry of ours with a verified flow token was popped
+        // (our public-side Record-Route entry), or the next hop is another edge followed by its
+        // token-bearing entry (checked again on the resolved address below). A To tag and a
+        // Route alone are anyone's to write.
+        if (fromPublic && (!inDialog || (!tokenPopped && !internalHopAllowed))) {
+          this.reject(req, flow, RELAYING_FORBIDDEN, "relay-route", receivedVia, topVia);
           return;
         }
         for (let i = 0; i < decision.pop; i++) editor.removeTopValue("route");
         const target = { transport: decision.transport, host: decision.host, port: decision.port };
         this.resolveThen(target.host, req, flow, (address) => {
           // The same check on the resolved address: a name of the sender's may point at our internals.
-          if (!internalHopAllowed && this.isInternalAddress(address, target.port)) {
+          const internalHop = this.isInternalAddress(address, target.port);
+          if (fromPublic && !internalHopAllowed && internalHop) {
             this.reject(req, flow, { status: 403, reason: "Forbidden Route" }, "route-internal", receivedVia, topVia);
+            return;
+          }
+          // A token-bearing entry after a hop that is not one of our edges proves nothing about that hop.
+          if (fromPublic && !tokenPopped && !internalHop) {
+            this.reject(req, flow, RELAYING_FORBIDDEN, "relay-route", receivedVia, topVia);
             return;
           }
           // An internal socket (ours, a worker's, another edge's) is reached from our internal socket, so
           // cross-edge in-dialog hops stay on the internal network and arrive where the peer trusts them.
-          const internalHop = this.isInternalAddress(address, target.port);
           const side = internalHop ? this.internalSide() : this.publicSideFor(target.transport, undefined);
           // RFC 5922 §4.1: a TLS hop named by host name must present a certificate for that name.
           const serverName = target.transport === "tls" && isIP(target.host) === 0 ? { serverName: target.host } : {};
@@ -445,7 +457,7 @@ export class EdgeProxy {
         });
         return;
       }
-      this.reject(req, flow, { status: 403, reason: "Relaying Forbidden" }, "relay", receivedVia, topVia);
+      this.reject(req, flow, RELAYING_FORBIDDEN, "relay", receivedVia, topVia);
       return;
     }
     let aor: string;
@@ -762,6 +774,8 @@ function remoteOf(flow: FlowInfo | DropSource): string {
 function flowToRef(flow: FlowInfo): ReturnType<typeof flowRefOf> {
   return flowRefOf(descriptorOf(flow));
 }
+
+const RELAYING_FORBIDDEN: Rejection = { status: 403, reason: "Relaying Forbidden" };
 
 /** Every To tag the edge gives its own answers starts with this (a cheap first test for their ACKs). */
 const EDGE_TO_TAG_PREFIX = "ep";
