@@ -190,6 +190,9 @@ describe("chart templates", () => {
     // Both roles must agree on membership timing: it is in the env every pod shares.
     for (const n of ["EDGEPATH_HEARTBEAT_MS", "EDGEPATH_MEMBER_TTL_MS"]) expect(envNames(helpers), n).toContain(n);
     expect(edgeYaml).toContain("value: /etc/edgepath/tls/{{ . }}");
+    // The listeners are wildcards: an empty edge.publicAdvertise means the pod IP, never 0.0.0.0 in Via/Record-Route.
+    expect(edgeYaml).toContain('value: {{ $e.publicAdvertise | default "$(POD_IP)" | quote }}');
+    expect(helpers).toContain("- name: POD_IP"); // commonEnv, listed before the edge's own settings ($(VAR) needs it earlier)
   });
 
   it("monitoring: the alert rules name only metrics edgepath registers, and the ServiceMonitor selects the admin Services", () => {

@@ -30,6 +30,8 @@ export interface EmbeddedListeners {
   readonly tls?: boolean;
   readonly ws?: boolean;
   readonly wss?: boolean;
+  /** Bind the UDP and TCP public listeners to 0.0.0.0 instead of 127.0.0.1 (clients still use 127.0.0.1). */
+  readonly wildcard?: boolean;
 }
 
 /**
@@ -39,10 +41,11 @@ export interface EmbeddedListeners {
  */
 export async function startEmbedded(env: Record<string, string> = {}, listeners: EmbeddedListeners = {}): Promise<EmbeddedSystem> {
   const sipPort = await freeSipPort();
+  const bindHost = listeners.wildcard === true ? "0.0.0.0" : "127.0.0.1";
   const httpPort = await freePort("tcp");
   const extra = (["tls", "ws", "wss"] as const).filter((t) => listeners[t] === true);
   const merged: Record<string, string> = {
-    EDGEPATH_SIP_LISTEN: [`udp:127.0.0.1:${sipPort}`, `tcp:127.0.0.1:${sipPort}`, ...extra.map((t) => `${t}:127.0.0.1:0`)].join(","),
+    EDGEPATH_SIP_LISTEN: [`udp:${bindHost}:${sipPort}`, `tcp:${bindHost}:${sipPort}`, ...extra.map((t) => `${t}:127.0.0.1:0`)].join(","),
     EDGEPATH_INTERNAL_LISTEN: "127.0.0.1:0",
     EDGEPATH_HTTP_LISTEN: `127.0.0.1:${httpPort}`,
     EDGEPATH_DOMAINS: "example.com",

@@ -1,9 +1,19 @@
+import type { NetworkInterfaceInfo } from "node:os";
 import { describe, expect, it } from "vitest";
 import { ConfigError, describeSettings, flagFor, loadConfig, loadConfigOrThrow } from "./config.js";
 import type { EdgepathConfig, Role } from "./config.js";
 import { parseListenList } from "./parse.js";
 
-const HOST = { hostname: "node1.example", pid: 42, randomSecret: () => "generated-secret-0123456789" };
+/** A host with loopback, a link-local IPv6 and one external address per family (listed in that order). */
+const INTERFACES = {
+  lo: [iface("127.0.0.1", "IPv4", true), iface("::1", "IPv6", true)],
+  eth0: [iface("fe80::5054:ff:fe12:3456", "IPv6", false), iface("192.0.2.44", "IPv4", false), iface("2001:db8::44", "IPv6", false)],
+};
+const HOST = { hostname: "node1.example", pid: 42, randomSecret: () => "generated-secret-0123456789", interfaces: () => INTERFACES };
+
+function iface(address: string, family: "IPv4" | "IPv6", internal: boolean): NetworkInterfaceInfo {
+  return { address, family, internal, netmask: "", mac: "00:00:00:00:00:00", cidr: null, ...(family === "IPv6" ? { scopeid: 0 } : {}) } as NetworkInterfaceInfo;
+}
 const SECRET = "s3cret-s3cret-s3cret";
 const EDGE_ENV = { EDGEPATH_INTERNAL_LISTEN: "10.0.0.5:5070", EDGEPATH_SECRET: SECRET, NATS_URL: "nats://nats:4222" };
 const REG_ENV = { ...EDGE_ENV, REDIS_URL: "redis://redis:6379" };
@@ -371,8 +381,31 @@ describe("timeouts and cluster timing", () => {
 });
 
 describe("EDGEPATH_PUBLIC_ADVERTISE (edge behind NAT / a load balancer)", () => {
-  it("is absent by default", () => {
-    expect(ok({}).config.sip.publicAdvertise).toBeUndefined();
+  it("is absent by default when no UDP listener is a wildcard", () => {
+    expect(ok({ EDGEPATH_SIP_LISTEN: "udp:127.0.0.1:5060,tcp:0.0.0.0:5060" }).config.sip.publicAdvertise).toBeUndefined();
+  });
+
+  it("RFC 3261 §18.2.1: a wildcard UDP listener advertises the first external interface address, with a warning", () => {
+    // Without it the edge's Via and Record-Route would say 0.0.0.0 (a UDP socket on a wildcard does
+    // not learn which local address a datagram arrived on) and in-dialog requests would never come back.
+    for (const role of ["all", "edge"] as const) {
+      const { config, warnings } = ok(role === "edge" ? EDGE_ENV : {}, role);
+      expect(config.sip.publicAdvertise).toEqual([{ transport: "udp", host: "192.0.2.44" }]);
+      expect(warnings.find((w) => w.startsWith("EDGEPATH_PUBLIC_ADVERTISE: not set for the wildcard UDP listener udp:0.0.0.0:5060; advertising 192.0.2.44"))).toBeDefined();
+    }
+    // IPv6 wildcard: the first global IPv6 address (link-local needs a zone a UA cannot use).
+    expect(ok({ EDGEPATH_SIP_LISTEN: "udp:[::]:5060" }).config.sip.publicAdvertise).toEqual([{ transport: "udp", host: "2001:db8::44" }]);
+    // Only loopback: loopback.
+    const loopbackOnly = loadConfig({}, [], "all", { ...HOST, interfaces: () => ({ lo: INTERFACES.lo }) });
+    expect(loopbackOnly.ok && loopbackOnly.config.sip.publicAdvertise).toEqual([{ transport: "udp", host: "127.0.0.1" }]);
+    // A TLS-only entry does not cover UDP: kept, and the UDP one is added.
+    const tls = { EDGEPATH_SIP_LISTEN: "udp:0.0.0.0:5060,tls:0.0.0.0:5061", EDGEPATH_TLS_CERT: "/c", EDGEPATH_TLS_KEY: "/k", EDGEPATH_PUBLIC_ADVERTISE: "tls:sip.example.com" };
+    expect(ok(tls).config.sip.publicAdvertise).toEqual([{ transport: "tls", host: "sip.example.com" }, { transport: "udp", host: "192.0.2.44" }]);
+    // An operator's value covering UDP is used as given, without a warning; registrars have no public side.
+    const given = ok({ EDGEPATH_PUBLIC_ADVERTISE: "203.0.113.7" });
+    expect(given.config.sip.publicAdvertise).toEqual([{ host: "203.0.113.7" }]);
+    expect(given.warnings.some((w) => w.includes("wildcard UDP"))).toBe(false);
+    expect(ok(REG_ENV, "registrar").config.sip.publicAdvertise).toBeUndefined();
   });
 
   it("takes host, host:port, [v6] and per-transport entries", () => {

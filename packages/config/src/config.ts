@@ -10,7 +10,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { isIP } from "node:net";
-import { hostname as osHostname } from "node:os";
+import { hostname as osHostname, networkInterfaces, type NetworkInterfaceInfo } from "node:os";
 import { z } from "zod";
 import {
   formatHostPort,
@@ -164,6 +164,8 @@ export interface LoadConfigHost {
   readonly hostname?: string;
   readonly pid?: number;
   readonly randomSecret?: () => string;
+  /** The host's interface addresses (os.networkInterfaces() by default). */
+  readonly interfaces?: () => NodeJS.Dict<readonly NetworkInterfaceInfo[]>;
 }
 
 // ---------------------------------------------------------------------------
@@ -199,7 +201,7 @@ const SETTINGS = [
   },
   {
     name: "EDGEPATH_PUBLIC_ADVERTISE",
-    defaultText: "the listener's address",
+    defaultText: "the listener's address; for a wildcard UDP listener the host's first external interface address (with a warning)",
     help:
       "Address clients reach the edge at when it sits behind NAT or a load balancer: [transport:]host[:port], comma list, used in the edge's own Via sent-by and public-side Record-Route (Kamailio's advertise). No transport = every listener; no port = the listener's port.",
   },
@@ -627,6 +629,26 @@ function parseNatsServers(v: string): Parsed<string[]> {
   return { ok: true, value: servers };
 }
 
+/** An EDGEPATH_PUBLIC_ADVERTISE entry applies to UDP listeners (one for udp, or one for every transport). */
+function advertisesUdp(list: readonly PublicAdvertise[] | undefined): boolean {
+  return list?.some((a) => a.transport === undefined || a.transport === "udp") === true;
+}
+
+/**
+ * The first non-internal interface address of the family (interfaces in the order the OS lists
+ * them, as Kamailio's auto-detected listen addresses are); the loopback address when there is none.
+ */
+function pickInterfaceAddress(family: 4 | 6, interfaces: NodeJS.Dict<readonly NetworkInterfaceInfo[]>): string {
+  const want = family === 4 ? "IPv4" : "IPv6";
+  for (const list of Object.values(interfaces)) {
+    for (const i of list ?? []) {
+      // Link-local IPv6 (fe80::/10) needs a zone id a UA cannot use from elsewhere.
+      if (i.family === want && !i.internal && !i.address.toLowerCase().startsWith("fe80:")) return i.address;
+    }
+  }
+  return family === 4 ? "127.0.0.1" : "::1";
+}
+
 /**
  * Reads and validates the configuration for `role`. Never throws; every error
  * line starts with the setting's env name.
@@ -687,6 +709,21 @@ export function loadConfig(
   if (role !== "all" && given.has("EDGEPATH_WORKERS")) warnings.push(`EDGEPATH_WORKERS: only used in all-mode`);
   if (role === "registrar" && given.has("EDGEPATH_PUBLIC_ADVERTISE")) warnings.push("EDGEPATH_PUBLIC_ADVERTISE: only used by edges");
 
+  let publicAdvertise = c.EDGEPATH_PUBLIC_ADVERTISE;
+  const wildUdp = c.EDGEPATH_SIP_LISTEN.find((l) => l.transport === "udp" && isWildcardHost(l.host));
+  if (role !== "registrar" && wildUdp !== undefined && !advertisesUdp(publicAdvertise)) {
+    // A UDP socket bound to a wildcard cannot tell which local address a datagram arrived on, so
+    // the edge would have no address for its Via sent-by and public Record-Route (RFC 3261 §16.6
+    // step 4, §18.2.1): remote UAs would send in-dialog requests to 0.0.0.0. Advertise the host's
+    // first external interface address (what Kamailio's auto-detected listen addresses give), and
+    // say so: behind NAT or a load balancer only the operator knows the right one.
+    const picked = pickInterfaceAddress(wildUdp.host === "::" ? 6 : 4, (host.interfaces ?? networkInterfaces)());
+    publicAdvertise = [...(publicAdvertise ?? []), { transport: "udp", host: picked }];
+    warnings.push(
+      `EDGEPATH_PUBLIC_ADVERTISE: not set for the wildcard UDP listener udp:${formatHostPort(wildUdp)}; advertising ${picked} (the first external interface address) in Via and Record-Route. Set it to the address clients reach this system at`,
+    );
+  }
+
   const internalListen = c.EDGEPATH_INTERNAL_LISTEN;
   // Default advertise = the internal listen address unless it is a wildcard.
   const advertise = c.EDGEPATH_ADVERTISE ?? (isWildcardHost(internalListen.host) ? undefined : internalListen);
@@ -732,7 +769,7 @@ export function loadConfig(
       listen: c.EDGEPATH_SIP_LISTEN,
       internalListen,
       ...(advertise !== undefined ? { advertise } : {}),
-      ...(c.EDGEPATH_PUBLIC_ADVERTISE !== undefined ? { publicAdvertise: c.EDGEPATH_PUBLIC_ADVERTISE } : {}),
+      ...(publicAdvertise !== undefined ? { publicAdvertise } : {}),
       internalTransport: c.EDGEPATH_INTERNAL_TRANSPORT,
       ...(tlsFiles !== undefined ? { tls: tlsFiles } : {}),
     },

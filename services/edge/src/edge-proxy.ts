@@ -10,6 +10,7 @@
  */
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
+import { networkInterfaces } from "node:os";
 import type { Logger } from "pino";
 import {
   buildResponse,
@@ -178,6 +179,9 @@ export class EdgeProxy {
     this.own.add(this.internalListener.host, this.internalListener.port);
     for (const l of this.publicListeners) {
       this.own.add(l.host, l.port);
+      // RFC 3261 §16.4: on a wildcard listener every interface address is "us" (a TCP flow's
+      // Record-Route names the address the connection arrived on; Kamailio's `myself` does the same).
+      if (isWildcard(l.host)) for (const address of interfaceAddresses(l.host)) this.own.add(address, l.port);
       if (this.opts.publicHost !== undefined) this.own.add(this.opts.publicHost, l.port);
       const adv = this.opts.publicAdvertise?.find((a) => a.transport === l.transport) ?? this.opts.publicAdvertise?.find((a) => a.transport === undefined);
       if (adv !== undefined) {
@@ -765,6 +769,15 @@ function isSipParseError(err: unknown): err is SipParseError {
 
 function isWildcard(host: string): boolean {
   return host === "0.0.0.0" || host === "::" || host === "";
+}
+
+/** Every local interface address a wildcard listener accepts on ("::" is dual-stack in Node). */
+function interfaceAddresses(wildcard: string): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const i of list ?? []) if (wildcard !== "0.0.0.0" || i.family === "IPv4") out.push(i.address);
+  }
+  return out;
 }
 
 function remoteOf(flow: FlowInfo | DropSource): string {
