@@ -10,7 +10,7 @@ import {
   randomToken, sipHeader, sipHeaders, sipMethod, sipStatus, sipText, TestUa, type TestUaTransport,
 } from "@edgepath/testkit";
 import { startEmbedded, type EmbeddedSystem } from "./support/embedded.js";
-import { answer, register as registerAt, via } from "./support/ua.js";
+import { answer, inDialog, recordRoutes, register as registerAt, via } from "./support/ua.js";
 
 let sys: EmbeddedSystem;
 const edge = (): { host: string; port: number } => ({ host: "127.0.0.1", port: sys.sipPort });
@@ -46,24 +46,6 @@ function invite(caller: TestUa, callerUser: string, calleeUser: string): Call {
     "Content-Type: application/sdp",
   ], SDP);
   return { text, callId, fromTag, from };
-}
-
-/** Record-Route values of a message, one per entry (a header line may hold several). */
-function recordRoutes(m: string): string[] {
-  return sipHeaders(m, "record-route").flatMap((v) => v.split(/,(?=\s*<)/).map((s) => s.trim()));
-}
-
-/** An in-dialog request (RFC 3261 §12.2.1.1): Request-URI = remote target, Route = route set. */
-function inDialog(ua: TestUa, method: string, o: { target: string; routeSet: readonly string[]; from: string; to: string; callId: string; cseq: number }): string {
-  return sipText(`${method} ${o.target} SIP/2.0`, [
-    via(ua),
-    ...o.routeSet.map((r) => `Route: ${r}`),
-    "Max-Forwards: 70",
-    `From: ${o.from}`,
-    `To: ${o.to}`,
-    `Call-ID: ${o.callId}`,
-    `CSeq: ${o.cseq} ${method}`,
-  ]);
 }
 
 const isReq = (method: string, callId: string) => (m: string): boolean => sipMethod(m) === method && sipHeader(m, "call-id") === callId;

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomToken, sipHeader, sipHeaders, sipMethod, sipStatus, sipText, startNats, startRedis, TestUa, waitFor, type NatsServer, type RedisServer } from "@edgepath/testkit";
 import { getJson, startNode, type NodeProc } from "./support/cluster.js";
-import { answer, register, via } from "./support/ua.js";
+import { answer, inDialog, register, via } from "./support/ua.js";
 
 const WAIT = 15_000;
 let redis: RedisServer;
@@ -37,18 +37,6 @@ afterAll(async () => {
   await Promise.allSettled(nodes.map((p) => p.kill("SIGKILL")));
   await Promise.allSettled([redis?.stop(), nats?.stop()]);
 }, 30_000);
-
-function inDialog(ua: TestUa, method: string, o: { target: string; routeSet: readonly string[]; from: string; to: string; callId: string; cseq: number }): string {
-  return sipText(`${method} ${o.target} SIP/2.0`, [
-    via(ua),
-    ...o.routeSet.map((r) => `Route: ${r}`),
-    "Max-Forwards: 70",
-    `From: ${o.from}`,
-    `To: ${o.to}`,
-    `Call-ID: ${o.callId}`,
-    `CSeq: ${o.cseq} ${method}`,
-  ]);
-}
 
 describe("Route trust across two edges (DESIGN §6, RFC 5658)", () => {
   it("a dialog's BYE crosses from edge A to edge B's internal socket; a stranger's Route to it is refused", async () => {

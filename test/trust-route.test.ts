@@ -7,9 +7,9 @@
  * Real UDP sockets against the embedded system.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { randomToken, sipHeader, sipHeaders, sipMethod, sipStatus, sipText, TestUa } from "@edgepath/testkit";
+import { randomToken, sipHeader, sipMethod, sipStatus, sipText, TestUa } from "@edgepath/testkit";
 import { startEmbedded, type EmbeddedSystem } from "./support/embedded.js";
-import { answer, register, via } from "./support/ua.js";
+import { answer, inDialog, recordRoutes, register, via } from "./support/ua.js";
 
 const WAIT = 10_000;
 let sys: EmbeddedSystem;
@@ -39,19 +39,6 @@ async function workerAddresses(): Promise<string[]> {
   expect(res.status).toBe(200);
   const ring = (await res.json()) as { members: { sipAddress: string }[] };
   return ring.members.map((m) => m.sipAddress);
-}
-
-/** An in-dialog request (To tag present, RFC 3261 §12.2.1.1) with the given Route set. */
-function inDialog(ua: TestUa, method: string, o: { target: string; routeSet: readonly string[]; from: string; to: string; callId: string; cseq: number }): string {
-  return sipText(`${method} ${o.target} SIP/2.0`, [
-    via(ua),
-    ...o.routeSet.map((r) => `Route: ${r}`),
-    "Max-Forwards: 70",
-    `From: ${o.from}`,
-    `To: ${o.to}`,
-    `Call-ID: ${o.callId}`,
-    `CSeq: ${o.cseq} ${method}`,
-  ]);
 }
 
 const strangerBye = (ua: TestUa, route: string): string =>
@@ -107,7 +94,7 @@ describe("Route sets pointing at our internals (DESIGN §6)", () => {
       edge(),
     );
     const inv = await bob.nextMessage((m) => sipMethod(m) === "INVITE" && sipHeader(m, "call-id") === callId, WAIT);
-    const rr = sipHeaders(inv, "record-route").flatMap((v) => v.split(/,(?=\s*<)/).map((s) => s.trim()));
+    const rr = recordRoutes(inv);
     expect(rr.length).toBe(4);
     const bobTag = randomToken(4);
     bob.send(answer(inv, 200, "OK", { toTag: bobTag, contact: `<sip:${bobUser}@${bob.hostport}>` }), edge());

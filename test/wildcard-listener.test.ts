@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomToken, sipHeader, sipHeaders, sipMethod, sipStatus, sipText, TestUa, type TestUaTransport } from "@edgepath/testkit";
 import { startEmbedded, type EmbeddedSystem } from "./support/embedded.js";
-import { answer, register, via } from "./support/ua.js";
+import { answer, inDialog, recordRoutes, register, via } from "./support/ua.js";
 
 const WAIT = 10_000;
 let sys: EmbeddedSystem;
@@ -23,18 +23,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await sys?.stop();
 });
-
-function inDialogBye(ua: TestUa, o: { target: string; routeSet: readonly string[]; from: string; to: string; callId: string; cseq: number }): string {
-  return sipText(`BYE ${o.target} SIP/2.0`, [
-    via(ua),
-    ...o.routeSet.map((r) => `Route: ${r}`),
-    "Max-Forwards: 70",
-    `From: ${o.from}`,
-    `To: ${o.to}`,
-    `Call-ID: ${o.callId}`,
-    `CSeq: ${o.cseq} BYE`,
-  ]);
-}
 
 describe("wildcard public listeners without EDGEPATH_PUBLIC_ADVERTISE", () => {
   it("the config advertises a concrete UDP address, not the wildcard", () => {
@@ -64,7 +52,7 @@ describe("wildcard public listeners without EDGEPATH_PUBLIC_ADVERTISE", () => {
       edge(),
     );
     const inv = await bob.nextMessage((m) => sipMethod(m) === "INVITE" && sipHeader(m, "call-id") === callId, WAIT);
-    const rr = sipHeaders(inv, "record-route").flatMap((v) => v.split(/,(?=\s*<)/).map((s) => s.trim()));
+    const rr = recordRoutes(inv);
     expect(rr).toHaveLength(4); // RFC 5658 double Record-Route on each side
     for (const entry of rr) expect(entry).not.toMatch(/@0\.0\.0\.0[:;>]|<sip:0\.0\.0\.0[:;>]/);
     // The edge's Via towards Bob: a sent-by Bob could answer to.
@@ -76,7 +64,7 @@ describe("wildcard public listeners without EDGEPATH_PUBLIC_ADVERTISE", () => {
 
     // Bob hangs up along the route set the edge gave him (the Record-Route in order, §12.1.1).
     const bobFrom = `<sip:${bobUser}@example.com>;tag=${bobTag}`;
-    const done = bob.request(inDialogBye(bob, { target: `sip:alice@${alice.hostport};transport=${transport}`, routeSet: rr, from: bobFrom, to: aliceFrom, callId, cseq: 2 }), edge(), WAIT);
+    const done = bob.request(inDialog(bob, "BYE", { target: `sip:alice@${alice.hostport};transport=${transport}`, routeSet: rr, from: bobFrom, to: aliceFrom, callId, cseq: 2 }), edge(), WAIT);
     const bye = await alice.nextMessage((m) => sipMethod(m) === "BYE" && sipHeader(m, "call-id") === callId, WAIT);
     expect(sipHeader(bye, "cseq")).toBe("2 BYE");
     expect(sipHeaders(bye, "route")).toHaveLength(0); // every entry was the edge's own and was popped

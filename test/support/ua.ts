@@ -143,3 +143,21 @@ export async function aorView(adminUrl: string, user: string): Promise<AorView> 
   expect(res.status).toBe(200);
   return (await res.json()) as AorView;
 }
+
+/** An in-dialog request (RFC 3261 §12.2.1.1): Request-URI = remote target, Route = route set. */
+export function inDialog(ua: TestUa, method: string, o: { target: string; routeSet: readonly string[]; from: string; to: string; callId: string; cseq: number }): string {
+  return sipText(`${method} ${o.target} SIP/2.0`, [
+    via(ua),
+    ...o.routeSet.map((r) => `Route: ${r}`),
+    "Max-Forwards: 70",
+    `From: ${o.from}`,
+    `To: ${o.to}`,
+    `Call-ID: ${o.callId}`,
+    `CSeq: ${o.cseq} ${method}`,
+  ]);
+}
+
+/** Record-Route values of a message, one per entry (a header line may hold several). */
+export function recordRoutes(m: string): string[] {
+  return sipHeaders(m, "record-route").flatMap((v) => v.split(/,(?=\s*<)/).map((s) => s.trim()));
+}
