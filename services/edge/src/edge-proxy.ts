@@ -16,8 +16,10 @@ import {
   buildResponse,
   canonicalAor,
   parseMessage,
+  parseSipUri,
   viaWithReceived,
   type MessageEditor,
+  type NameAddr,
   type SipParseError,
   type SipRequest,
   type SipResponse,
@@ -38,7 +40,7 @@ import {
 } from "@edgepath/transport";
 import type { AorRing, RingMember } from "@edgepath/ring";
 import { EDGE_SENT_AT_HEADER, edgeSentAtValue, Subjects, type ClusterBus } from "@edgepath/cluster";
-import { formatHostPort, OwnAddresses, parseHostPort, type HostPort } from "./addresses.js";
+import { defaultPort, formatHostPort, OwnAddresses, parseHostPort, type HostPort } from "./addresses.js";
 import { descriptorOf, flowRefOf, isSameFlow, tokenOf } from "./flow.js";
 import { decideRoute } from "./loose-route.js";
 import { decidePath, pathValue, type PathPolicy } from "./path.js";
@@ -396,7 +398,7 @@ export class EdgeProxy {
         return;
       case "flow":
         for (let i = 0; i < decision.pop; i++) editor.removeTopValue("route");
-        this.forwardToFlow(req, editor, flow, decision.flow, branch, inDialog, receivedVia, topVia);
+        this.forwardToFlow(req, editor, flow, decision.flow, decision.rest, branch, inDialog, receivedVia, topVia);
         return;
       case "next-hop": {
         // From outside, the edge is not a relay to third parties (RFC 3261 §26.3.2.1 / DESIGN §6).
@@ -502,11 +504,38 @@ export class EdgeProxy {
   }
 
   /** A request for a UA on one of our flows (Route = our Path / Record-Route with a token). */
-  private forwardToFlow(req: SipRequest, editor: MessageEditor, inbound: FlowInfo, target: FlowDescriptor, branch: string, inDialog: boolean, receivedVia: string, topVia: Via): void {
+  private forwardToFlow(
+    req: SipRequest,
+    editor: MessageEditor,
+    inbound: FlowInfo,
+    target: FlowDescriptor,
+    rest: readonly NameAddr[],
+    branch: string,
+    inDialog: boolean,
+    receivedVia: string,
+    topVia: Via,
+  ): void {
     if (!this.flowAlive(target)) {
-      // RFC 5626 §5.3: "If the flow ... no longer exists, the proxy MUST send a 430 (Flow Failed) response."
       this.opts.bus?.publish(Subjects.flowFailed, { flowToken: this.opts.flowTokens.encode(target), edge: this.internalAddress, reason: "gone", at: Date.now() }, tracingEnabled() ? busTraceHeaders(activeSpan()) : undefined);
-      this.reject(req, inbound, { status: 430, reason: "Flow Failed" }, "flow-failed", receivedVia, topVia);
+      const reopen = inDialog ? reopenTarget(req, rest, target) : undefined;
+      if (reopen === undefined) {
+        // RFC 5626 §5.3: "If the flow ... no longer exists, the proxy MUST send a 430 (Flow Failed) response."
+        this.reject(req, inbound, { status: 430, reason: "Flow Failed" }, "flow-failed", receivedVia, topVia);
+        return;
+      }
+      // RFC 3261 §18.1.1 / §18.2.2: a dialog with a peer that listens where its connection came from
+      // (a trunk, a PBX) outlives one TCP/TLS connection; the next request opens a new one to the
+      // remote target (or the peer's own Route entry). Only to the address the flow was from: the
+      // token proves a dialog with that peer, not with whatever host a sender writes in the URI.
+      this.resolveThen(reopen.host, req, inbound, (address) => {
+        if (address !== target.remoteAddress) {
+          this.reject(req, inbound, { status: 430, reason: "Flow Failed" }, "flow-failed", receivedVia, topVia);
+          return;
+        }
+        const serverName = reopen.transport === "tls" && isIP(reopen.host) === 0 ? { serverName: reopen.host } : {};
+        this.log.debug({ method: req.method, callId: req.callId, to: formatHostPort({ host: address, port: reopen.port }) }, "edge: flow closed, new connection to the dialog peer");
+        this.send(req, editor, inbound, branch, { flow: undefined, target: { transport: reopen.transport, address, port: reopen.port, ...serverName }, side: this.publicSideFor(reopen.transport, undefined), internal: false }, inDialog);
+      });
       return;
     }
     this.send(req, editor, inbound, branch, { flow: target, target: undefined, side: this.publicSideFor(target.transport, target), internal: false }, inDialog);
@@ -769,6 +798,25 @@ function isSipParseError(err: unknown): err is SipParseError {
 
 function isWildcard(host: string): boolean {
   return host === "0.0.0.0" || host === "::" || host === "";
+}
+
+/**
+ * Where an in-dialog request goes when the TCP/TLS flow its Route token names has closed: the next
+ * Route entry (the peer's own Record-Route) or else the Request-URI (the peer's Contact), over the
+ * flow's transport. Undefined for UDP (never closes), WS/WSS (a browser cannot be called back) and
+ * targets that cannot be parsed.
+ */
+function reopenTarget(req: SipRequest, rest: readonly NameAddr[], flow: FlowDescriptor): { transport: "tcp" | "tls"; host: string; port: number } | undefined {
+  if (flow.transport !== "tcp" && flow.transport !== "tls") return undefined;
+  let uri: SipUri;
+  try {
+    uri = rest[0] !== undefined ? parseSipUri(rest[0].uri) : (req.requestUri() as SipUri);
+  } catch {
+    return undefined;
+  }
+  if (uri.scheme !== "sip" && uri.scheme !== "sips") return undefined;
+  const host = uri.params.get("maddr") ?? uri.host;
+  return { transport: flow.transport, host, port: uri.port ?? defaultPort(uri.scheme, flow.transport) };
 }
 
 /** Every local interface address a wildcard listener accepts on ("::" is dual-stack in Node). */
