@@ -9,9 +9,9 @@
  * cleanly. Only to the address the connection came from: a Contact elsewhere still gets 430.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { randomToken, sipHeader, sipMethod, sipStatus, sipText, TestUa, waitFor } from "@edgepath/testkit";
+import { randomToken, sipHeader, sipMethod, sipStatus, TestUa, waitFor } from "@edgepath/testkit";
 import { startEmbedded, type EmbeddedSystem } from "./support/embedded.js";
-import { answer, inDialog, recordRoutes, register, via } from "./support/ua.js";
+import { answer, inDialog, inviteText, recordRoutes, register } from "./support/ua.js";
 
 const WAIT = 10_000;
 let sys: EmbeddedSystem;
@@ -31,15 +31,7 @@ async function callFromTrunk(trunk: TestUa, phone: TestUa, trunkContact: string)
   const callId = `${randomToken()}@trunk`;
   const trunkFrom = `<sip:+15551234@carrier.example>;tag=${randomToken(4)}`;
   trunk.send(
-    sipText(`INVITE sip:${user}@example.com SIP/2.0`, [
-      via(trunk),
-      "Max-Forwards: 70",
-      `From: ${trunkFrom}`,
-      `To: <sip:${user}@example.com>`,
-      `Call-ID: ${callId}`,
-      "CSeq: 1 INVITE",
-      `Contact: <${trunkContact}>`,
-    ]),
+    inviteText(trunk, { to: `sip:${user}@example.com`, from: trunkFrom, callId: callId, contact: `<${trunkContact}>` }),
     edge(),
   );
   const inv = await phone.nextMessage((m) => sipMethod(m) === "INVITE" && sipHeader(m, "call-id") === callId, WAIT);

@@ -7,9 +7,9 @@
  * Real UDP sockets against the embedded system.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { randomToken, sipHeader, sipMethod, sipStatus, sipText, TestUa } from "@edgepath/testkit";
+import { randomToken, sipHeader, sipMethod, sipStatus, TestUa } from "@edgepath/testkit";
 import { startEmbedded, type EmbeddedSystem } from "./support/embedded.js";
-import { answer, inDialog, recordRoutes, register, via } from "./support/ua.js";
+import { answer, inDialog, inviteText, recordRoutes, register } from "./support/ua.js";
 
 const WAIT = 10_000;
 let sys: EmbeddedSystem;
@@ -82,15 +82,7 @@ describe("Route sets pointing at our internals (DESIGN §6)", () => {
     const callId = `${randomToken()}@call`;
     const aliceFrom = `<sip:alice@example.com>;tag=${randomToken(4)}`;
     alice.send(
-      sipText(`INVITE sip:${bobUser}@example.com SIP/2.0`, [
-        via(alice),
-        "Max-Forwards: 70",
-        `From: ${aliceFrom}`,
-        `To: <sip:${bobUser}@example.com>`,
-        `Call-ID: ${callId}`,
-        "CSeq: 1 INVITE",
-        `Contact: <sip:alice@${alice.hostport}>`,
-      ]),
+      inviteText(alice, { to: `sip:${bobUser}@example.com`, from: aliceFrom, callId: callId, contact: `<sip:alice@${alice.hostport}>` }),
       edge(),
     );
     const inv = await bob.nextMessage((m) => sipMethod(m) === "INVITE" && sipHeader(m, "call-id") === callId, WAIT);

@@ -9,9 +9,9 @@
  *   it in its Route set is recognised as the edge's own and reaches the other party.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { randomToken, sipHeader, sipHeaders, sipMethod, sipStatus, sipText, TestUa, type TestUaTransport } from "@edgepath/testkit";
+import { randomToken, sipHeader, sipHeaders, sipMethod, sipStatus, TestUa, type TestUaTransport } from "@edgepath/testkit";
 import { startEmbedded, type EmbeddedSystem } from "./support/embedded.js";
-import { answer, inDialog, recordRoutes, register, via } from "./support/ua.js";
+import { answer, inDialog, inviteText, recordRoutes, register } from "./support/ua.js";
 
 const WAIT = 10_000;
 let sys: EmbeddedSystem;
@@ -40,15 +40,7 @@ describe("wildcard public listeners without EDGEPATH_PUBLIC_ADVERTISE", () => {
     const callId = `${randomToken()}@wild`;
     const aliceFrom = `<sip:alice@example.com>;tag=${randomToken(4)}`;
     alice.send(
-      sipText(`INVITE sip:${bobUser}@example.com SIP/2.0`, [
-        via(alice),
-        "Max-Forwards: 70",
-        `From: ${aliceFrom}`,
-        `To: <sip:${bobUser}@example.com>`,
-        `Call-ID: ${callId}`,
-        "CSeq: 1 INVITE",
-        `Contact: <sip:alice@${alice.hostport};transport=${transport}>`,
-      ]),
+      inviteText(alice, { to: `sip:${bobUser}@example.com`, from: aliceFrom, callId: callId, contact: `<sip:alice@${alice.hostport};transport=${transport}>` }),
       edge(),
     );
     const inv = await bob.nextMessage((m) => sipMethod(m) === "INVITE" && sipHeader(m, "call-id") === callId, WAIT);

@@ -161,3 +161,35 @@ export function inDialog(ua: TestUa, method: string, o: { target: string; routeS
 export function recordRoutes(m: string): string[] {
   return sipHeaders(m, "record-route").flatMap((v) => v.split(/,(?=\s*<)/).map((s) => s.trim()));
 }
+
+export interface InviteOptions {
+  /** Request-URI and To URI (no tag). */
+  readonly to: string;
+  /** The whole From value, tag included. */
+  readonly from: string;
+  readonly callId: string;
+  /** The whole Contact value, e.g. `<sip:alice@127.0.0.1:5062;transport=tcp>`. */
+  readonly contact: string;
+  readonly extra?: readonly string[];
+  /** An SDP body (Content-Type application/sdp). */
+  readonly body?: string;
+}
+
+/** An initial INVITE (RFC 3261 §8.1.1, §13.2.1) from `ua`: CSeq 1, a fresh Via, Max-Forwards 70. */
+export function inviteText(ua: TestUa, o: InviteOptions): string {
+  return sipText(
+    `INVITE ${o.to} SIP/2.0`,
+    [
+      via(ua),
+      "Max-Forwards: 70",
+      `From: ${o.from}`,
+      `To: <${o.to}>`,
+      `Call-ID: ${o.callId}`,
+      "CSeq: 1 INVITE",
+      `Contact: ${o.contact}`,
+      ...(o.extra ?? []),
+      ...(o.body !== undefined ? ["Content-Type: application/sdp"] : []),
+    ],
+    o.body ?? "",
+  );
+}
