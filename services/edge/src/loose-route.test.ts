@@ -34,6 +34,20 @@ describe("decideRoute", () => {
     }
   });
 
+  it("RFC 5658: both sides' tokens naming the inbound flow (two AORs behind one PBX connection) send the request back over it", () => {
+    const pbx = tcpFlow(9, "192.0.2.60", 42000);
+    const pbxToken = codec.encode(descriptorOf(pbx));
+    const r = request({
+      toTag: "t",
+      uri: "sip:b@192.0.2.60:5060;transport=tcp",
+      headers: [`Route: <sip:${pbxToken}@203.0.113.1:5060;transport=tcp;lr>, <sip:10.0.0.5:5070;lr>, <sip:10.0.0.5:5070;lr>, <sip:${pbxToken}@203.0.113.1:5060;transport=tcp;lr>`],
+    });
+    expect(decideRoute(r, own, codec, pbx)).toEqual({ kind: "flow", pop: 4, flow: descriptorOf(pbx), rest: [] });
+    // One entry naming the inbound flow is only the sender's own side: popped, and the Request-URI decides.
+    const one = request({ toTag: "t", headers: [`Route: <sip:${pbxToken}@203.0.113.1:5060;transport=tcp;lr>, <sip:10.0.0.5:5070;lr>`] });
+    expect(decideRoute(one, own, codec, pbx)).toEqual({ kind: "request-uri", pop: 2 });
+  });
+
   it("RFC 5658: both entries of a double Record-Route are ours and popped; the token picks the flow", () => {
     const r = request({
       toTag: "t",

@@ -6,13 +6,15 @@
  * verify (a forged or stale token is never followed: 403, RFC 5626 §5.3), and when it
  * names a flow other than the one the request arrived on, the request goes out over that
  * flow. A token naming the inbound flow is the UA's own side of the dialog and is only
- * popped. What is left of the Route set, if anything, is the next hop.
+ * popped, unless both sides' entries name it: two AORs behind one flow (a PBX, a multi-line
+ * phone) in a dialog with each other, whose requests hairpin back over that flow. What is left
+ * of the Route set, if anything, is the next hop.
  */
 import { parseSipUri, type NameAddr, type SipRequest, type SipUri } from "@edgepath/sip";
 import type { FlowDescriptor, FlowTokenCodec } from "@edgepath/flow-token";
 import type { FlowInfo, TransportKind } from "@edgepath/transport";
 import { defaultPort, uriTransport, type OwnAddresses } from "./addresses.js";
-import { isSameFlow } from "./flow.js";
+import { descriptorOf, isSameFlow } from "./flow.js";
 
 export type RouteDecision =
   /** Our entries popped; send over this flow to the Request-URI (or next Route if any remain). */
@@ -27,6 +29,7 @@ export function decideRoute(req: SipRequest, own: OwnAddresses, codec: FlowToken
   const routes = req.routes();
   let pop = 0;
   let flow: FlowDescriptor | undefined;
+  let inboundTokens = 0;
   while (pop < routes.length) {
     const entry = routes[pop]!;
     let uri: SipUri;
@@ -43,10 +46,14 @@ export function decideRoute(req: SipRequest, own: OwnAddresses, codec: FlowToken
       // with a secret no longer in use).
       if (!decoded.ok) return { kind: "reject", status: 403, reason: "Invalid Flow Token", why: `flow-token-${decoded.reason}` };
       if (!isSameFlow(decoded.flow, inbound)) flow = decoded.flow;
+      else inboundTokens++;
     }
     pop++;
   }
   const rest = routes.slice(pop);
+  // Our double Record-Route carries one token per side (RFC 5658): two naming the inbound flow
+  // means both parties are on it (hairpin), so the request goes back out over it.
+  if (flow === undefined && inboundTokens >= 2) flow = descriptorOf(inbound);
   if (flow !== undefined) return { kind: "flow", pop, flow, rest };
   const next = rest[0];
   if (next === undefined) return { kind: "request-uri", pop };
