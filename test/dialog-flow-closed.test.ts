@@ -8,21 +8,13 @@
  * closed connection: the edge opens a new connection to the trunk's Contact and the call ends
  * cleanly. Only to the address the connection came from: a Contact elsewhere still gets 430.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { randomToken, sipHeader, sipMethod, sipStatus, TestUa, waitFor } from "@edgepath/testkit";
-import { startEmbedded, type EmbeddedSystem } from "./support/embedded.js";
+import { embeddedForFile } from "./support/embedded.js";
 import { answer, inDialog, inviteText, recordRoutes, register } from "./support/ua.js";
 
 const WAIT = 10_000;
-let sys: EmbeddedSystem;
-const edge = (): { host: string; port: number } => ({ host: "127.0.0.1", port: sys.sipPort });
-
-beforeAll(async () => {
-  sys = await startEmbedded();
-});
-afterAll(async () => {
-  await sys?.stop();
-});
+const { sys, edge } = embeddedForFile();
 
 /** The trunk (TCP) calls a registered UDP phone; both sides are answered; returns what the phone needs to hang up. */
 async function callFromTrunk(trunk: TestUa, phone: TestUa, trunkContact: string): Promise<{ routeSet: string[]; callId: string; phoneFrom: string; trunkTo: string }> {
@@ -73,7 +65,7 @@ describe("in-dialog requests towards a peer whose TCP connection closed", () => 
     expect(sipStatus(res)).toBe(430);
     expect(res.slice(0, res.indexOf("\r\n"))).toBe("SIP/2.0 430 Flow Failed");
     await waitFor(async () => {
-      const text = await (await fetch(`${sys.adminUrl}/metrics`)).text();
+      const text = await (await fetch(`${sys().adminUrl}/metrics`)).text();
       return /edgepath_sip_rejections_total\{[^}]*status="430"[^}]*\} [1-9]/.test(text) ? true : undefined;
     }, { timeoutMs: WAIT, what: "a counted 430" });
   });

@@ -4,21 +4,13 @@
  * over that flow; so must every in-dialog request, whose Route set is the edge's double
  * Record-Route with both sides' flow tokens naming that one flow (RFC 5658, RFC 3261 §16.12).
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { randomToken, sipHeader, sipMethod, sipStatus, TestUa, type TestUaTransport } from "@edgepath/testkit";
-import { startEmbedded, type EmbeddedSystem } from "./support/embedded.js";
+import { embeddedForFile } from "./support/embedded.js";
 import { answer, inDialog, inviteText, recordRoutes, register } from "./support/ua.js";
 
 const WAIT = 10_000;
-let sys: EmbeddedSystem;
-const edge = (): { host: string; port: number } => ({ host: "127.0.0.1", port: sys.sipPort });
-
-beforeAll(async () => {
-  sys = await startEmbedded();
-});
-afterAll(async () => {
-  await sys?.stop();
-});
+const { edge } = embeddedForFile();
 
 describe.each<TestUaTransport>(["udp", "tcp"])("two AORs behind one %s flow calling each other", (transport) => {
   it("RFC 5658 / RFC 3261 §16.12: the INVITE, its 200, and the BYE from either side all hairpin over the flow", async () => {

@@ -8,26 +8,18 @@
  * - RFC 3261 §16.4: whichever address the edge wrote, the in-dialog request that comes back with
  *   it in its Route set is recognised as the edge's own and reaches the other party.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { randomToken, sipHeader, sipHeaders, sipMethod, sipStatus, TestUa, type TestUaTransport } from "@edgepath/testkit";
-import { startEmbedded, type EmbeddedSystem } from "./support/embedded.js";
+import { embeddedForFile } from "./support/embedded.js";
 import { answer, inDialog, inviteText, recordRoutes, register } from "./support/ua.js";
 
 const WAIT = 10_000;
-let sys: EmbeddedSystem;
-const edge = (): { host: string; port: number } => ({ host: "127.0.0.1", port: sys.sipPort });
-
-beforeAll(async () => {
-  sys = await startEmbedded({}, { wildcard: true });
-});
-afterAll(async () => {
-  await sys?.stop();
-});
+const { sys, edge } = embeddedForFile({}, { wildcard: true });
 
 describe("wildcard public listeners without EDGEPATH_PUBLIC_ADVERTISE", () => {
   it("the config advertises a concrete UDP address, not the wildcard", () => {
-    expect(sys.config.sip.listen.every((l) => l.host === "0.0.0.0")).toBe(true);
-    const udp = sys.config.sip.publicAdvertise?.find((a) => a.transport === "udp");
+    expect(sys().config.sip.listen.every((l) => l.host === "0.0.0.0")).toBe(true);
+    const udp = sys().config.sip.publicAdvertise?.find((a) => a.transport === "udp");
     expect(udp?.host).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     expect(udp?.host).not.toBe("0.0.0.0");
   });

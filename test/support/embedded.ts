@@ -4,11 +4,12 @@
  * Shared by every e2e test that does not need separate processes.
  */
 import { pino } from "pino";
+import { afterAll, beforeAll } from "vitest";
 import { loadConfig } from "@edgepath/config";
 import type { EdgepathConfig } from "@edgepath/config";
 import { runAll } from "@edgepath/cli";
 import type { RunningSystem } from "@edgepath/cli";
-import { freePort, freeSipPort } from "@edgepath/testkit";
+import { freePort, freeSipPort, type UaTarget } from "@edgepath/testkit";
 
 export interface EmbeddedSystem {
   readonly system: RunningSystem;
@@ -73,4 +74,23 @@ export async function startEmbedded(env: Record<string, string> = {}, listeners:
     adminUrl: `http://127.0.0.1:${system.http.port}`,
     stop: (graceful = false) => system.stop(graceful),
   };
+}
+
+/**
+ * One embedded system for the calling test file: started in beforeAll, stopped in afterAll.
+ * `sys()` is the running system, `edge()` its public UDP/TCP address.
+ */
+export function embeddedForFile(env: Record<string, string> = {}, listeners: EmbeddedListeners = {}): { readonly sys: () => EmbeddedSystem; readonly edge: () => UaTarget } {
+  let running: EmbeddedSystem | undefined;
+  beforeAll(async () => {
+    running = await startEmbedded(env, listeners);
+  });
+  afterAll(async () => {
+    await running?.stop();
+  });
+  const sys = (): EmbeddedSystem => {
+    if (running === undefined) throw new Error("embedded system not started (use sys() inside a test)");
+    return running;
+  };
+  return { sys, edge: () => ({ host: "127.0.0.1", port: sys().sipPort }) };
 }
