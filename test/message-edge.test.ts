@@ -54,6 +54,23 @@ describe.each<TestUaTransport>(["udp", "tcp"])("MESSAGE through the edge over %s
     expect(sipHeader(res, "via")).toContain(alice.hostport);
   });
 
+  it("RFC 3261 §16.4 / RFC 3263: a UA whose outbound proxy is the served domain (Route: <sip:example.com;lr>) registers and sends through the edge", async () => {
+    await using bob = await TestUa.create({ transport });
+    await using alice = await TestUa.create({ transport });
+    const bobUser = `bob-obp-${transport}-${randomToken(3)}`;
+    // The domain names the edge (Kamailio's alias): popped like any entry of ours, never a next hop.
+    const outboundProxy = "Route: <sip:example.com;lr>";
+    await register(bob, bobUser, { extra: [outboundProxy] });
+    const text = messageText(alice, "alice", bobUser, "via the domain", { extra: [outboundProxy] });
+    const callId = sipHeader(text, "call-id")!;
+    const pending = alice.request(text, edge(), 10_000);
+    const got = await bob.nextMessage(isMessage(callId), 10_000);
+    expect(sipBody(got)).toBe("via the domain");
+    expect(sipHeaders(got, "route")).toEqual([]);
+    bob.send(answer(got, 200, "OK"), edge());
+    expect(sipStatus(await pending)).toBe(200);
+  });
+
   it("RFC 3261 §16.7: a 4xx from the callee is the answer (not a retry or 408)", async () => {
     await using bob = await TestUa.create({ transport });
     await using alice = await TestUa.create({ transport });

@@ -45,4 +45,16 @@ describe("OwnAddresses", () => {
     expect(own.isOwnHost("203.0.113.1")).toBe(true);
     expect(own.isOwnHost("203.0.113.2")).toBe(false);
   });
+
+  it("RFC 3261 §16.4 / RFC 3263: a served domain names the edge without a port or with a public port", () => {
+    const own = new OwnAddresses();
+    own.add("203.0.113.1", 5060);
+    own.addServedDomain("Example.com", [5060, 5061]);
+    expect(own.isOwnUri(parseSipUri("sip:example.com;lr"))).toBe(true);
+    expect(own.isOwnUri(parseSipUri("sips:EXAMPLE.com;lr"))).toBe(true);
+    expect(own.isOwnUri(parseSipUri("sip:example.com:5061;transport=tls;lr"))).toBe(true);
+    // Another port at that name is some other server.
+    expect(own.isOwnUri(parseSipUri("sip:example.com:5080;lr"))).toBe(false);
+    expect(own.isOwnUri(parseSipUri("sip:other.example.com;lr"))).toBe(false);
+  });
 });

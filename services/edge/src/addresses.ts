@@ -55,6 +55,18 @@ export function uriTransport(uri: SipUri): TransportKind {
 
 export class OwnAddresses {
   private readonly set = new Set<string>();
+  private readonly servedDomains = new Set<string>();
+
+  /**
+   * A domain this system serves names the edge in a Route without a port (the outbound proxy
+   * `sip:example.com;lr` a UA is given, resolved by RFC 3263 to the edge) or with one of our
+   * public ports (Kamailio's `alias`, which `myself` matches).
+   */
+  addServedDomain(domain: string, publicPorts: readonly number[]): void {
+    const d = domain.toLowerCase();
+    this.servedDomains.add(d);
+    for (const port of publicPorts) this.add(d, port);
+  }
 
   add(host: string, port: number): void {
     this.set.add(`${host.toLowerCase()}|${port}`);
@@ -65,6 +77,7 @@ export class OwnAddresses {
   }
 
   isOwnUri(uri: SipUri): boolean {
+    if (uri.port === undefined && this.servedDomains.has(uri.host)) return true;
     return this.isOwn(uri.host, uri.port ?? defaultPort(uri.scheme, uri.params.get("transport") ?? undefined));
   }
 

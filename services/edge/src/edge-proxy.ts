@@ -193,6 +193,8 @@ export class EdgeProxy {
         this.own.add(address.host, address.port);
       }
     }
+    const publicPorts = [...new Set([...this.publicListeners.map((l) => l.port), ...[...this.advertisedOf.values()].map((a) => a.port)])];
+    for (const d of this.domains) this.own.addServedDomain(d, publicPorts);
     this.pinger?.start();
     return { internal: formatHostPort(this.internal), listeners: bound };
   }
