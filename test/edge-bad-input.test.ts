@@ -290,6 +290,33 @@ describe("bytes the edge cannot answer are dropped and counted", () => {
   });
 });
 
+describe("next hops the edge cannot reach", () => {
+  // A dialog the edge Record-Routed continues past it (a popped entry of ours with this UA's token).
+  async function inDialogVia(nextHop: string): Promise<string> {
+    await using ua = await TestUa.create({ transport: "udp" });
+    const routes = [`Route: <sip:${ownToken(ua)}@127.0.0.1:${sys.sipPort};lr>`, `Route: <${nextHop}>`];
+    return await ua.request(request(ua, { method: "BYE", toTag: true, ruri: "sip:carol@example.net", extra: routes }), edge(), 10_000);
+  }
+
+  it("RFC 3261 §16.9 / §16.7 step 6: a next hop that does not resolve gets 500 (not 503), with received/rport", async () => {
+    // RFC 6761 §6.4: .invalid never resolves.
+    const res = await inDialogVia("sip:nowhere.invalid;lr");
+    expect(statusLine(res)).toBe("SIP/2.0 500 Next Hop Not Resolvable");
+    const via = sipHeader(res, "via")!;
+    expect(via).toMatch(/;received=127\.0\.0\.1/);
+    expect(via).toMatch(/;rport=\d+/);
+    await waitForMetric("edgepath_sip_drops_total", { reason: "dns" }, 1);
+  });
+
+  it("RFC 3261 §16.9 / §16.7 step 6: a next hop the edge cannot send to (no TLS listener here) gets 500, with received/rport", async () => {
+    const res = await inDialogVia("sip:127.0.0.1:5999;transport=tls;lr");
+    expect(statusLine(res)).toBe("SIP/2.0 500 Next Hop Unreachable");
+    expect(sipHeader(res, "via")).toMatch(/;received=127\.0\.0\.1;rport=\d+|;rport=\d+;received=127\.0\.0\.1/);
+    await waitForMetric("edgepath_sip_drops_total", { reason: "send-no-listener" }, 1);
+    await stillServing("udp");
+  });
+});
+
 describe("loops", () => {
   it("RFC 3261 §16.3 step 4: a request that comes back unchanged gets 482 Loop Detected", async () => {
     // A dialog the edge Record-Routed continues past it to a broken next hop that sends the

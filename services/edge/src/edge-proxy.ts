@@ -588,8 +588,8 @@ export class EdgeProxy {
       this.counters.drop(`send-${result.reason}`);
       this.log.info({ method: req.method, callId: req.callId, reason: result.reason }, "edge: forward failed");
       if (req.method !== "ACK") {
-        const status = result.reason === "flow-gone" ? 430 : 503;
-        this.reply(req, inbound, undefined, undefined, { status, reason: status === 430 ? "Flow Failed" : "Service Unavailable" });
+        // A closed flow of ours is RFC 5626's 430; anything else is a transport error (RFC 3261 §16.9).
+        this.reply(req, inbound, undefined, undefined, result.reason === "flow-gone" ? { status: 430, reason: "Flow Failed" } : this.nextHopFailure(inbound, "Next Hop Unreachable"));
       }
       return;
     }
@@ -759,10 +759,21 @@ export class EdgeProxy {
         then(r.address);
       },
       () => {
-        if (req.method !== "ACK") this.reply(req, flow, undefined, undefined, { status: 503, reason: "DNS Lookup Failed" });
+        if (req.method !== "ACK") this.reply(req, flow, undefined, undefined, this.nextHopFailure(flow, "Next Hop Not Resolvable"));
         this.counters.drop("dns");
       },
     );
+  }
+
+  /**
+   * The answer for a next hop the edge could not send to or resolve. RFC 3261 §16.9 treats it as a
+   * 503 from that hop, and §16.7 step 6 has a proxy answer 500 upstream instead: a 503 tells a
+   * client that this edge (which serves every worker) is unavailable (§21.5.4). Towards our own
+   * worker (a branch it forked along a Path) the 503 stays: the worker counts it as that binding
+   * being unreachable and never passes it upstream (location-proxy.ts).
+   */
+  private nextHopFailure(inbound: FlowInfo, reason: string): Rejection {
+    return { status: this.isInternalFlow(inbound) ? 503 : 500, reason };
   }
 
   private reject(req: SipRequest, flow: FlowInfo, rejection: Rejection, why: string, receivedVia?: string, topVia?: Via): void {
@@ -779,8 +790,16 @@ export class EdgeProxy {
     this.reply(req, flow, receivedVia, topVia, rejection);
   }
 
-  /** A response generated here goes straight back over the inbound flow (RFC 3261 §18.2.2). */
+  /**
+   * A response generated here goes straight back over the inbound flow (RFC 3261 §18.2.2), with
+   * the sender's Via carrying `received`/`rport` (RFC 3581 §4); computed here when the caller
+   * (a late failure path) did not keep it.
+   */
   private reply(req: SipRequest, flow: FlowInfo, receivedVia: string | undefined, topVia: Via | undefined, r: Rejection): void {
+    if (topVia === undefined) {
+      topVia = req.topVia();
+      receivedVia = viaWithReceived(topVia, flow.remoteAddress, flow.remotePort);
+    }
     if (tracingEnabled()) {
       const span = activeSpan();
       if (span?.isRecording() === true) span.setAttribute(SipAttr.statusCode, r.status);
