@@ -236,6 +236,33 @@ describe.each<TestUaTransport>(["udp", "tcp"])("requests the edge refuses, over 
   });
 });
 
+describe("no open relay with a token the sender holds", () => {
+  it("RFC 3261 §26.3.2.1: a UA's own flow token (it gets one back in every Path and Record-Route) does not open a hop to a third party", async () => {
+    await using third = await TestUa.create({ transport: "udp" });
+    await using ua = await TestUa.create({ transport: "udp" });
+    const before = await metric("edgepath_sip_rejections_total", { status: "403", reason: "relay-route" });
+    for (const [i, next] of [`<sip:${third.hostport};lr>`, `<sip:192.0.2.1;maddr=127.0.0.1;lr>`.replace("192.0.2.1", `192.0.2.1:${third.port}`)].entries()) {
+      const routes = [`Route: <sip:${ownToken(ua)}@127.0.0.1:${sys.sipPort};lr>`, `Route: ${next}`];
+      const res = await ua.request(request(ua, { method: "MESSAGE", toTag: true, ruri: `sip:carol@${third.hostport}`, extra: routes }), edge(), 10_000);
+      expect(statusLine(res), `next hop ${i}`).toBe("SIP/2.0 403 Relaying Forbidden");
+    }
+    await waitForMetric("edgepath_sip_rejections_total", { status: "403", reason: "relay-route" }, before + 2);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(third.received).toHaveLength(0);
+  });
+
+  it("DESIGN §6: a host name that resolves to a worker, followed by a valid token, is refused on the resolved address (403 Forbidden Route)", async () => {
+    await using ua = await TestUa.create({ transport: "udp" });
+    const ring = (await (await fetch(`${sys.adminUrl}/v1/ring`)).json()) as { members: { sipAddress: string }[] };
+    const workerPort = ring.members[0]!.sipAddress.split(":")[1]!;
+    // "localhost", not the literal: the literal is refused before any lookup (route-trust.ts).
+    const routes = [`Route: <sip:localhost:${workerPort};lr>`, `Route: <sip:${ownToken(ua)}@127.0.0.1:${sys.sipPort};lr>`];
+    const res = await ua.request(request(ua, { method: "BYE", toTag: true, extra: routes }), edge(), 10_000);
+    // 127.0.0.1 (a worker): Forbidden Route; a resolver that says ::1 first: not an edge either, Relaying Forbidden.
+    expect(statusLine(res)).toMatch(/^SIP\/2\.0 403 (Forbidden Route|Relaying Forbidden)$/);
+  });
+});
+
 describe("bytes the edge cannot answer are dropped and counted", () => {
   it("garbage datagrams (binary, a bad start line with no headers) are dropped and counted", async () => {
     const before = await metric("edgepath_sip_drops_total", {});
@@ -291,16 +318,12 @@ describe("bytes the edge cannot answer are dropped and counted", () => {
 });
 
 describe("next hops the edge cannot reach", () => {
-  // A dialog the edge Record-Routed continues past it (a popped entry of ours with this UA's token).
-  async function inDialogVia(nextHop: string): Promise<string> {
-    await using ua = await TestUa.create({ transport: "udp" });
-    const routes = [`Route: <sip:${ownToken(ua)}@127.0.0.1:${sys.sipPort};lr>`, `Route: <${nextHop}>`];
-    return await ua.request(request(ua, { method: "BYE", toTag: true, ruri: "sip:carol@example.net", extra: routes }), edge(), 10_000);
-  }
-
   it("RFC 3261 §16.9 / §16.7 step 6: a next hop that does not resolve gets 500 (not 503), with received/rport", async () => {
-    // RFC 6761 §6.4: .invalid never resolves.
-    const res = await inDialogVia("sip:nowhere.invalid;lr");
+    // The shape of a cross-edge dialog (another edge's internal socket, then its token-bearing
+    // entry; DESIGN §6), with a name for that edge that does not resolve (RFC 6761 §6.4: .invalid).
+    await using ua = await TestUa.create({ transport: "udp" });
+    const routes = ["Route: <sip:nowhere.invalid:5070;lr>", `Route: <sip:${ownToken(ua)}@127.0.0.1:${sys.sipPort};lr>`];
+    const res = await ua.request(request(ua, { method: "BYE", toTag: true, extra: routes }), edge(), 10_000);
     expect(statusLine(res)).toBe("SIP/2.0 500 Next Hop Not Resolvable");
     const via = sipHeader(res, "via")!;
     expect(via).toMatch(/;received=127\.0\.0\.1/);
@@ -308,28 +331,30 @@ describe("next hops the edge cannot reach", () => {
     await waitForMetric("edgepath_sip_drops_total", { reason: "dns" }, 1);
   });
 
-  it("RFC 3261 §16.9 / §16.7 step 6: a next hop the edge cannot send to (no TLS listener here) gets 500, with received/rport", async () => {
-    const res = await inDialogVia("sip:127.0.0.1:5999;transport=tls;lr");
-    expect(statusLine(res)).toBe("SIP/2.0 500 Next Hop Unreachable");
-    expect(sipHeader(res, "via")).toMatch(/;received=127\.0\.0\.1;rport=\d+|;rport=\d+;received=127\.0\.0\.1/);
-    await waitForMetric("edgepath_sip_drops_total", { reason: "send-no-listener" }, 1);
-    await stillServing("udp");
+  it("DESIGN §6: on the internal socket only a worker may have the edge route to a non-local target (403 Relaying Forbidden)", async () => {
+    // A sender on the internal network that is not a registrar worker (a peer edge passing on a
+    // stranger's Route set, or anything else that reaches the socket).
+    await using outsider = await TestUa.create({ transport: "udp" });
+    await using third = await TestUa.create({ transport: "udp", host: "127.0.0.2" });
+    const [host, port] = sys.system.internal[0]!.split(":");
+    const res = await outsider.request(request(outsider, { method: "MESSAGE", ruri: `sip:carol@${third.hostport}` }), { host: host!, port: Number(port) }, 10_000);
+    expect(statusLine(res)).toBe("SIP/2.0 403 Relaying Forbidden");
+    await waitForMetric("edgepath_sip_rejections_total", { status: "403", reason: "relay-internal" }, 1);
+    expect(third.received).toHaveLength(0);
   });
 });
 
 describe("loops", () => {
   it("RFC 3261 §16.3 step 4: a request that comes back unchanged gets 482 Loop Detected", async () => {
-    // A dialog the edge Record-Routed continues past it to a broken next hop that sends the
-    // request straight back with the Route set it started with: the edge's Via with the same
-    // loop hash comes back, and the edge stops it. The first Route entry is the one the edge
-    // wrote for this UA's flow (its token, signed with the cluster secret).
+    // The edge sends a request over a flow of its own (the Route token names the reflector's UDP
+    // flow, as in a dialog the edge Record-Routed); the reflector, a broken peer, sends it straight
+    // back with the Route set it started with and its own Via on top. The edge's Via with the same
+    // loop hash comes back, and the edge stops it before any routing decision.
     await using reflector = await TestUa.create({ transport: "udp" });
     await using ua = await TestUa.create({ transport: "udp" });
-    const routes = [`Route: <sip:${ownToken(ua)}@127.0.0.1:${sys.sipPort};lr>`, `Route: <sip:${reflector.hostport};lr>`];
-    const text = request(ua, { method: "MESSAGE", toTag: true, ruri: `sip:bob@${reflector.hostport}`, extra: routes });
-    ua.send(text, edge());
+    const routes = [`Route: <sip:${ownToken(reflector)}@127.0.0.1:${sys.sipPort};lr>`];
+    ua.send(request(ua, { method: "MESSAGE", toTag: true, ruri: `sip:bob@${reflector.hostport}`, extra: routes }), edge());
     const forwarded = await reflector.nextMessage((m) => m.startsWith("MESSAGE "), 10_000);
-    // Reflect it once with its own Via on top and the original Route set (what a looping proxy would do).
     const reflected = forwarded
       .replace(/^Route:[^\r]*\r\n/gim, "")
       .replace(/^(MESSAGE [^\r]+\r\n)/, `$1Via: SIP/2.0/UDP ${reflector.hostport};branch=z9hG4bK${randomToken()};rport\r\n${routes.join("\r\n")}\r\n`);

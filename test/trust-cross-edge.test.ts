@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomToken, sipHeader, sipHeaders, sipMethod, sipStatus, sipText, startNats, startRedis, TestUa, waitFor, type NatsServer, type RedisServer } from "@edgepath/testkit";
+import { FlowTokenCodec } from "@edgepath/flow-token";
 import { getJson, startNode, type NodeProc } from "./support/cluster.js";
 import { answer, inDialog, register, via } from "./support/ua.js";
 
@@ -18,11 +19,12 @@ const nodes: NodeProc[] = [];
 let edgeA: NodeProc;
 let edgeB: NodeProc;
 
+const SECRET = `cluster-secret-${randomToken(8)}`;
 const at = (e: NodeProc): { host: string; port: number } => ({ host: "127.0.0.1", port: e.sipPort });
 
 beforeAll(async () => {
   [redis, nats] = await Promise.all([startRedis(), startNats()]);
-  const env = { REDIS_URL: redis.url, NATS_URL: nats.url, EDGEPATH_SECRET: `cluster-secret-${randomToken(8)}`, EDGEPATH_DOMAINS: "example.com", EDGEPATH_AUTH: "off" };
+  const env = { REDIS_URL: redis.url, NATS_URL: nats.url, EDGEPATH_SECRET: SECRET, EDGEPATH_DOMAINS: "example.com", EDGEPATH_AUTH: "off" };
   nodes.push(await startNode("registrar", "w1", env));
   // Edge A first: it is listening for edge heartbeats when edge B announces itself.
   edgeA = await startNode("edge", "edge-a", env);
@@ -94,5 +96,64 @@ describe("Route trust across two edges (DESIGN §6, RFC 5658)", () => {
     );
     expect(res).toMatch(/^SIP\/2\.0 403 Forbidden Route\r\n/);
     expect(victim.received).toEqual([]);
+  }, 60_000);
+
+  it("RFC 3261 §26.3.2.1: edge B's internal socket followed by a valid token at a third party's address is refused by edge B (no relay through a peer edge)", async () => {
+    await using mallory = await TestUa.create({ transport: "udp" });
+    await using victim = await TestUa.create({ transport: "udp" });
+    // A token anyone in a call through the cluster has seen (signed with the cluster secret),
+    // written into an entry that names the victim instead of edge B.
+    const seenToken = new FlowTokenCodec(SECRET).encode({ transport: "udp", localAddress: "127.0.0.1", localPort: edgeB.sipPort, remoteAddress: "127.0.0.1", remotePort: 9, connectionId: 0 });
+    const bInternal = edgeB.ready.internal[0]!;
+    const attempt = (): string =>
+      inDialog(mallory, "INVITE", {
+        target: `sip:+15550001@${victim.hostport}`,
+        routeSet: [`<sip:${bInternal};lr>`, `<sip:${seenToken}@${victim.hostport};lr>`],
+        from: `<sip:mallory@example.com>;tag=${randomToken(4)}`,
+        to: `<sip:+15550001@carrier.example>;tag=${randomToken(4)}`,
+        callId: `${randomToken()}@evil`,
+        cseq: 1,
+      });
+    // Edge A passes it on (another edge, then a verified token) once it has heard edge B; edge B,
+    // which receives it on its internal socket from a sender that is not a worker and finds no flow
+    // of its own in it, refuses (counted as relay-internal). Until edge A has heard edge B, edge A
+    // refuses it itself: retried until edge B has counted one.
+    const res = await waitFor(
+      async () => {
+        const r = await mallory.request(attempt(), at(edgeA), WAIT);
+        expect(r).toMatch(/^SIP\/2\.0 403 /);
+        const bMetrics = await (await fetch(`${edgeB.adminUrl}/metrics`)).text();
+        return /edgepath_sip_rejections_total\{[^}]*reason="relay-internal"[^}]*\} [1-9]/.test(bMetrics) ? r : undefined;
+      },
+      { timeoutMs: WAIT, intervalMs: 200, what: "edge B refusing the relay attempt" },
+    );
+    expect(res).toMatch(/^SIP\/2\.0 403 Relaying Forbidden\r\n/);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(victim.received).toEqual([]);
+  }, 60_000);
+
+  it("RFC 3261 §16.9 / §16.7 step 6: a hop to another edge the edge cannot send to (no TLS listener here) gets 500, with received/rport", async () => {
+    await using ua = await TestUa.create({ transport: "udp" });
+    const seenToken = new FlowTokenCodec(SECRET).encode({ transport: "udp", localAddress: "127.0.0.1", localPort: edgeB.sipPort, remoteAddress: "127.0.0.1", remotePort: 9, connectionId: 0 });
+    const bye = (): string =>
+      inDialog(ua, "BYE", {
+        target: "sip:alice@127.0.0.1:9",
+        routeSet: [`<sip:${edgeB.ready.internal[0]!};transport=tls;lr>`, `<sip:${seenToken}@127.0.0.1:${edgeB.sipPort};lr>`],
+        from: `<sip:bob@example.com>;tag=${randomToken(4)}`,
+        to: `<sip:alice@example.com>;tag=${randomToken(4)}`,
+        callId: `${randomToken()}@tls-hop`,
+        cseq: 2,
+      });
+    // Retried while edge A may not know edge B yet (403 Forbidden Route).
+    const res = await waitFor(
+      async () => {
+        const r = await ua.request(bye(), at(edgeA), WAIT);
+        return sipStatus(r) === 500 ? r : undefined;
+      },
+      { timeoutMs: WAIT, intervalMs: 200, what: "edge A's 500 for a hop it cannot send to" },
+    );
+    expect(res).toMatch(/^SIP\/2\.0 500 Next Hop Unreachable\r\n/);
+    expect(sipHeader(res, "via")).toMatch(/;received=127\.0\.0\.1/);
+    expect(sipHeader(res, "via")).toMatch(/;rport=\d+/);
   }, 60_000);
 });

@@ -8,6 +8,7 @@
  * - RFC 3261 §16.4: whichever address the edge wrote, the in-dialog request that comes back with
  *   it in its Route set is recognised as the edge's own and reaches the other party.
  */
+import { networkInterfaces } from "node:os";
 import { describe, expect, it } from "vitest";
 import { randomToken, sipHeader, sipHeaders, sipMethod, sipStatus, TestUa, type TestUaTransport } from "@edgepath/testkit";
 import { embeddedForFile } from "./support/embedded.js";
@@ -20,8 +21,9 @@ describe("wildcard public listeners without EDGEPATH_PUBLIC_ADVERTISE", () => {
   it("the config advertises a concrete UDP address, not the wildcard", () => {
     expect(sys().config.sip.listen.every((l) => l.host === "0.0.0.0")).toBe(true);
     const udp = sys().config.sip.publicAdvertise?.find((a) => a.transport === "udp");
-    expect(udp?.host).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-    expect(udp?.host).not.toBe("0.0.0.0");
+    // This host's first external IPv4 address (what a remote UA can send to), or 127.0.0.1 on a host without one.
+    const external = Object.values(networkInterfaces()).flatMap((l) => l ?? []).find((i) => i.family === "IPv4" && !i.internal);
+    expect(udp?.host).toBe(external?.address ?? "127.0.0.1");
   });
 
   it.each<TestUaTransport>(["udp", "tcp"])("RFC 3261 §16.4: a call over %s gets Record-Route and Via the UAs can use, and the BYE along that route arrives", async (transport) => {
@@ -39,6 +41,9 @@ describe("wildcard public listeners without EDGEPATH_PUBLIC_ADVERTISE", () => {
     const rr = recordRoutes(inv);
     expect(rr).toHaveLength(4); // RFC 5658 double Record-Route on each side
     for (const entry of rr) expect(entry).not.toMatch(/@0\.0\.0\.0[:;>]|<sip:0\.0\.0\.0[:;>]/);
+    // The public entries name the advertised address (UDP) or the address the connection arrived on (TCP).
+    const publicHost = transport === "udp" ? sys().config.sip.publicAdvertise!.find((a) => a.transport === "udp")!.host : "127.0.0.1";
+    expect(rr.filter((e) => e.includes(`@${publicHost}:${sys().sipPort};`))).toHaveLength(2);
     // The edge's Via towards Bob: a sent-by Bob could answer to.
     expect(sipHeaders(inv, "via")[0]).not.toMatch(/ 0\.0\.0\.0[:;]/);
     const bobTag = randomToken(4);

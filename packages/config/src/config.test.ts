@@ -393,11 +393,20 @@ describe("EDGEPATH_PUBLIC_ADVERTISE (edge behind NAT / a load balancer)", () => 
       expect(config.sip.publicAdvertise).toEqual([{ transport: "udp", host: "192.0.2.44" }]);
       expect(warnings.find((w) => w.startsWith("EDGEPATH_PUBLIC_ADVERTISE: not set for the wildcard UDP listener udp:0.0.0.0:5060; advertising 192.0.2.44"))).toBeDefined();
     }
-    // IPv6 wildcard: the first global IPv6 address (link-local needs a zone a UA cannot use).
-    expect(ok({ EDGEPATH_SIP_LISTEN: "udp:[::]:5060" }).config.sip.publicAdvertise).toEqual([{ transport: "udp", host: "2001:db8::44" }]);
-    // Only loopback: loopback.
-    const loopbackOnly = loadConfig({}, [], "all", { ...HOST, interfaces: () => ({ lo: INTERFACES.lo }) });
-    expect(loopbackOnly.ok && loopbackOnly.config.sip.publicAdvertise).toEqual([{ transport: "udp", host: "127.0.0.1" }]);
+    // "::" is dual-stack and most UAs are IPv4: the external IPv4 address still comes first.
+    expect(ok({ EDGEPATH_SIP_LISTEN: "udp:[::]:5060" }).config.sip.publicAdvertise).toEqual([{ transport: "udp", host: "192.0.2.44" }]);
+    // An IPv6-only host: a global address before a unique-local one, never link-local.
+    const v6only = { lo: INTERFACES.lo, eth0: [iface("fe80::1", "IPv6", false), iface("fd00::2", "IPv6", false), iface("2001:db8::44", "IPv6", false)] };
+    const r6 = loadConfig({ EDGEPATH_SIP_LISTEN: "udp:[::]:5060" }, [], "all", { ...HOST, interfaces: () => v6only });
+    expect(r6.ok && r6.config.sip.publicAdvertise).toEqual([{ transport: "udp", host: "2001:db8::44" }]);
+    const ula = loadConfig({ EDGEPATH_SIP_LISTEN: "udp:[::]:5060" }, [], "all", { ...HOST, interfaces: () => ({ eth0: [iface("fd00::2", "IPv6", false)] }) });
+    expect(ula.ok && ula.config.sip.publicAdvertise).toEqual([{ transport: "udp", host: "fd00::2" }]);
+    // Only loopback: 127.0.0.1, and the warning says only local clients reach it.
+    for (const listen of ["udp:0.0.0.0:5060", "udp:[::]:5060"]) {
+      const loopbackOnly = loadConfig({ EDGEPATH_SIP_LISTEN: listen }, [], "all", { ...HOST, interfaces: () => ({ lo: INTERFACES.lo }) });
+      expect(loopbackOnly.ok && loopbackOnly.config.sip.publicAdvertise).toEqual([{ transport: "udp", host: "127.0.0.1" }]);
+      expect(loopbackOnly.ok && loopbackOnly.warnings.find((w) => w.includes("no external interface address; advertising 127.0.0.1, which only clients on this host can reach"))).toBeTruthy();
+    }
     // A TLS-only entry does not cover UDP: kept, and the UDP one is added.
     const tls = { EDGEPATH_SIP_LISTEN: "udp:0.0.0.0:5060,tls:0.0.0.0:5061", EDGEPATH_TLS_CERT: "/c", EDGEPATH_TLS_KEY: "/k", EDGEPATH_PUBLIC_ADVERTISE: "tls:sip.example.com" };
     expect(ok(tls).config.sip.publicAdvertise).toEqual([{ transport: "tls", host: "sip.example.com" }, { transport: "udp", host: "192.0.2.44" }]);

@@ -635,18 +635,23 @@ function advertisesUdp(list: readonly PublicAdvertise[] | undefined): boolean {
 }
 
 /**
- * The first non-internal interface address of the family (interfaces in the order the OS lists
- * them, as Kamailio's auto-detected listen addresses are); the loopback address when there is none.
+ * The address a wildcard UDP listener advertises when the operator gave none, and whether it is
+ * one a remote UA can use. For 0.0.0.0: the first external IPv4 address. For "::" (dual-stack in
+ * Node, and most UAs are IPv4): the first external IPv4 address, else a global IPv6 address, else a
+ * unique-local one (fc00::/7). Link-local IPv6 needs a zone a UA cannot use. With none of these:
+ * 127.0.0.1, which only clients on this host reach (said so in the warning). Interfaces in the order the OS lists them.
  */
-function pickInterfaceAddress(family: 4 | 6, interfaces: NodeJS.Dict<readonly NetworkInterfaceInfo[]>): string {
-  const want = family === 4 ? "IPv4" : "IPv6";
-  for (const list of Object.values(interfaces)) {
-    for (const i of list ?? []) {
-      // Link-local IPv6 (fe80::/10) needs a zone id a UA cannot use from elsewhere.
-      if (i.family === want && !i.internal && !i.address.toLowerCase().startsWith("fe80:")) return i.address;
-    }
+function pickInterfaceAddress(wildcard: string, interfaces: NodeJS.Dict<readonly NetworkInterfaceInfo[]>): { address: string; external: boolean } {
+  const all = Object.values(interfaces).flatMap((list) => (list ?? []).filter((i) => !i.internal));
+  const v4 = all.find((i) => i.family === "IPv4");
+  if (v4 !== undefined) return { address: v4.address, external: true };
+  if (wildcard === "::") {
+    const v6 = all.filter((i) => i.family === "IPv6" && !/^fe[89ab]/i.test(i.address));
+    const global = v6.find((i) => !/^f[cd]/i.test(i.address)) ?? v6[0];
+    if (global !== undefined) return { address: global.address, external: true };
   }
-  return family === 4 ? "127.0.0.1" : "::1";
+  // "::" is dual-stack in Node, so the IPv4 loopback reaches it too.
+  return { address: "127.0.0.1", external: false };
 }
 
 /**
@@ -717,10 +722,12 @@ export function loadConfig(
     // step 4, §18.2.1): remote UAs would send in-dialog requests to 0.0.0.0. Advertise the host's
     // first external interface address (what Kamailio's auto-detected listen addresses give), and
     // say so: behind NAT or a load balancer only the operator knows the right one.
-    const picked = pickInterfaceAddress(wildUdp.host === "::" ? 6 : 4, (host.interfaces ?? networkInterfaces)());
-    publicAdvertise = [...(publicAdvertise ?? []), { transport: "udp", host: picked }];
+    const picked = pickInterfaceAddress(wildUdp.host, (host.interfaces ?? networkInterfaces)());
+    publicAdvertise = [...(publicAdvertise ?? []), { transport: "udp", host: picked.address }];
     warnings.push(
-      `EDGEPATH_PUBLIC_ADVERTISE: not set for the wildcard UDP listener udp:${formatHostPort(wildUdp)}; advertising ${picked} (the first external interface address) in Via and Record-Route. Set it to the address clients reach this system at`,
+      picked.external
+        ? `EDGEPATH_PUBLIC_ADVERTISE: not set for the wildcard UDP listener udp:${formatHostPort(wildUdp)}; advertising ${picked.address} (the first external interface address) in Via and Record-Route. Set it to the address clients reach this system at`
+        : `EDGEPATH_PUBLIC_ADVERTISE: not set for the wildcard UDP listener udp:${formatHostPort(wildUdp)}, and this host has no external interface address; advertising ${picked.address}, which only clients on this host can reach. Set it to the address clients reach this system at`,
     );
   }
 

@@ -16,10 +16,8 @@ import {
   buildResponse,
   canonicalAor,
   parseMessage,
-  parseSipUri,
   viaWithReceived,
   type MessageEditor,
-  type NameAddr,
   type SipParseError,
   type SipRequest,
   type SipResponse,
@@ -40,7 +38,7 @@ import {
 } from "@edgepath/transport";
 import type { AorRing, RingMember } from "@edgepath/ring";
 import { EDGE_SENT_AT_HEADER, edgeSentAtValue, Subjects, type ClusterBus } from "@edgepath/cluster";
-import { defaultPort, formatHostPort, OwnAddresses, parseHostPort, type HostPort } from "./addresses.js";
+import { formatHostPort, OwnAddresses, parseHostPort, type HostPort } from "./addresses.js";
 import { descriptorOf, flowRefOf, isSameFlow, tokenOf } from "./flow.js";
 import { decideRoute } from "./loose-route.js";
 import { decidePath, pathValue, type PathPolicy } from "./path.js";
@@ -384,7 +382,6 @@ export class EdgeProxy {
     // DESIGN §6: a Route set from outside never leads to our internals without our token.
     const fromPublic = !this.isInternalFlow(flow);
     let internalHopAllowed = true;
-    let tokenPopped = false;
     if (decision.kind !== "reject" && routes.length > 0 && fromPublic) {
       const trust = checkRouteTrust(routes, decision.pop, decision.kind === "next-hop", this.routeTrust);
       if (!trust.ok) {
@@ -392,7 +389,15 @@ export class EdgeProxy {
         return;
       }
       internalHopAllowed = trust.internalHopAllowed;
-      tokenPopped = trust.tokenPopped;
+    }
+    // On the internal socket only a worker may have us route on a Request-URI or a next hop. Another
+    // edge hands us just the far half of a cross-edge dialog: our internal entry and our public entry
+    // with the token of one of our flows (RFC 5658 double Record-Route), which decides "flow". Anything
+    // else from it is a Route set a stranger wrote and that edge passed on (DESIGN §6). Keyed on
+    // workers, not on known edges, so an edge we have not heard from yet is not trusted meanwhile.
+    if (!fromPublic && decision.kind !== "reject" && decision.kind !== "flow" && !this.isWorkerAddress(flow.remoteAddress, flow.remotePort)) {
+      this.reject(req, flow, RELAYING_FORBIDDEN, "relay-internal", receivedVia, topVia);
+      return;
     }
     switch (decision.kind) {
       case "reject":
@@ -400,32 +405,27 @@ export class EdgeProxy {
         return;
       case "flow":
         for (let i = 0; i < decision.pop; i++) editor.removeTopValue("route");
-        this.forwardToFlow(req, editor, flow, decision.flow, decision.rest, branch, inDialog, receivedVia, topVia);
+        this.forwardToFlow(req, editor, flow, decision.flow, branch, inDialog, receivedVia, topVia);
         return;
       case "next-hop": {
-        // From outside, the edge is not a relay to third parties (RFC 3261 §26.3.2.1 / DESIGN §6).
-        // An initial request may name us as its outbound proxy but not continue past us. An
-        // in-dialog request follows its Record-Route set past us (RFC 3261 §16.12) only when that
-        // set is provably one we wrote: an entry of ours with a verified flow token was popped
-        // (our public-side Record-Route entry), or the next hop is another edge followed by its
-        // token-bearing entry (checked again on the resolved address below). A To tag and a
-        // Route alone are anyone's to write.
-        if (fromPublic && (!inDialog || (!tokenPopped && !internalHopAllowed))) {
+        // From outside, the edge is not a relay (RFC 3261 §26.3.2.1 / DESIGN §6). Its dialogs end at
+        // flows of ours, so the only hop past it a public request may take is to another edge of
+        // ours in a cross-edge dialog: that edge's internal socket followed by its token-bearing
+        // entry, which the far edge must resolve to one of its flows (the internal-socket check above).
+        // A To tag, a Route and even a token of the sender's own flow (it gets one back in every
+        // Path and Record-Route) are anyone's to write.
+        if (fromPublic && (!inDialog || !internalHopAllowed)) {
           this.reject(req, flow, RELAYING_FORBIDDEN, "relay-route", receivedVia, topVia);
           return;
         }
         for (let i = 0; i < decision.pop; i++) editor.removeTopValue("route");
         const target = { transport: decision.transport, host: decision.host, port: decision.port };
         this.resolveThen(target.host, req, flow, (address) => {
-          // The same check on the resolved address: a name of the sender's may point at our internals.
           const internalHop = this.isInternalAddress(address, target.port);
-          if (fromPublic && !internalHopAllowed && internalHop) {
-            this.reject(req, flow, { status: 403, reason: "Forbidden Route" }, "route-internal", receivedVia, topVia);
-            return;
-          }
-          // A token-bearing entry after a hop that is not one of our edges proves nothing about that hop.
-          if (fromPublic && !tokenPopped && !internalHop) {
-            this.reject(req, flow, RELAYING_FORBIDDEN, "relay-route", receivedVia, topVia);
+          // Checked on the resolved address too: a name of the sender's may point anywhere.
+          if (fromPublic && !this.isPeerEdgeAddress(address, target.port)) {
+            if (internalHop) this.reject(req, flow, { status: 403, reason: "Forbidden Route" }, "route-internal", receivedVia, topVia);
+            else this.reject(req, flow, RELAYING_FORBIDDEN, "relay-route", receivedVia, topVia);
             return;
           }
           // An internal socket (ours, a worker's, another edge's) is reached from our internal socket, so
@@ -506,38 +506,11 @@ export class EdgeProxy {
   }
 
   /** A request for a UA on one of our flows (Route = our Path / Record-Route with a token). */
-  private forwardToFlow(
-    req: SipRequest,
-    editor: MessageEditor,
-    inbound: FlowInfo,
-    target: FlowDescriptor,
-    rest: readonly NameAddr[],
-    branch: string,
-    inDialog: boolean,
-    receivedVia: string,
-    topVia: Via,
-  ): void {
+  private forwardToFlow(req: SipRequest, editor: MessageEditor, inbound: FlowInfo, target: FlowDescriptor, branch: string, inDialog: boolean, receivedVia: string, topVia: Via): void {
     if (!this.flowAlive(target)) {
+      // RFC 5626 §5.3: "If the flow ... no longer exists, the proxy MUST send a 430 (Flow Failed) response."
       this.opts.bus?.publish(Subjects.flowFailed, { flowToken: this.opts.flowTokens.encode(target), edge: this.internalAddress, reason: "gone", at: Date.now() }, tracingEnabled() ? busTraceHeaders(activeSpan()) : undefined);
-      const reopen = inDialog ? reopenTarget(req, rest, target) : undefined;
-      if (reopen === undefined) {
-        // RFC 5626 §5.3: "If the flow ... no longer exists, the proxy MUST send a 430 (Flow Failed) response."
-        this.reject(req, inbound, { status: 430, reason: "Flow Failed" }, "flow-failed", receivedVia, topVia);
-        return;
-      }
-      // RFC 3261 §18.1.1 / §18.2.2: a dialog with a peer that listens where its connection came from
-      // (a trunk, a PBX) outlives one TCP/TLS connection; the next request opens a new one to the
-      // remote target (or the peer's own Route entry). Only to the address the flow was from: the
-      // token proves a dialog with that peer, not with whatever host a sender writes in the URI.
-      this.resolveThen(reopen.host, req, inbound, (address) => {
-        if (address !== target.remoteAddress) {
-          this.reject(req, inbound, { status: 430, reason: "Flow Failed" }, "flow-failed", receivedVia, topVia);
-          return;
-        }
-        const serverName = reopen.transport === "tls" && isIP(reopen.host) === 0 ? { serverName: reopen.host } : {};
-        this.log.debug({ method: req.method, callId: req.callId, to: formatHostPort({ host: address, port: reopen.port }) }, "edge: flow closed, new connection to the dialog peer");
-        this.send(req, editor, inbound, branch, { flow: undefined, target: { transport: reopen.transport, address, port: reopen.port, ...serverName }, side: this.publicSideFor(reopen.transport, undefined), internal: false }, inDialog);
-      });
+      this.reject(req, inbound, { status: 430, reason: "Flow Failed" }, "flow-failed", receivedVia, topVia);
       return;
     }
     this.send(req, editor, inbound, branch, { flow: target, target: undefined, side: this.publicSideFor(target.transport, target), internal: false }, inDialog);
@@ -770,11 +743,18 @@ export class EdgeProxy {
    * 503 from that hop, and §16.7 step 6 has a proxy answer 500 upstream instead: a 503 tells a
    * client that this edge (which serves every worker) is unavailable (§21.5.4). Towards our own
    * worker (a branch it forked along a Path) the 503 stays: the worker counts it as that binding
-   * being unreachable and never passes it upstream (location-proxy.ts).
+   * being unreachable and never passes it upstream (location-proxy.ts). A peer edge relays
+   * responses statelessly, so it gets the 500 its UA should see.
    */
   private nextHopFailure(inbound: FlowInfo, reason: string): Rejection {
-    return { status: this.isInternalFlow(inbound) ? 503 : 500, reason };
+    return { status: this.isInternalFlow(inbound) && this.isWorkerAddress(inbound.remoteAddress, inbound.remotePort) ? 503 : 500, reason };
   }
+
+  /** host:port is another edge's internal socket (live membership, DESIGN §4). */
+  private isPeerEdgeAddress(host: string, port: number): boolean {
+    return this.opts.peerEdges?.().has(formatHostPort({ host: host.toLowerCase(), port })) === true;
+  }
+
 
   private reject(req: SipRequest, flow: FlowInfo, rejection: Rejection, why: string, receivedVia?: string, topVia?: Via): void {
     this.counters.reject(rejection.status, why);
@@ -819,25 +799,6 @@ function isSipParseError(err: unknown): err is SipParseError {
 
 function isWildcard(host: string): boolean {
   return host === "0.0.0.0" || host === "::" || host === "";
-}
-
-/**
- * Where an in-dialog request goes when the TCP/TLS flow its Route token names has closed: the next
- * Route entry (the peer's own Record-Route) or else the Request-URI (the peer's Contact), over the
- * flow's transport. Undefined for UDP (never closes), WS/WSS (a browser cannot be called back) and
- * targets that cannot be parsed.
- */
-function reopenTarget(req: SipRequest, rest: readonly NameAddr[], flow: FlowDescriptor): { transport: "tcp" | "tls"; host: string; port: number } | undefined {
-  if (flow.transport !== "tcp" && flow.transport !== "tls") return undefined;
-  let uri: SipUri;
-  try {
-    uri = rest[0] !== undefined ? parseSipUri(rest[0].uri) : (req.requestUri() as SipUri);
-  } catch {
-    return undefined;
-  }
-  if (uri.scheme !== "sip" && uri.scheme !== "sips") return undefined;
-  const host = uri.params.get("maddr") ?? uri.host;
-  return { transport: flow.transport, host, port: uri.port ?? defaultPort(uri.scheme, flow.transport) };
 }
 
 /** Every local interface address a wildcard listener accepts on ("::" is dual-stack in Node). */

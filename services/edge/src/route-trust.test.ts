@@ -49,10 +49,9 @@ describe("checkRouteTrust (DESIGN §6 trust boundary)", () => {
     expect(judge([`<sip:${callerToken}@203.0.113.1:5060;lr>`, "<sip:10.0.0.5:5070;lr>", "<sip:10.0.0.5:5070;lr>", `<sip:${calleeToken}@203.0.113.1:5060;transport=tcp;lr>`])).toEqual({
       ok: true,
       internalHopAllowed: false,
-      tokenPopped: true,
     });
     // Our Path-style URI with a valid token at the internal address is ours too.
-    expect(judge([`<sip:${calleeToken}@10.0.0.5:5070;lr>`])).toEqual({ ok: true, internalHopAllowed: false, tokenPopped: true });
+    expect(judge([`<sip:${calleeToken}@10.0.0.5:5070;lr>`])).toEqual({ ok: true, internalHopAllowed: false });
   });
 
   it("a forged token is refused before the trust check (RFC 5626 §5.3)", () => {
@@ -64,13 +63,6 @@ describe("checkRouteTrust (DESIGN §6 trust boundary)", () => {
     expect(judge([`<sip:${callerToken}@203.0.113.1:5060;lr>`, "<sip:10.0.0.5:5070;lr>", `<sip:${OTHER_EDGE};lr>`, `<sip:${calleeToken}@198.51.100.20:5060;lr>`])).toEqual({
       ok: true,
       internalHopAllowed: true,
-      tokenPopped: true,
-    });
-    // Our entry without a token (one written towards a peer reached by address), then the same cross-edge hop: still allowed.
-    expect(judge(["<sip:203.0.113.1:5060;lr>", `<sip:${OTHER_EDGE};lr>`, `<sip:${calleeToken}@198.51.100.20:5060;lr>`])).toEqual({
-      ok: true,
-      internalHopAllowed: true,
-      tokenPopped: false,
     });
     // A stranger's set: straight to the other edge's internal socket (it would relay on the Request-URI).
     expect(judge([`<sip:${OTHER_EDGE};lr>`])).toEqual({ ok: false, status: 403, reason: "Forbidden Route", why: "route-internal" });
@@ -79,13 +71,8 @@ describe("checkRouteTrust (DESIGN §6 trust boundary)", () => {
     expect(judge([`<sip:${OTHER_EDGE};lr>`, `<sip:${forged}@198.51.100.20:5060;lr>`])).toMatchObject({ ok: false, why: "route-internal" });
   });
 
-  it("tokenPopped tells the edge whether the set proves a dialog it Record-Routed (RFC 3261 §26.3.2.1, no open relay)", () => {
-    // The caller's own entry (its flow's token) popped, then a hop past us (a dialog that continues
-    // to another proxy that Record-Routed): the edge may follow it.
-    expect(judge([`<sip:${callerToken}@203.0.113.1:5060;lr>`, "<sip:198.51.100.77;lr>"])).toEqual({ ok: true, internalHopAllowed: false, tokenPopped: true });
-    // A stranger's preloaded Route, with or without our token-less entry on top: nothing proves a
-    // dialog of ours, and the edge refuses to relay (edge-proxy.ts, "relay-route").
-    expect(judge(["<sip:198.51.100.77;lr>"])).toEqual({ ok: true, internalHopAllowed: false, tokenPopped: false });
-    expect(judge(["<sip:203.0.113.1:5060;lr>", "<sip:198.51.100.77;lr>"])).toEqual({ ok: true, internalHopAllowed: false, tokenPopped: false });
+  it("a public next hop (a trunk) is not affected", () => {
+    expect(judge([`<sip:${callerToken}@203.0.113.1:5060;lr>`, "<sip:198.51.100.77;lr>"])).toEqual({ ok: true, internalHopAllowed: false });
+    expect(judge(["<sip:198.51.100.77;lr>"])).toEqual({ ok: true, internalHopAllowed: false });
   });
 });

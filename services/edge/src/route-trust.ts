@@ -35,13 +35,8 @@ export interface RouteTrustContext {
 }
 
 export type RouteTrust =
-  /**
-   * `internalHopAllowed`: the next hop may be internal (it is followed by a verified token).
-   * `tokenPopped`: an entry of ours that we popped carried a verified flow token, so this edge
-   * Record-Routed the dialog (decideRoute only reaches a next hop when every popped token named
-   * the inbound flow: the sender's own side of a dialog we are in).
-   */
-  | { readonly ok: true; readonly internalHopAllowed: boolean; readonly tokenPopped: boolean }
+  /** `internalHopAllowed`: the next hop may be internal (it is followed by a verified token). */
+  | { readonly ok: true; readonly internalHopAllowed: boolean }
   | { readonly ok: false; readonly status: 403; readonly reason: string; readonly why: "route-to-worker" | "route-internal" };
 
 const FORBIDDEN = "Forbidden Route";
@@ -69,7 +64,7 @@ export function checkRouteTrust(routes: readonly NameAddr[], popped: number, nex
     }
   }
   if (internalPopped && !tokenPopped) return { ok: false, status: 403, reason: FORBIDDEN, why: "route-internal" };
-  if (!nextHop) return { ok: true, internalHopAllowed: false, tokenPopped };
+  if (!nextHop) return { ok: true, internalHopAllowed: false };
   const allowed = verifiedToken(routes[popped + 1], ctx.codec);
   const next = tryParse(routes[popped]?.uri);
   if (next !== undefined && !allowed) {
@@ -79,7 +74,7 @@ export function checkRouteTrust(routes: readonly NameAddr[], popped: number, nex
       return { ok: false, status: 403, reason: FORBIDDEN, why: "route-internal" };
     }
   }
-  return { ok: true, internalHopAllowed: allowed, tokenPopped };
+  return { ok: true, internalHopAllowed: allowed };
 }
 
 function verifiedToken(entry: NameAddr | undefined, codec: FlowTokenCodec): boolean {
