@@ -82,12 +82,16 @@ for (const [k, v] of Object.entries(DISPLAY)) {
 
 /**
  * Known names by length and lower-cased first char, so the parser can recognise a header name
- * in place (case-insensitive compare against the message string) without slicing or hashing.
+ * in place (case-insensitive compare against the message octets) without slicing or hashing.
+ * Each candidate is kept with its octets (BY_SHAPE_OCTETS, same order): the compare then reads
+ * two byte arrays instead of calling charCodeAt on the name for every char of every header line.
  */
 const BY_SHAPE: (string[] | undefined)[] = [];
+const BY_SHAPE_OCTETS: (Uint8Array[] | undefined)[] = [];
 for (const canon of [...Object.keys(DISPLAY)]) {
   const k = canon.length * 128 + canon.charCodeAt(0);
   (BY_SHAPE[k] ??= []).push(canon);
+  (BY_SHAPE_OCTETS[k] ??= []).push(Buffer.from(canon, "latin1"));
 }
 const COMPACT_BY_CODE: (string | undefined)[] = [];
 for (const [k, v] of Object.entries(COMPACT)) {
@@ -101,16 +105,17 @@ export function knownNameAt(u: Uint8Array, a: number, b: number): string | undef
   let c0 = u[a]!;
   if (len === 1) return COMPACT_BY_CODE[c0];
   if (c0 >= 65 && c0 <= 90) c0 += 32;
-  const cands = BY_SHAPE[len * 128 + c0];
+  const k = len * 128 + c0;
+  const cands = BY_SHAPE_OCTETS[k];
   if (cands === undefined) return undefined;
-  outer: for (let k = 0; k < cands.length; k++) {
-    const cand = cands[k]!;
+  outer: for (let j = 0; j < cands.length; j++) {
+    const cand = cands[j]!;
     for (let i = 1; i < len; i++) {
       let c = u[a + i]!;
       if (c >= 65 && c <= 90) c += 32;
-      if (c !== cand.charCodeAt(i)) continue outer;
+      if (c !== cand[i]) continue outer;
     }
-    return cand;
+    return BY_SHAPE[k]![j];
   }
   return undefined;
 }
@@ -146,6 +151,29 @@ export function knownDisplayName(canonical: string): string | undefined {
 
 export function isListHeader(canonical: string): boolean {
   return LIST_HEADERS.has(canonical);
+}
+
+/**
+ * The methods of RFC 3261 and its extensions, so the Request-Line's and CSeq's method of an
+ * everyday request is a shared constant instead of a fresh slice per message (and the parser's
+ * CSeq-method check then compares one string with itself).
+ */
+const METHODS_BY_LENGTH: (string[] | undefined)[] = [];
+for (const m of ["INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "PRACK", "SUBSCRIBE", "NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE"]) {
+  (METHODS_BY_LENGTH[m.length] ??= []).push(m);
+}
+
+/** `s.slice(a, b)`, as the constant when it is a known method (methods are case-sensitive, RFC 3261 §7.1). */
+export function methodAt(s: string, a: number, b: number): string {
+  const cands = METHODS_BY_LENGTH[b - a];
+  if (cands !== undefined) {
+    outer: for (let k = 0; k < cands.length; k++) {
+      const m = cands[k]!;
+      for (let i = 0; i < m.length; i++) if (s.charCodeAt(a + i) !== m.charCodeAt(i)) continue outer;
+      return m;
+    }
+  }
+  return s.slice(a, b);
 }
 
 /** RFC 3261 §25.1 token characters. */

@@ -5,12 +5,12 @@
  * are re-decoded as UTF-8 from the bytes when the block is not pure ASCII.
  */
 import { badHeader, missingHeader, SipParseError } from "./errors.js";
-import { canonicalName, displayName, firstListComma, isListHeader, isWs, splitList } from "./headers.js";
+import { canonicalName, displayName, firstListComma, isListHeader, methodAt, splitList } from "./headers.js";
 import { parseAuthParamsIn } from "./auth.js";
 import { parseContactAt, parseDeltaSeconds, parseNameAddrAt } from "./name-addr.js";
 import { parseUri } from "./uri.js";
 import { parseViaAt } from "./via.js";
-import { octetsOf } from "./lex.js";
+import { isWsOctet, octetsOf } from "./lex.js";
 import { createEditor, type MessageEditor } from "./editor.js";
 import type { HeaderField, SipRequest, SipResponse } from "./message.js";
 import type { AuthParams, Contact, NameAddr, SipUri, TelUri, Via } from "./types.js";
@@ -130,8 +130,8 @@ export abstract class LazyMessage {
         const comma = firstListComma(s, a, end);
         let x = a;
         let y = comma < 0 ? end : comma;
-        while (x < y && isWs(u[x]!)) x++;
-        while (y > x && isWs(u[y - 1]!)) y--;
+        while (x < y && isWsOctet(u[x]!)) x++;
+        while (y > x && isWsOctet(u[y - 1]!)) y--;
         if (y > x) {
           if (kind === ListKind.via) out.push(parseViaAt(u, s, x, y));
           else if (kind === ListKind.nameAddr) out.push(parseNameAddrAt(u, s, x, y, display));
@@ -254,9 +254,9 @@ export abstract class LazyMessage {
       // only the first value of the first Via line, read in place
       const comma = firstListComma(s, a, SPAN.b);
       let b = comma < 0 ? SPAN.b : comma;
-      while (b > a && isWs(u[b - 1]!)) b--;
+      while (b > a && isWsOctet(u[b - 1]!)) b--;
       let x = a;
-      while (x < b && isWs(u[x]!)) x++;
+      while (x < b && isWsOctet(u[x]!)) x++;
       if (x === b) throw badHeader("Via", "empty");
       this._topVia = parseViaAt(u, s, x, b);
     }
@@ -418,7 +418,7 @@ export function parseCSeq(v: string, a = 0, b = v.length): { seq: number; method
     const c = v.charCodeAt(k);
     if (c <= 32 || c >= 127) throw badHeader("CSeq", `bad method in "${v.slice(a, b)}"`);
   }
-  return { seq, method: v.slice(i, n) };
+  return { seq, method: methodAt(v, i, n) };
 }
 
 /** RFC 3261 §20.22: 1*DIGIT, and RFC 3261 §8.1.1.6 / RFC 4475 §3.1.2.4: 0..255 accepted. */

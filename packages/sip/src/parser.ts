@@ -11,7 +11,7 @@ import {
   badContentLength, badHeader, badStartLine, badVersion, incomplete, missingHeader, SipErrorCode, SipParseError,
   tooLarge,
 } from "./errors.js";
-import { canonicalName, isToken, isTokenChar, knownNameAt } from "./headers.js";
+import { canonicalName, isToken, isTokenChar, knownNameAt, methodAt } from "./headers.js";
 import { F_FOLDED, LazyRequest, LazyResponse, parseContentLength, SPAN, type LazyMessage } from "./lazy-message.js";
 import { parseUri } from "./uri.js";
 import type { SipMessage } from "./message.js";
@@ -175,7 +175,7 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
     msg = res;
   } else {
     const req = new LazyRequest(bytes, s, ascii, sle + 2, fieldMeta, fieldNames, bodyStart);
-    req.method = s.slice(0, slA);
+    req.method = methodAt(s, 0, slA);
     req.uri = s.slice(slA + 1, slB);
     msg = req;
   }
@@ -280,10 +280,16 @@ function parseRequestLine(s: string, sle: number): void {
     throw badStartLine("no SIP-Version");
   }
   if (sp2 === sp1 + 1) throw badStartLine("more than one SP before the Request-URI");
-  const version = s.slice(sp2 + 1, sle);
-  checkVersion(version, true);
+  // the usual "SIP/2.0" is checked in place; anything else gets the full check and its error
+  if (!isSip20At(s, sp2 + 1, sle)) checkVersion(s.slice(sp2 + 1, sle), true);
   START.a = sp1;
   START.b = sp2;
+}
+
+/** `s[a, b)` is "SIP/2.0" ignoring case (what checkVersion accepts). */
+function isSip20At(s: string, a: number, b: number): boolean {
+  return b - a === 7 && (s.charCodeAt(a) | 32) === 115 && (s.charCodeAt(a + 1) | 32) === 105 && (s.charCodeAt(a + 2) | 32) === 112 &&
+    s.charCodeAt(a + 3) === 47 && s.charCodeAt(a + 4) === 50 && s.charCodeAt(a + 5) === 46 && s.charCodeAt(a + 6) === 48;
 }
 
 function checkVersion(version: string, request: boolean): void {
