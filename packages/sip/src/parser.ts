@@ -11,7 +11,7 @@ import {
   badContentLength, badHeader, badStartLine, badVersion, incomplete, missingHeader, SipErrorCode, SipParseError,
   tooLarge,
 } from "./errors.js";
-import { canonicalName, isToken, isTokenChar, knownNameAt, methodAt } from "./headers.js";
+import { canonicalName, isToken, isTokenChar, knownNameAt, knownNameBeforeColon, methodAt, NAME_AT } from "./headers.js";
 import { F_FOLDED, LazyRequest, LazyResponse, parseContentLength, SPAN, type LazyMessage } from "./lazy-message.js";
 import { parseUri } from "./uri.js";
 import type { SipMessage } from "./message.js";
@@ -125,16 +125,23 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
       pos = eol + 2;
       continue;
     }
-    const colon = s.indexOf(":", pos);
-    if (colon < 0 || colon > eol) throw badHeader(lineName(s, pos, eol), "header line without ':'");
-    let ne = colon;
-    while (ne > pos && (bytes[ne - 1] === 32 || bytes[ne - 1] === 9)) ne--;
-    if (ne === pos) throw badHeader("(empty)", "header line without a name");
-    let canon = knownNameAt(bytes, pos, ne);
-    if (canon === undefined) {
-      const rawName = s.slice(pos, ne);
-      if (!isToken(rawName)) throw badHeader(rawName.slice(0, 32), "header name is not a token");
-      canon = canonicalName(rawName);
+    // the usual line opens with a known name and its ':' (one compare of octets); any other
+    // takes the search for ':' and the name checks
+    let canon = knownNameBeforeColon(bytes, pos, eol);
+    let colon: number;
+    if (canon !== undefined) colon = NAME_AT.colon;
+    else {
+      colon = s.indexOf(":", pos);
+      if (colon < 0 || colon > eol) throw badHeader(lineName(s, pos, eol), "header line without ':'");
+      let ne = colon;
+      while (ne > pos && (bytes[ne - 1] === 32 || bytes[ne - 1] === 9)) ne--;
+      if (ne === pos) throw badHeader("(empty)", "header line without a name");
+      canon = knownNameAt(bytes, pos, ne);
+      if (canon === undefined) {
+        const rawName = s.slice(pos, ne);
+        if (!isToken(rawName)) throw badHeader(rawName.slice(0, 32), "header name is not a token");
+        canon = canonicalName(rawName);
+      }
     }
     let a = colon + 1;
     while (a < eol && (bytes[a] === 32 || bytes[a] === 9)) a++;
