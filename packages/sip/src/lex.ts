@@ -98,6 +98,35 @@ export function scanQuoted(u: Uint8Array, s: string, i: number, end: number): nu
   return -1;
 }
 
+/** nextBackslash's memory: in `bsText`, no backslash in [bsFrom, bsAt), and one at bsAt (-1: none after bsFrom). */
+let bsText = "";
+let bsFrom = 0;
+let bsAt = -1;
+
+/**
+ * Index of the first backslash in `s` at or after `i`, -1 when there is none. A native search,
+ * remembered for the text, so the forward scans of one parse (each quoted value of each Contact)
+ * search each stretch of the message once: searching from every quoted value to the end of a
+ * message that has no backslash at all would make a many-Contact REGISTER quadratic. Only the
+ * content of `s` matters, so a remembered equal text (compared by `===`) gives the same answer;
+ * the parser forgets it at the start of every message (forgetBackslash), so a message never
+ * skips its own search because the one before it had the same bytes.
+ */
+export function nextBackslash(s: string, i: number): number {
+  if (i >= bsFrom && (bsAt < 0 || i <= bsAt) && s === bsText) return bsAt;
+  bsText = s;
+  bsFrom = i;
+  bsAt = s.indexOf("\\", i);
+  return bsAt;
+}
+
+/** Drop nextBackslash's memory (the parser, per message). */
+export function forgetBackslash(): void {
+  bsText = "";
+  bsFrom = 0;
+  bsAt = -1;
+}
+
 /** Contents of a quoted-string with quoted-pairs resolved; `q` includes the quotes. */
 export function unquote(q: string): string {
   if (q.length < 2 || q.charCodeAt(0) !== 34) return q;
@@ -134,17 +163,22 @@ function paramError(error: string): number {
  * their own parameters out as they go.
  */
 export function scanGenericParam(u: Uint8Array, s: string, i: number, end: number): number {
+  // the LWS, token and value loops are written out here rather than calling skipWs / scanToken:
+  // this runs for every parameter of every Via, From, To and Contact, and the calls were not
+  // always inlined
   if (u[i] !== 59) return paramError(`unexpected '${s[i]!}'`);
-  i = skipWs(u, i + 1, end);
+  i++;
+  while (i < end && (CLASS[u[i]!]! & C_WS) !== 0) i++;
   const ns = i;
-  i = scanToken(u, i, end);
+  while (i < end && (CLASS[u[i]!]! & C_TOKEN) !== 0) i++;
   if (i === ns) return paramError("empty parameter");
   PARAM.ns = ns;
   PARAM.ne = i;
   PARAM.vs = PARAM.ve = -1;
-  i = skipWs(u, i, end);
+  while (i < end && (CLASS[u[i]!]! & C_WS) !== 0) i++;
   if (i < end && u[i] === 61) {
-    i = skipWs(u, i + 1, end);
+    i++;
+    while (i < end && (CLASS[u[i]!]! & C_WS) !== 0) i++;
     const vs = i;
     if (i < end && u[i] === 34) {
       i = scanQuoted(u, s, i, end);
@@ -155,7 +189,7 @@ export function scanGenericParam(u: Uint8Array, s: string, i: number, end: numbe
     }
     PARAM.vs = vs;
     PARAM.ve = i;
-    i = skipWs(u, i, end);
+    while (i < end && (CLASS[u[i]!]! & C_WS) !== 0) i++;
   }
   return i;
 }

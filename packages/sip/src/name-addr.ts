@@ -3,7 +3,7 @@
  * values (RFC 3261 §20.10, RFC 5626 §4.2 +sip.instance / reg-id).
  */
 import { badHeader, type SipParseError } from "./errors.js";
-import { checkGenericParams, isTokenOctet, isWsOctet, nameIs, nameOctets, octetsOf, PARAM, parseGenericParams, scanGenericParam, scanQuoted, skipWs, unquote, unquoteAt } from "./lex.js";
+import { checkGenericParams, isTokenOctet, isWsOctet, nameIs, nameOctets, nextBackslash, octetsOf, PARAM, parseGenericParams, scanGenericParam, scanQuoted, skipWs, unquote, unquoteAt } from "./lex.js";
 import { schemeLength } from "./uri.js";
 import type { Contact, NameAddr } from "./types.js";
 
@@ -247,9 +247,8 @@ export function parseContactAt(u: Uint8Array, src: string, a: number, b: number)
       if (vs >= 0) {
         let x = vs;
         let y = ve;
-        let bs = x;
-        while (bs < y && u[bs] !== 92) bs++;
-        if (bs === y) {
+        const bs = nextBackslash(raw, x);
+        if (bs < 0 || bs >= y) {
           // no quoted-pair: strip the quotes and <> by offsets, one slice
           if (u[x] === 34 && y - x >= 2) { x++; y--; }
           if (y - x >= 2 && u[x] === 60 && u[y - 1] === 62) { x++; y--; }

@@ -13,6 +13,7 @@ import {
 } from "./errors.js";
 import { canonicalName, isToken, isTokenChar, knownNameAt, knownNameBeforeColon, methodAt, NAME_AT } from "./headers.js";
 import { F_FOLDED, LazyRequest, LazyResponse, parseContentLength, SPAN, type LazyMessage } from "./lazy-message.js";
+import { forgetBackslash } from "./lex.js";
 import { parseUri } from "./uri.js";
 import type { SipMessage } from "./message.js";
 
@@ -52,6 +53,7 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
   const maxHeaders = opts?.maxHeaders ?? DEFAULT_MAX_HEADERS;
   const stream = opts?.transport === "stream";
   if (input.length > maxBytes) throw tooLarge(`${input.length} bytes > ${maxBytes}`);
+  forgetBackslash();
   // RFC 3261 §7.5: CRLFs before the start line are ignored.
   let skip = 0;
   while (skip < input.length && (input[skip] === 13 || input[skip] === 10)) skip++;
