@@ -77,13 +77,19 @@ export abstract class LazyMessage {
     const values = (this._values ??= new Array<string | undefined>(this._names.length));
     const cached = values[i];
     if (cached !== undefined) return cached;
+    const v = this._text(i);
+    values[i] = v;
+    return v;
+  }
+
+  /** _value without the cache (the parser keeps the Call-ID itself: no cache array per message for it). */
+  _text(i: number): string {
     const m = this._meta;
     const o = i * F_STRIDE;
     const a = m[o + 1]!;
     const b = m[o + 2]!;
     let v = this._ascii ? this._s.slice(a, b) : this.raw.toString("utf8", a, b);
     if ((m[o + 4]! & F_FOLDED) !== 0) v = v.replace(FOLD_RE, " ");
-    values[i] = v;
     return v;
   }
 
@@ -202,18 +208,33 @@ export abstract class LazyMessage {
     if (this._cseq === undefined) {
       const i = this._index("cseq");
       if (i < 0) throw missingHeader("CSeq");
-      const s = this._span(i);
-      this._cseq = parseCSeq(s, SPAN.a, SPAN.b);
+      this._cseq = this._cseqAt(i);
     }
     return this._cseq;
+  }
+
+  /*
+   * The parser, which found each of these fields in its scan, fills the caches through the *At
+   * helpers with the field's index: no search of the name table per eagerly validated header.
+   */
+
+  /** CSeq of field `i`. */
+  _cseqAt(i: number): { seq: number; method: string } {
+    const s = this._span(i);
+    return parseCSeq(s, SPAN.a, SPAN.b);
+  }
+
+  /** name-addr of field `i` (From, To). */
+  _nameAddrAt(i: number, display: string): NameAddr {
+    const s = this._span(i);
+    return parseNameAddrAt(SPAN.u, s, SPAN.a, SPAN.b, display);
   }
 
   from(): NameAddr {
     if (this._from === undefined) {
       const i = this._index("from");
       if (i < 0) throw missingHeader("From");
-      const s = this._span(i);
-      this._from = parseNameAddrAt(SPAN.u, s, SPAN.a, SPAN.b, "From");
+      this._from = this._nameAddrAt(i, "From");
     }
     return this._from;
   }
@@ -222,8 +243,7 @@ export abstract class LazyMessage {
     if (this._to === undefined) {
       const i = this._index("to");
       if (i < 0) throw missingHeader("To");
-      const s = this._span(i);
-      this._to = parseNameAddrAt(SPAN.u, s, SPAN.a, SPAN.b, "To");
+      this._to = this._nameAddrAt(i, "To");
     }
     return this._to;
   }
@@ -248,29 +268,38 @@ export abstract class LazyMessage {
     if (this._topVia === undefined) {
       const i = this._index("via");
       if (i < 0) throw missingHeader("Via");
-      const s = this._span(i);
-      const a = SPAN.a;
-      const u = SPAN.u;
-      // only the first value of the first Via line, read in place
-      const comma = firstListComma(s, a, SPAN.b);
-      let b = comma < 0 ? SPAN.b : comma;
-      while (b > a && isWsOctet(u[b - 1]!)) b--;
-      let x = a;
-      while (x < b && isWsOctet(u[x]!)) x++;
-      if (x === b) throw badHeader("Via", "empty");
-      this._topVia = parseViaAt(u, s, x, b);
+      this._topVia = this._topViaAt(i);
     }
     return this._topVia;
+  }
+
+  /** The first value of field `i` (the first Via line), read in place. */
+  _topViaAt(i: number): Via {
+    const s = this._span(i);
+    const a = SPAN.a;
+    const u = SPAN.u;
+    const comma = firstListComma(s, a, SPAN.b);
+    let b = comma < 0 ? SPAN.b : comma;
+    while (b > a && isWsOctet(u[b - 1]!)) b--;
+    let x = a;
+    while (x < b && isWsOctet(u[x]!)) x++;
+    if (x === b) throw badHeader("Via", "empty");
+    return parseViaAt(u, s, x, b);
   }
 
   maxForwards(): number | undefined {
     if (this._maxForwards === undefined) {
       const i = this._index("max-forwards");
       if (i < 0) return undefined;
-      const s = this._span(i);
-      this._maxForwards = parseMaxForwards(s, SPAN.a, SPAN.b);
+      this._maxForwards = this._maxForwardsAt(i);
     }
     return this._maxForwards;
+  }
+
+  /** Max-Forwards of field `i`. */
+  _maxForwardsAt(i: number): number {
+    const s = this._span(i);
+    return parseMaxForwards(s, SPAN.a, SPAN.b);
   }
 
   private nameAddrList(canon: string, display: string): NameAddr[] {

@@ -209,17 +209,19 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
   if (iTo < 0) throw missingHeader("To");
   if (iCallId < 0) throw missingHeader("Call-ID");
   if (iCSeq < 0) throw missingHeader("CSeq");
-  const callId = msg._value(iCallId);
+  const callId = msg._text(iCallId);
   if (callId.length === 0) throw badHeader("Call-ID", "empty");
   msg._callId = callId;
-  const cseq = msg.cseq();
+  // the accessors' caches filled from the indices of the scan (the same fields the accessors
+  // would find: the first of each name), in the accessors' order
+  const cseq = (msg._cseq = msg._cseqAt(iCSeq));
   if (msg.kind === "request" && cseq.method !== msg.method) {
     throw badHeader("CSeq", `method ${cseq.method} does not match request method ${msg.method}`);
   }
-  if (iMF >= 0) msg.maxForwards();
-  msg.from();
-  msg.to();
-  msg.topVia();
+  if (iMF >= 0) msg._maxForwards = msg._maxForwardsAt(iMF);
+  msg._from = msg._nameAddrAt(iFrom, "From");
+  msg._to = msg._nameAddrAt(iTo, "To");
+  msg._topVia = msg._topViaAt(iVia);
   if (msg.kind === "request") {
     // RFC 3261 §8.2.1 / RFC 4475 §3.3.2: unknown scheme -> 416; garbage -> 400
     const ruri = parseUri(msg.uri);
