@@ -227,8 +227,24 @@ export function isListHeader(canonical: string): boolean {
  * CSeq-method check then compares one string with itself).
  */
 const METHODS_BY_LENGTH: (string[] | undefined)[] = [];
+const METHOD_OCTETS_BY_LENGTH: (Uint8Array[] | undefined)[] = [];
 for (const m of ["INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "PRACK", "SUBSCRIBE", "NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE"]) {
   (METHODS_BY_LENGTH[m.length] ??= []).push(m);
+  (METHOD_OCTETS_BY_LENGTH[m.length] ??= []).push(Buffer.from(m, "latin1"));
+}
+
+/** methodAt for the text `s` whose octets are `u` (lex.ts): the compare reads octets. */
+export function methodAtOctets(u: Uint8Array, s: string, a: number, b: number): string {
+  const n = b - a;
+  const cands = METHOD_OCTETS_BY_LENGTH[n];
+  if (cands !== undefined) {
+    outer: for (let k = 0; k < cands.length; k++) {
+      const m = cands[k]!;
+      for (let i = 0; i < n; i++) if (u[a + i] !== m[i]) continue outer;
+      return METHODS_BY_LENGTH[n]![k]!;
+    }
+  }
+  return s.slice(a, b);
 }
 
 /** `s.slice(a, b)`, as the constant when it is a known method (methods are case-sensitive, RFC 3261 §7.1). */

@@ -5,7 +5,7 @@
  * are re-decoded as UTF-8 from the bytes when the block is not pure ASCII.
  */
 import { badHeader, missingHeader, SipParseError } from "./errors.js";
-import { canonicalName, displayName, firstListComma, isListHeader, methodAt, splitList } from "./headers.js";
+import { canonicalName, displayName, firstListComma, isListHeader, methodAtOctets, splitList } from "./headers.js";
 import { parseAuthParamsIn } from "./auth.js";
 import { parseContactAt, parseDeltaSeconds, parseNameAddrAt } from "./name-addr.js";
 import { parseUri } from "./uri.js";
@@ -126,7 +126,8 @@ export abstract class LazyMessage {
   private _parseList(canon: string, kind: ListKind, display: string): (Via | NameAddr | Contact | "*")[] {
     const out: (Via | NameAddr | Contact | "*")[] = [];
     const names = this._names;
-    for (let i = 0; i < names.length; i++) {
+    // from the first field of the name on (one native search instead of comparing every name before it)
+    for (let i = names.indexOf(canon); i >= 0 && i < names.length; i++) {
       if (names[i] !== canon) continue;
       const s = this._span(i);
       const u = SPAN.u;
@@ -221,7 +222,7 @@ export abstract class LazyMessage {
   /** CSeq of field `i`. */
   _cseqAt(i: number): { seq: number; method: string } {
     const s = this._span(i);
-    return parseCSeq(s, SPAN.a, SPAN.b);
+    return parseCSeq(s, SPAN.a, SPAN.b, SPAN.u);
   }
 
   /** name-addr of field `i` (From, To). */
@@ -427,13 +428,17 @@ export class LazyResponse extends LazyMessage implements SipResponse {
   reason!: string;
 }
 
-/** RFC 3261 §20.16: CSeq = 1*DIGIT LWS Method; the number must fit 32 bits (RFC 4475 §3.1.2.4). */
-export function parseCSeq(v: string, a = 0, b = v.length): { seq: number; method: string } {
+/**
+ * RFC 3261 §20.16: CSeq = 1*DIGIT LWS Method; the number must fit 32 bits (RFC 4475 §3.1.2.4).
+ * Reads the octets `u` of `v` (lex.ts; octetsOf(v) when omitted), `v` only for the method and
+ * the error text.
+ */
+export function parseCSeq(v: string, a = 0, b = v.length, u: Uint8Array = octetsOf(v)): { seq: number; method: string } {
   let i = a;
   const n = b;
   let seq = 0;
   while (i < n) {
-    const c = v.charCodeAt(i);
+    const c = u[i]!;
     if (c < 48 || c > 57) break;
     seq = seq * 10 + c - 48;
     i++;
@@ -441,13 +446,13 @@ export function parseCSeq(v: string, a = 0, b = v.length): { seq: number; method
   if (i === a || i - a > 10) throw badHeader("CSeq", `bad sequence number in "${v.slice(a, b)}"`);
   if (seq > 4294967295) throw badHeader("CSeq", `sequence number too large in "${v.slice(a, b)}"`);
   const ws = i;
-  while (i < n && (v.charCodeAt(i) === 32 || v.charCodeAt(i) === 9)) i++;
+  while (i < n && (u[i] === 32 || u[i] === 9)) i++;
   if (i === ws || i === n) throw badHeader("CSeq", `missing method in "${v.slice(a, b)}"`);
   for (let k = i; k < n; k++) {
-    const c = v.charCodeAt(k);
+    const c = u[k]!;
     if (c <= 32 || c >= 127) throw badHeader("CSeq", `bad method in "${v.slice(a, b)}"`);
   }
-  return { seq, method: methodAt(v, i, n) };
+  return { seq, method: methodAtOctets(u, v, i, n) };
 }
 
 /** RFC 3261 §20.22: 1*DIGIT, and RFC 3261 §8.1.1.6 / RFC 4475 §3.1.2.4: 0..255 accepted. */
