@@ -39,7 +39,7 @@ export function parseAuthParamsIn(s: string, hdr: string): AuthParams {
       k = skipWs(u, k + 1, end);
       let value: string;
       if (u[k] === 34) {
-        const q = scanQuoted(u, k, end);
+        const q = scanQuoted(u, s, k, end);
         if (q < 0) throw badHeader(hdr, "unterminated quoted string");
         value = unquote(s.slice(k, q));
         i = q;

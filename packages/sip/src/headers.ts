@@ -82,12 +82,18 @@ for (const [k, v] of Object.entries(DISPLAY)) {
 
 /**
  * Known names by length and lower-cased first char, so the parser can recognise a header name
- * in place (case-insensitive compare against the message string) without slicing or hashing.
+ * in place (case-insensitive compare against the message octets) without slicing or hashing.
+ * Each candidate is kept with its octets (BY_SHAPE_OCTETS, same order): the compare then reads
+ * two byte arrays instead of calling charCodeAt on the name for every char of every header line.
  */
-const BY_SHAPE: (string[] | undefined)[] = [];
+// dense arrays filled up front: assigning scattered indices to an empty array would leave it in
+// dictionary mode, a hash lookup per header line
+const BY_SHAPE: (string[] | undefined)[] = new Array<string[] | undefined>(64 * 128).fill(undefined);
+const BY_SHAPE_OCTETS: (Uint8Array[] | undefined)[] = new Array<Uint8Array[] | undefined>(64 * 128).fill(undefined);
 for (const canon of [...Object.keys(DISPLAY)]) {
   const k = canon.length * 128 + canon.charCodeAt(0);
   (BY_SHAPE[k] ??= []).push(canon);
+  (BY_SHAPE_OCTETS[k] ??= []).push(Buffer.from(canon, "latin1"));
 }
 const COMPACT_BY_CODE: (string | undefined)[] = [];
 for (const [k, v] of Object.entries(COMPACT)) {
@@ -101,18 +107,85 @@ export function knownNameAt(u: Uint8Array, a: number, b: number): string | undef
   let c0 = u[a]!;
   if (len === 1) return COMPACT_BY_CODE[c0];
   if (c0 >= 65 && c0 <= 90) c0 += 32;
-  const cands = BY_SHAPE[len * 128 + c0];
+  const k = len * 128 + c0;
+  if (k >= BY_SHAPE_OCTETS.length) return undefined; // longer than any known name
+  const cands = BY_SHAPE_OCTETS[k];
   if (cands === undefined) return undefined;
-  outer: for (let k = 0; k < cands.length; k++) {
-    const cand = cands[k]!;
+  outer: for (let j = 0; j < cands.length; j++) {
+    const cand = cands[j]!;
     for (let i = 1; i < len; i++) {
       let c = u[a + i]!;
       if (c >= 65 && c <= 90) c += 32;
-      if (c !== cand.charCodeAt(i)) continue outer;
+      if (c !== cand[i]) continue outer;
     }
-    return cand;
+    return BY_SHAPE[k]![j];
   }
   return undefined;
+}
+
+/**
+ * Known names by their first two chars (lower-cased), the usual headers first, for
+ * knownNameBeforeColon; each with its octets.
+ */
+const BY_PREFIX: (string[] | undefined)[] = new Array<string[] | undefined>(128 * 128).fill(undefined);
+const BY_PREFIX_OCTETS: (Uint8Array[] | undefined)[] = new Array<Uint8Array[] | undefined>(128 * 128).fill(undefined);
+{
+  const usual = ["via", "from", "to", "call-id", "cseq", "contact", "max-forwards", "content-length", "content-type", "route", "record-route", "expires"];
+  for (const canon of [...usual, ...Object.keys(DISPLAY).filter((n) => !usual.includes(n))]) {
+    const k = canon.charCodeAt(0) * 128 + canon.charCodeAt(1);
+    (BY_PREFIX[k] ??= []).push(canon);
+    (BY_PREFIX_OCTETS[k] ??= []).push(Buffer.from(canon, "latin1"));
+  }
+}
+
+/** Where knownNameBeforeColon found the name's end and the ':' (parsing is synchronous: one scratch object). */
+export const NAME_AT = { end: 0, colon: 0 };
+
+/**
+ * The header line at `pos` (its CR at `eol`) starts with a known header name or compact form,
+ * then optional SP / HTAB, then ':': returns the canonical name and sets NAME_AT; else
+ * undefined, and the caller searches for the ':' itself (an unknown or odd name). For the usual
+ * line this replaces the search for ':' and the separate name lookup by one compare of the
+ * name's octets (what indexOf(":") then knownNameAt would give, as no name char is ':', CR or LF).
+ */
+export function knownNameBeforeColon(u: Uint8Array, pos: number, eol: number): string | undefined {
+  const c0 = u[pos]!;
+  const c1 = u[pos + 1]!; // pos + 1 <= eol: the line is not empty
+  let canon: string | undefined;
+  let e: number;
+  if (c1 === 58 || c1 === 32 || c1 === 9) {
+    canon = COMPACT_BY_CODE[c0];
+    if (canon === undefined) return undefined;
+    e = pos + 1;
+  } else {
+    if (c0 >= 128 || c1 >= 128) return undefined;
+    const k = (c0 >= 65 && c0 <= 90 ? c0 + 32 : c0) * 128 + (c1 >= 65 && c1 <= 90 ? c1 + 32 : c1);
+    const cands = BY_PREFIX_OCTETS[k];
+    if (cands === undefined) return undefined;
+    e = -1;
+    outer: for (let j = 0; j < cands.length; j++) {
+      const cand = cands[j]!;
+      const n = cand.length;
+      if (pos + n >= eol) continue;
+      for (let i = 2; i < n; i++) {
+        let c = u[pos + i]!;
+        if (c >= 65 && c <= 90) c += 32;
+        if (c !== cand[i]) continue outer;
+      }
+      const after = u[pos + n]!;
+      if (after !== 58 && after !== 32 && after !== 9) continue; // a longer name ("allow-events" after "allow")
+      canon = BY_PREFIX[k]![j];
+      e = pos + n;
+      break;
+    }
+    if (canon === undefined) return undefined;
+  }
+  let k = e;
+  while (u[k] === 32 || u[k] === 9) k++;
+  if (u[k] !== 58) return undefined;
+  NAME_AT.end = e;
+  NAME_AT.colon = k;
+  return canon;
 }
 
 /** Canonical lower-case long form of a header name (compact forms expanded). */
@@ -146,6 +219,45 @@ export function knownDisplayName(canonical: string): string | undefined {
 
 export function isListHeader(canonical: string): boolean {
   return LIST_HEADERS.has(canonical);
+}
+
+/**
+ * The methods of RFC 3261 and its extensions, so the Request-Line's and CSeq's method of an
+ * everyday request is a shared constant instead of a fresh slice per message (and the parser's
+ * CSeq-method check then compares one string with itself).
+ */
+const METHODS_BY_LENGTH: (string[] | undefined)[] = [];
+const METHOD_OCTETS_BY_LENGTH: (Uint8Array[] | undefined)[] = [];
+for (const m of ["INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "PRACK", "SUBSCRIBE", "NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE"]) {
+  (METHODS_BY_LENGTH[m.length] ??= []).push(m);
+  (METHOD_OCTETS_BY_LENGTH[m.length] ??= []).push(Buffer.from(m, "latin1"));
+}
+
+/** methodAt for the text `s` whose octets are `u` (lex.ts): the compare reads octets. */
+export function methodAtOctets(u: Uint8Array, s: string, a: number, b: number): string {
+  const n = b - a;
+  const cands = METHOD_OCTETS_BY_LENGTH[n];
+  if (cands !== undefined) {
+    outer: for (let k = 0; k < cands.length; k++) {
+      const m = cands[k]!;
+      for (let i = 0; i < n; i++) if (u[a + i] !== m[i]) continue outer;
+      return METHODS_BY_LENGTH[n]![k]!;
+    }
+  }
+  return s.slice(a, b);
+}
+
+/** `s.slice(a, b)`, as the constant when it is a known method (methods are case-sensitive, RFC 3261 §7.1). */
+export function methodAt(s: string, a: number, b: number): string {
+  const cands = METHODS_BY_LENGTH[b - a];
+  if (cands !== undefined) {
+    outer: for (let k = 0; k < cands.length; k++) {
+      const m = cands[k]!;
+      for (let i = 0; i < m.length; i++) if (s.charCodeAt(a + i) !== m.charCodeAt(i)) continue outer;
+      return m;
+    }
+  }
+  return s.slice(a, b);
 }
 
 /** RFC 3261 §25.1 token characters. */

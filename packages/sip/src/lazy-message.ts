@@ -5,12 +5,12 @@
  * are re-decoded as UTF-8 from the bytes when the block is not pure ASCII.
  */
 import { badHeader, missingHeader, SipParseError } from "./errors.js";
-import { canonicalName, displayName, firstListComma, isListHeader, isWs, splitList } from "./headers.js";
+import { canonicalName, displayName, firstListComma, isListHeader, methodAtOctets, splitList } from "./headers.js";
 import { parseAuthParamsIn } from "./auth.js";
 import { parseContactAt, parseDeltaSeconds, parseNameAddrAt } from "./name-addr.js";
 import { parseUri } from "./uri.js";
 import { parseViaAt } from "./via.js";
-import { octetsOf } from "./lex.js";
+import { isWsOctet, octetsOf } from "./lex.js";
 import { createEditor, type MessageEditor } from "./editor.js";
 import type { HeaderField, SipRequest, SipResponse } from "./message.js";
 import type { AuthParams, Contact, NameAddr, SipUri, TelUri, Via } from "./types.js";
@@ -77,13 +77,19 @@ export abstract class LazyMessage {
     const values = (this._values ??= new Array<string | undefined>(this._names.length));
     const cached = values[i];
     if (cached !== undefined) return cached;
+    const v = this._text(i);
+    values[i] = v;
+    return v;
+  }
+
+  /** _value without the cache (the parser keeps the Call-ID itself: no cache array per message for it). */
+  _text(i: number): string {
     const m = this._meta;
     const o = i * F_STRIDE;
     const a = m[o + 1]!;
     const b = m[o + 2]!;
     let v = this._ascii ? this._s.slice(a, b) : this.raw.toString("utf8", a, b);
     if ((m[o + 4]! & F_FOLDED) !== 0) v = v.replace(FOLD_RE, " ");
-    values[i] = v;
     return v;
   }
 
@@ -120,7 +126,8 @@ export abstract class LazyMessage {
   private _parseList(canon: string, kind: ListKind, display: string): (Via | NameAddr | Contact | "*")[] {
     const out: (Via | NameAddr | Contact | "*")[] = [];
     const names = this._names;
-    for (let i = 0; i < names.length; i++) {
+    // from the first field of the name on (one native search instead of comparing every name before it)
+    for (let i = names.indexOf(canon); i >= 0 && i < names.length; i++) {
       if (names[i] !== canon) continue;
       const s = this._span(i);
       const u = SPAN.u;
@@ -130,8 +137,8 @@ export abstract class LazyMessage {
         const comma = firstListComma(s, a, end);
         let x = a;
         let y = comma < 0 ? end : comma;
-        while (x < y && isWs(u[x]!)) x++;
-        while (y > x && isWs(u[y - 1]!)) y--;
+        while (x < y && isWsOctet(u[x]!)) x++;
+        while (y > x && isWsOctet(u[y - 1]!)) y--;
         if (y > x) {
           if (kind === ListKind.via) out.push(parseViaAt(u, s, x, y));
           else if (kind === ListKind.nameAddr) out.push(parseNameAddrAt(u, s, x, y, display));
@@ -202,18 +209,33 @@ export abstract class LazyMessage {
     if (this._cseq === undefined) {
       const i = this._index("cseq");
       if (i < 0) throw missingHeader("CSeq");
-      const s = this._span(i);
-      this._cseq = parseCSeq(s, SPAN.a, SPAN.b);
+      this._cseq = this._cseqAt(i);
     }
     return this._cseq;
+  }
+
+  /*
+   * The parser, which found each of these fields in its scan, fills the caches through the *At
+   * helpers with the field's index: no search of the name table per eagerly validated header.
+   */
+
+  /** CSeq of field `i`. */
+  _cseqAt(i: number): { seq: number; method: string } {
+    const s = this._span(i);
+    return parseCSeq(s, SPAN.a, SPAN.b, SPAN.u);
+  }
+
+  /** name-addr of field `i` (From, To). */
+  _nameAddrAt(i: number, display: string): NameAddr {
+    const s = this._span(i);
+    return parseNameAddrAt(SPAN.u, s, SPAN.a, SPAN.b, display);
   }
 
   from(): NameAddr {
     if (this._from === undefined) {
       const i = this._index("from");
       if (i < 0) throw missingHeader("From");
-      const s = this._span(i);
-      this._from = parseNameAddrAt(SPAN.u, s, SPAN.a, SPAN.b, "From");
+      this._from = this._nameAddrAt(i, "From");
     }
     return this._from;
   }
@@ -222,8 +244,7 @@ export abstract class LazyMessage {
     if (this._to === undefined) {
       const i = this._index("to");
       if (i < 0) throw missingHeader("To");
-      const s = this._span(i);
-      this._to = parseNameAddrAt(SPAN.u, s, SPAN.a, SPAN.b, "To");
+      this._to = this._nameAddrAt(i, "To");
     }
     return this._to;
   }
@@ -248,29 +269,38 @@ export abstract class LazyMessage {
     if (this._topVia === undefined) {
       const i = this._index("via");
       if (i < 0) throw missingHeader("Via");
-      const s = this._span(i);
-      const a = SPAN.a;
-      const u = SPAN.u;
-      // only the first value of the first Via line, read in place
-      const comma = firstListComma(s, a, SPAN.b);
-      let b = comma < 0 ? SPAN.b : comma;
-      while (b > a && isWs(u[b - 1]!)) b--;
-      let x = a;
-      while (x < b && isWs(u[x]!)) x++;
-      if (x === b) throw badHeader("Via", "empty");
-      this._topVia = parseViaAt(u, s, x, b);
+      this._topVia = this._topViaAt(i);
     }
     return this._topVia;
+  }
+
+  /** The first value of field `i` (the first Via line), read in place. */
+  _topViaAt(i: number): Via {
+    const s = this._span(i);
+    const a = SPAN.a;
+    const u = SPAN.u;
+    const comma = firstListComma(s, a, SPAN.b);
+    let b = comma < 0 ? SPAN.b : comma;
+    while (b > a && isWsOctet(u[b - 1]!)) b--;
+    let x = a;
+    while (x < b && isWsOctet(u[x]!)) x++;
+    if (x === b) throw badHeader("Via", "empty");
+    return parseViaAt(u, s, x, b);
   }
 
   maxForwards(): number | undefined {
     if (this._maxForwards === undefined) {
       const i = this._index("max-forwards");
       if (i < 0) return undefined;
-      const s = this._span(i);
-      this._maxForwards = parseMaxForwards(s, SPAN.a, SPAN.b);
+      this._maxForwards = this._maxForwardsAt(i);
     }
     return this._maxForwards;
+  }
+
+  /** Max-Forwards of field `i`. */
+  _maxForwardsAt(i: number): number {
+    const s = this._span(i);
+    return parseMaxForwards(s, SPAN.a, SPAN.b);
   }
 
   private nameAddrList(canon: string, display: string): NameAddr[] {
@@ -398,13 +428,17 @@ export class LazyResponse extends LazyMessage implements SipResponse {
   reason!: string;
 }
 
-/** RFC 3261 §20.16: CSeq = 1*DIGIT LWS Method; the number must fit 32 bits (RFC 4475 §3.1.2.4). */
-export function parseCSeq(v: string, a = 0, b = v.length): { seq: number; method: string } {
+/**
+ * RFC 3261 §20.16: CSeq = 1*DIGIT LWS Method; the number must fit 32 bits (RFC 4475 §3.1.2.4).
+ * Reads the octets `u` of `v` (lex.ts; octetsOf(v) when omitted), `v` only for the method and
+ * the error text.
+ */
+export function parseCSeq(v: string, a = 0, b = v.length, u: Uint8Array = octetsOf(v)): { seq: number; method: string } {
   let i = a;
   const n = b;
   let seq = 0;
   while (i < n) {
-    const c = v.charCodeAt(i);
+    const c = u[i]!;
     if (c < 48 || c > 57) break;
     seq = seq * 10 + c - 48;
     i++;
@@ -412,13 +446,13 @@ export function parseCSeq(v: string, a = 0, b = v.length): { seq: number; method
   if (i === a || i - a > 10) throw badHeader("CSeq", `bad sequence number in "${v.slice(a, b)}"`);
   if (seq > 4294967295) throw badHeader("CSeq", `sequence number too large in "${v.slice(a, b)}"`);
   const ws = i;
-  while (i < n && (v.charCodeAt(i) === 32 || v.charCodeAt(i) === 9)) i++;
+  while (i < n && (u[i] === 32 || u[i] === 9)) i++;
   if (i === ws || i === n) throw badHeader("CSeq", `missing method in "${v.slice(a, b)}"`);
   for (let k = i; k < n; k++) {
-    const c = v.charCodeAt(k);
+    const c = u[k]!;
     if (c <= 32 || c >= 127) throw badHeader("CSeq", `bad method in "${v.slice(a, b)}"`);
   }
-  return { seq, method: v.slice(i, n) };
+  return { seq, method: methodAtOctets(u, v, i, n) };
 }
 
 /** RFC 3261 §20.22: 1*DIGIT, and RFC 3261 §8.1.1.6 / RFC 4475 §3.1.2.4: 0..255 accepted. */

@@ -9,7 +9,51 @@
  * `octetsOf`, which maps every non-ASCII char to 0x80: the grammars only ever ask whether a
  * char is one particular ASCII char or in an ASCII class, so the answers are the same.
  */
-import { isTokenChar, isWs } from "./headers.js";
+import { isTokenChar } from "./headers.js";
+
+/**
+ * Octet classes, one table lookup per octet instead of a chain of range tests (the scans below run
+ * over every char of every header a proxy reads). 256 entries, so any octet indexes it; non-ASCII
+ * octets belong to no class, as with isTokenChar / isWs.
+ */
+const CLASS = new Uint8Array(256);
+/** RFC 3261 §25.1 token */
+const C_TOKEN = 1;
+/** unquoted generic-param value: token / host, incl. an IPv6 reference (':' '[' ']') */
+const C_GENVALUE = 2;
+/** SP / HTAB / CR / LF */
+const C_WS = 4;
+/** a sent-by host name or IPv4 (via.ts): ALPHA / DIGIT / '-' / '.' / '_' */
+const C_HOST = 8;
+/** A-Z */
+const C_UPPER = 16;
+for (let c = 0; c < 128; c++) {
+  if (isTokenChar(c)) CLASS[c]! |= C_TOKEN | C_GENVALUE;
+  if (c === 58 || c === 91 || c === 93) CLASS[c]! |= C_GENVALUE;
+  if (c === 32 || c === 9 || c === 13 || c === 10) CLASS[c]! |= C_WS;
+  if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95) CLASS[c]! |= C_HOST;
+  if (c >= 65 && c <= 90) CLASS[c]! |= C_UPPER;
+}
+
+/** isWs for an octet (see CLASS). */
+export function isWsOctet(c: number): boolean {
+  return (CLASS[c]! & C_WS) !== 0;
+}
+
+/** isTokenChar for an octet (see CLASS). */
+export function isTokenOctet(c: number): boolean {
+  return (CLASS[c]! & C_TOKEN) !== 0;
+}
+
+/** A char of a Via sent-by host name or IPv4 address (see CLASS). */
+export function isHostOctet(c: number): boolean {
+  return (CLASS[c]! & C_HOST) !== 0;
+}
+
+/** A-Z (see CLASS). */
+export function isUpperOctet(c: number): boolean {
+  return (CLASS[c]! & C_UPPER) !== 0;
+}
 
 /** One octet per char of `s` (non-ASCII chars as 0x80), see the module comment. */
 export function octetsOf(s: string): Buffer {
@@ -24,26 +68,63 @@ export function octetsOf(s: string): Buffer {
 
 /** Skip SP / HTAB / CR / LF (LWS after unfolding may still hold CRLF in raw values). */
 export function skipWs(u: Uint8Array, i: number, end: number): number {
-  while (i < end && isWs(u[i]!)) i++;
+  while (i < end && (CLASS[u[i]!]! & C_WS) !== 0) i++;
   return i;
 }
 
 export function scanToken(u: Uint8Array, i: number, end: number): number {
-  while (i < end && isTokenChar(u[i]!)) i++;
+  while (i < end && (CLASS[u[i]!]! & C_TOKEN) !== 0) i++;
   return i;
 }
 
 /**
- * At `i` a '"' opens a quoted-string (RFC 3261 §25.1, quoted-pair allowed). Returns the index
- * just past the closing quote, or -1 when it is not terminated before `end`.
+ * At `i` a '"' opens a quoted-string (RFC 3261 §25.1, quoted-pair allowed) of the text `s`
+ * (octets `u`). Returns the index just past the closing quote, or -1 when it is not terminated
+ * before `end`. The close is the first '"' that is not the second char of a quoted-pair: a native
+ * search finds the first '"', and when the octet before it is not a backslash no quoted-pair can
+ * have taken it (a pair escapes only the one char after its '\'). Only a '"' right after a
+ * backslash needs the char-by-char scan (a +sip.instance value is ~50 chars: the search is
+ * several times cheaper than a loop over the octets).
  */
-export function scanQuoted(u: Uint8Array, i: number, end: number): number {
+export function scanQuoted(u: Uint8Array, s: string, i: number, end: number): number {
+  const q = s.indexOf('"', i + 1);
+  if (q < 0 || q >= end) return -1; // no '"' at all before `end`: unterminated either way
+  if (u[q - 1] !== 92) return q + 1;
   for (let j = i + 1; j < end; j++) {
     const c = u[j]!;
     if (c === 92) j++;
     else if (c === 34) return j + 1;
   }
   return -1;
+}
+
+/** nextBackslash's memory: in `bsText`, no backslash in [bsFrom, bsAt), and one at bsAt (-1: none after bsFrom). */
+let bsText = "";
+let bsFrom = 0;
+let bsAt = -1;
+
+/**
+ * Index of the first backslash in `s` at or after `i`, -1 when there is none. A native search,
+ * remembered for the text, so the forward scans of one parse (each quoted value of each Contact)
+ * search each stretch of the message once: searching from every quoted value to the end of a
+ * message that has no backslash at all would make a many-Contact REGISTER quadratic. Only the
+ * content of `s` matters, so a remembered equal text (compared by `===`) gives the same answer;
+ * the parser forgets it at the start of every message (forgetBackslash), so a message never
+ * skips its own search because the one before it had the same bytes.
+ */
+export function nextBackslash(s: string, i: number): number {
+  if (i >= bsFrom && (bsAt < 0 || i <= bsAt) && s === bsText) return bsAt;
+  bsText = s;
+  bsFrom = i;
+  bsAt = s.indexOf("\\", i);
+  return bsAt;
+}
+
+/** Drop nextBackslash's memory (the parser, per message). */
+export function forgetBackslash(): void {
+  bsText = "";
+  bsFrom = 0;
+  bsAt = -1;
 }
 
 /** Contents of a quoted-string with quoted-pairs resolved; `q` includes the quotes. */
@@ -66,11 +147,6 @@ export function unquoteAt(s: string, a: number, b: number): string {
   return s.slice(a + 1, b - 1);
 }
 
-/** Characters allowed in an unquoted generic-param value: token / host (incl. IPv6 reference). */
-export function isGenValueChar(c: number): boolean {
-  return isTokenChar(c) || c === 58 /* : */ || c === 91 /* [ */ || c === 93 /* ] */;
-}
-
 /** What scanGenericParam read: name `[ns, ne)`, value `[vs, ve)` (-1 for a flag), or why it failed. */
 export const PARAM = { ns: 0, ne: 0, vs: -1, ve: -1, error: "" };
 
@@ -87,28 +163,33 @@ function paramError(error: string): number {
  * their own parameters out as they go.
  */
 export function scanGenericParam(u: Uint8Array, s: string, i: number, end: number): number {
+  // the LWS, token and value loops are written out here rather than calling skipWs / scanToken:
+  // this runs for every parameter of every Via, From, To and Contact, and the calls were not
+  // always inlined
   if (u[i] !== 59) return paramError(`unexpected '${s[i]!}'`);
-  i = skipWs(u, i + 1, end);
+  i++;
+  while (i < end && (CLASS[u[i]!]! & C_WS) !== 0) i++;
   const ns = i;
-  i = scanToken(u, i, end);
+  while (i < end && (CLASS[u[i]!]! & C_TOKEN) !== 0) i++;
   if (i === ns) return paramError("empty parameter");
   PARAM.ns = ns;
   PARAM.ne = i;
   PARAM.vs = PARAM.ve = -1;
-  i = skipWs(u, i, end);
+  while (i < end && (CLASS[u[i]!]! & C_WS) !== 0) i++;
   if (i < end && u[i] === 61) {
-    i = skipWs(u, i + 1, end);
+    i++;
+    while (i < end && (CLASS[u[i]!]! & C_WS) !== 0) i++;
     const vs = i;
     if (i < end && u[i] === 34) {
-      i = scanQuoted(u, i, end);
+      i = scanQuoted(u, s, i, end);
       if (i < 0) return paramError("unterminated quoted string");
     } else {
-      while (i < end && isGenValueChar(u[i]!)) i++;
+      while (i < end && (CLASS[u[i]!]! & C_GENVALUE) !== 0) i++;
       if (i === vs) return paramError("empty parameter value");
     }
     PARAM.vs = vs;
     PARAM.ve = i;
-    i = skipWs(u, i, end);
+    while (i < end && (CLASS[u[i]!]! & C_WS) !== 0) i++;
   }
   return i;
 }
@@ -125,14 +206,23 @@ export function checkGenericParams(u: Uint8Array, s: string, i: number, end: num
   return undefined;
 }
 
-/** The octets `u[a, b)` equal lower-case `name` ignoring ASCII case. */
-export function nameIs(u: Uint8Array, a: number, b: number, name: string): boolean {
-  if (b - a !== name.length) return false;
-  for (let i = 0; i < name.length; i++) {
-    let c = u[a + i]!;
-    if (c >= 65 && c <= 90) c += 32;
-    if (c !== name.charCodeAt(i)) return false;
-  }
+/** Octet -> its ASCII lower case (any other octet unchanged). */
+const LOWER = new Uint8Array(256);
+for (let c = 0; c < 256; c++) LOWER[c] = c >= 65 && c <= 90 ? c + 32 : c;
+
+/** The octets of a lower-case parameter or protocol name, for nameIs. */
+export function nameOctets(name: string): Uint8Array {
+  return Buffer.from(name, "latin1");
+}
+
+/**
+ * The octets `u[a, b)` equal the lower-case `name` (nameOctets) ignoring ASCII case: two byte
+ * arrays and a lower-case table, rather than charCodeAt on the name for every char.
+ */
+export function nameIs(u: Uint8Array, a: number, b: number, name: Uint8Array): boolean {
+  const n = name.length;
+  if (b - a !== n) return false;
+  for (let i = 0; i < n; i++) if (LOWER[u[a + i]!] !== name[i]) return false;
   return true;
 }
 

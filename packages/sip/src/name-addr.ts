@@ -3,8 +3,7 @@
  * values (RFC 3261 §20.10, RFC 5626 §4.2 +sip.instance / reg-id).
  */
 import { badHeader, type SipParseError } from "./errors.js";
-import { isTokenChar, isWs } from "./headers.js";
-import { checkGenericParams, nameIs, octetsOf, PARAM, parseGenericParams, scanGenericParam, scanQuoted, skipWs, unquote, unquoteAt } from "./lex.js";
+import { checkGenericParams, isTokenOctet, isWsOctet, nameIs, nameOctets, nextBackslash, octetsOf, PARAM, parseGenericParams, scanGenericParam, scanQuoted, skipWs, unquote, unquoteAt } from "./lex.js";
 import { schemeLength } from "./uri.js";
 import type { Contact, NameAddr } from "./types.js";
 
@@ -75,8 +74,8 @@ const SCAN = { display: undefined as string | undefined, uri: "", a: 0, b: 0, ps
 
 function scanNameAddr(u: Uint8Array, src: string, a: number, b: number, hdr: string, checkParams: boolean): void {
   const s = src;
-  while (a < b && isWs(u[a]!)) a++;
-  while (b > a && isWs(u[b - 1]!)) b--;
+  while (a < b && isWsOctet(u[a]!)) a++;
+  while (b > a && isWsOctet(u[b - 1]!)) b--;
   const end = b;
   let i = a;
   let display: string | undefined;
@@ -84,7 +83,7 @@ function scanNameAddr(u: Uint8Array, src: string, a: number, b: number, hdr: str
   const c0 = i < end ? u[i]! : -1;
   let laquot = -1;
   if (c0 === 34) {
-    const q = scanQuoted(u, i, end);
+    const q = scanQuoted(u, s, i, end);
     if (q < 0) throw badHeader(hdr, "unterminated quoted display name");
     display = unquoteAt(s, i, q);
     i = skipWs(u, q, end);
@@ -98,13 +97,13 @@ function scanNameAddr(u: Uint8Array, src: string, a: number, b: number, hdr: str
     while (j < end) {
       const c = u[j]!;
       if (c === 60) break;
-      if (!isTokenChar(c) && c !== 32 && c !== 9 && c !== 13 && c !== 10) tokens = false;
+      if (!isTokenOctet(c) && !isWsOctet(c)) tokens = false;
       j++;
     }
     if (j < end && tokens) {
       laquot = j;
       let de = j;
-      while (de > i && isWs(u[de - 1]!)) de--;
+      while (de > i && isWsOctet(u[de - 1]!)) de--;
       display = de > i ? s.slice(i, de) : undefined;
     } else if (j < end && schemeLength(u, i, end) < 0) {
       throw badHeader(hdr, "display name is not a token list or quoted string");
@@ -118,7 +117,7 @@ function scanNameAddr(u: Uint8Array, src: string, a: number, b: number, hdr: str
     while (ra < end) {
       const c = u[ra]!;
       if (c === 62) break;
-      if (c === 32 || c === 9 || c === 13 || c === 10) white = true;
+      if (isWsOctet(c)) white = true;
       ra++;
     }
     if (ra >= end) throw badHeader(hdr, "missing >");
@@ -235,7 +234,7 @@ export function parseContactAt(u: Uint8Array, src: string, a: number, b: number)
     if (i < 0) throw contactError(PARAM.error);
     const { ns, ne, vs, ve } = PARAM;
     const len = ne - ns;
-    if (len === 7 && nameIs(u, ns, ne, "expires")) {
+    if (len === 7 && nameIs(u, ns, ne, N_EXPIRES)) {
       if (vs >= 0 && u[vs] !== 34) expires = deltaAt(raw, vs, ve);
       else expires = vs < 0 ? undefined : parseDeltaSeconds(unquote(raw.slice(vs, ve)));
       if (expires === undefined) throw contactError(`bad expires "${vs < 0 ? "null" : raw.slice(vs, ve)}"`);
@@ -244,13 +243,12 @@ export function parseContactAt(u: Uint8Array, src: string, a: number, b: number)
       const value = vs < 0 ? null : raw.slice(vs, ve);
       q = value === null ? NaN : parseQ(value);
       if (Number.isNaN(q)) throw contactError(`bad q "${String(value)}"`);
-    } else if (len === 13 && nameIs(u, ns, ne, "+sip.instance")) {
+    } else if (len === 13 && nameIs(u, ns, ne, N_INSTANCE)) {
       if (vs >= 0) {
         let x = vs;
         let y = ve;
-        let bs = x;
-        while (bs < y && u[bs] !== 92) bs++;
-        if (bs === y) {
+        const bs = nextBackslash(raw, x);
+        if (bs < 0 || bs >= y) {
           // no quoted-pair: strip the quotes and <> by offsets, one slice
           if (u[x] === 34 && y - x >= 2) { x++; y--; }
           if (y - x >= 2 && u[x] === 60 && u[y - 1] === 62) { x++; y--; }
@@ -261,13 +259,17 @@ export function parseContactAt(u: Uint8Array, src: string, a: number, b: number)
           instance = v;
         }
       }
-    } else if (len === 6 && nameIs(u, ns, ne, "reg-id")) {
+    } else if (len === 6 && nameIs(u, ns, ne, N_REG_ID)) {
       regId = vs < 0 ? undefined : deltaAt(raw, vs, ve);
       if (regId === undefined) throw contactError(`bad reg-id "${vs < 0 ? "null" : raw.slice(vs, ve)}"`);
     }
   }
   return new ContactValue(display, uri, u, src, va, end, ps, expires, q, instance, regId);
 }
+
+const N_EXPIRES = nameOctets("expires");
+const N_INSTANCE = nameOctets("+sip.instance");
+const N_REG_ID = nameOctets("reg-id");
 
 function parseQ(v: string): number {
   const n = v.length;

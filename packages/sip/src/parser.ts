@@ -11,8 +11,9 @@ import {
   badContentLength, badHeader, badStartLine, badVersion, incomplete, missingHeader, SipErrorCode, SipParseError,
   tooLarge,
 } from "./errors.js";
-import { canonicalName, isToken, isTokenChar, knownNameAt } from "./headers.js";
+import { canonicalName, isToken, isTokenChar, knownNameAt, knownNameBeforeColon, methodAt, NAME_AT } from "./headers.js";
 import { F_FOLDED, LazyRequest, LazyResponse, parseContentLength, SPAN, type LazyMessage } from "./lazy-message.js";
+import { forgetBackslash } from "./lex.js";
 import { parseUri } from "./uri.js";
 import type { SipMessage } from "./message.js";
 
@@ -52,6 +53,7 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
   const maxHeaders = opts?.maxHeaders ?? DEFAULT_MAX_HEADERS;
   const stream = opts?.transport === "stream";
   if (input.length > maxBytes) throw tooLarge(`${input.length} bytes > ${maxBytes}`);
+  forgetBackslash();
   // RFC 3261 §7.5: CRLFs before the start line are ignored.
   let skip = 0;
   while (skip < input.length && (input[skip] === 13 || input[skip] === 10)) skip++;
@@ -125,16 +127,23 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
       pos = eol + 2;
       continue;
     }
-    const colon = s.indexOf(":", pos);
-    if (colon < 0 || colon > eol) throw badHeader(lineName(s, pos, eol), "header line without ':'");
-    let ne = colon;
-    while (ne > pos && (bytes[ne - 1] === 32 || bytes[ne - 1] === 9)) ne--;
-    if (ne === pos) throw badHeader("(empty)", "header line without a name");
-    let canon = knownNameAt(bytes, pos, ne);
-    if (canon === undefined) {
-      const rawName = s.slice(pos, ne);
-      if (!isToken(rawName)) throw badHeader(rawName.slice(0, 32), "header name is not a token");
-      canon = canonicalName(rawName);
+    // the usual line opens with a known name and its ':' (one compare of octets); any other
+    // takes the search for ':' and the name checks
+    let canon = knownNameBeforeColon(bytes, pos, eol);
+    let colon: number;
+    if (canon !== undefined) colon = NAME_AT.colon;
+    else {
+      colon = s.indexOf(":", pos);
+      if (colon < 0 || colon > eol) throw badHeader(lineName(s, pos, eol), "header line without ':'");
+      let ne = colon;
+      while (ne > pos && (bytes[ne - 1] === 32 || bytes[ne - 1] === 9)) ne--;
+      if (ne === pos) throw badHeader("(empty)", "header line without a name");
+      canon = knownNameAt(bytes, pos, ne);
+      if (canon === undefined) {
+        const rawName = s.slice(pos, ne);
+        if (!isToken(rawName)) throw badHeader(rawName.slice(0, 32), "header name is not a token");
+        canon = canonicalName(rawName);
+      }
     }
     let a = colon + 1;
     while (a < eol && (bytes[a] === 32 || bytes[a] === 9)) a++;
@@ -175,7 +184,7 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
     msg = res;
   } else {
     const req = new LazyRequest(bytes, s, ascii, sle + 2, fieldMeta, fieldNames, bodyStart);
-    req.method = s.slice(0, slA);
+    req.method = methodAt(s, 0, slA);
     req.uri = s.slice(slA + 1, slB);
     msg = req;
   }
@@ -200,17 +209,19 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
   if (iTo < 0) throw missingHeader("To");
   if (iCallId < 0) throw missingHeader("Call-ID");
   if (iCSeq < 0) throw missingHeader("CSeq");
-  const callId = msg._value(iCallId);
+  const callId = msg._text(iCallId);
   if (callId.length === 0) throw badHeader("Call-ID", "empty");
   msg._callId = callId;
-  const cseq = msg.cseq();
+  // the accessors' caches filled from the indices of the scan (the same fields the accessors
+  // would find: the first of each name), in the accessors' order
+  const cseq = (msg._cseq = msg._cseqAt(iCSeq));
   if (msg.kind === "request" && cseq.method !== msg.method) {
     throw badHeader("CSeq", `method ${cseq.method} does not match request method ${msg.method}`);
   }
-  if (iMF >= 0) msg.maxForwards();
-  msg.from();
-  msg.to();
-  msg.topVia();
+  if (iMF >= 0) msg._maxForwards = msg._maxForwardsAt(iMF);
+  msg._from = msg._nameAddrAt(iFrom, "From");
+  msg._to = msg._nameAddrAt(iTo, "To");
+  msg._topVia = msg._topViaAt(iVia);
   if (msg.kind === "request") {
     // RFC 3261 §8.2.1 / RFC 4475 §3.3.2: unknown scheme -> 416; garbage -> 400
     const ruri = parseUri(msg.uri);
@@ -280,10 +291,16 @@ function parseRequestLine(s: string, sle: number): void {
     throw badStartLine("no SIP-Version");
   }
   if (sp2 === sp1 + 1) throw badStartLine("more than one SP before the Request-URI");
-  const version = s.slice(sp2 + 1, sle);
-  checkVersion(version, true);
+  // the usual "SIP/2.0" is checked in place; anything else gets the full check and its error
+  if (!isSip20At(s, sp2 + 1, sle)) checkVersion(s.slice(sp2 + 1, sle), true);
   START.a = sp1;
   START.b = sp2;
+}
+
+/** `s[a, b)` is "SIP/2.0" ignoring case (what checkVersion accepts). */
+function isSip20At(s: string, a: number, b: number): boolean {
+  return b - a === 7 && (s.charCodeAt(a) | 32) === 115 && (s.charCodeAt(a + 1) | 32) === 105 && (s.charCodeAt(a + 2) | 32) === 112 &&
+    s.charCodeAt(a + 3) === 47 && s.charCodeAt(a + 4) === 50 && s.charCodeAt(a + 5) === 46 && s.charCodeAt(a + 6) === 48;
 }
 
 function checkVersion(version: string, request: boolean): void {

@@ -4,7 +4,7 @@
  */
 import { SipParseError, SipErrorCode, unsupportedScheme } from "./errors.js";
 import type { SipUri, TelUri } from "./types.js";
-import { lowerSlice, octetsOf } from "./lex.js";
+import { octetsOf } from "./lex.js";
 
 function bad(detail: string): SipParseError {
   return new SipParseError({ code: SipErrorCode.badUri, sipStatus: 400, reason: "Bad URI", detail });
@@ -150,13 +150,17 @@ export function parseSipUri(s: string): SipUri {
     hostType = "ipv6";
     i = close + 1;
   } else {
+    // the host loop notes upper case, so the usual lower-case host is one slice (no second
+    // scan in lowerSlice)
+    let upper = false;
     while (i < end) {
       const c = s.charCodeAt(i);
       if (c === 58 || c === 59 || c === 63) break;
       if (c >= 128 || (CLASS[c]! & Cls.Host) === 0) throw bad(`bad host character in "${s}"`);
+      if (c <= 90 && c >= 65) upper = true;
       i++;
     }
-    host = lowerSlice(s, p, i);
+    host = upper ? s.slice(p, i).toLowerCase() : s.slice(p, i);
     if (host.length === 0) throw bad(`empty host in "${s}"`);
     hostType = hostKind(host);
     if (hostType === "ipv6") throw bad(`IPv6 address without [] in "${s}"`); // RFC 5118 §4.2

@@ -4,8 +4,7 @@
  * full parameter map is built only when `params` is asked for.
  */
 import { badHeader } from "./errors.js";
-import { isWs } from "./headers.js";
-import { lowerSlice, nameIs, octetsOf, PARAM, parseGenericParams, scanGenericParam, scanToken, skipWs, unquote } from "./lex.js";
+import { isHostOctet, isUpperOctet, isWsOctet, nameIs, nameOctets, octetsOf, PARAM, parseGenericParams, scanGenericParam, scanToken, skipWs, unquote } from "./lex.js";
 import { isIpv6 } from "./uri.js";
 import type { Via } from "./types.js";
 
@@ -50,12 +49,13 @@ class ViaValue implements Via {
   }
 }
 
+const N_SIP = nameOctets("sip");
+const N_BRANCH = nameOctets("branch");
+const N_RECEIVED = nameOctets("received");
+const N_RPORT = nameOctets("rport");
+
 function fail(detail: string): never {
   throw badHeader("Via", detail);
-}
-
-function isHostChar(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95;
 }
 
 /**
@@ -71,8 +71,8 @@ export function parseVia(input: string): Via {
  * message text, its bytes and a field's offsets, so no value string is cut out before scanning it.
  */
 export function parseViaAt(u: Uint8Array, src: string, start: number, end: number): Via {
-  while (start < end && isWs(u[start]!)) start++;
-  while (end > start && isWs(u[end - 1]!)) end--;
+  while (start < end && isWsOctet(u[start]!)) start++;
+  while (end > start && isWsOctet(u[end - 1]!)) end--;
   const s = src;
   let i: number;
   let j: number;
@@ -80,7 +80,7 @@ export function parseViaAt(u: Uint8Array, src: string, start: number, end: numbe
   if (end - start > 8 && isSip20(u, start)) i = start + 8;
   else {
     j = scanToken(u, start, end);
-    if (!nameIs(u, start, j, "sip")) fail("protocol name is not SIP");
+    if (!nameIs(u, start, j, N_SIP)) fail("protocol name is not SIP");
     i = skipWs(u, j, end);
     if (i >= end || u[i]! !== 47) fail("missing / after protocol name");
     i = skipWs(u, i + 1, end);
@@ -104,10 +104,18 @@ export function parseViaAt(u: Uint8Array, src: string, start: number, end: numbe
     if (!isIpv6(host)) fail("bad IPv6 reference");
     i = close + 1;
   } else {
+    // one pass over the host octets notes upper case, so the usual lower-case host is one slice
+    // without the second scan lowerSlice would make
     j = i;
-    while (j < end && isHostChar(u[j]!)) j++;
+    let upper = false;
+    while (j < end) {
+      const c = u[j]!;
+      if (!isHostOctet(c)) break;
+      if (isUpperOctet(c)) upper = true;
+      j++;
+    }
     if (j === i) fail("missing host");
-    host = lowerSlice(s, i, j);
+    host = upper ? s.slice(i, j).toLowerCase() : s.slice(i, j);
     i = j;
   }
   i = skipWs(u, i, end);
@@ -136,15 +144,15 @@ export function parseViaAt(u: Uint8Array, src: string, start: number, end: numbe
     if (i < 0) fail(PARAM.error);
     const { ns, ne, vs, ve } = PARAM;
     const len = ne - ns;
-    if (len === 6 && nameIs(u, ns, ne, "branch")) {
+    if (len === 6 && nameIs(u, ns, ne, N_BRANCH)) {
       if (vs < 0) fail("branch without value");
       branch = s.slice(vs, ve);
-    } else if (len === 8 && nameIs(u, ns, ne, "received")) {
+    } else if (len === 8 && nameIs(u, ns, ne, N_RECEIVED)) {
       if (vs >= 0) {
         received = unquote(s.slice(vs, ve));
         if (received.charCodeAt(0) === 91 && received.endsWith("]")) received = received.slice(1, -1);
       }
-    } else if (len === 5 && nameIs(u, ns, ne, "rport")) {
+    } else if (len === 5 && nameIs(u, ns, ne, N_RPORT)) {
       if (vs < 0) rport = null;
       else {
         let n = 0;
