@@ -106,6 +106,8 @@ export function knownNameAt(u: Uint8Array, a: number, b: number): string | undef
   const len = b - a;
   let c0 = u[a]!;
   if (len === 1) return COMPACT_BY_CODE[c0];
+  // The key packs the first octet into 7 bits: a non-ASCII one would alias the next length's names.
+  if (c0 >= 128) return undefined;
   if (c0 >= 65 && c0 <= 90) c0 += 32;
   const k = len * 128 + c0;
   if (k >= BY_SHAPE_OCTETS.length) return undefined; // longer than any known name

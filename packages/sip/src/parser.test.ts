@@ -310,6 +310,16 @@ describe("header fields (RFC 3261 §7.3)", () => {
     expect(m.header("subject")).toBe("héllo wörld");
   });
 
+  it("RFC 3261 §25.1: a header name must be a token; a non-ASCII first octet is never taken for a known name", () => {
+    // 0xE4 + "at" once aliased "Date" (one char longer, first char 0xE4 - 128 = "d") in the name table.
+    for (const name of ["\xE4at", "\xE4xyz", "\xF4o"]) {
+      const text = Buffer.concat([req("OPTIONS").subarray(0, req("OPTIONS").indexOf("Content-Length")), Buffer.from(`${name}: x\r\nContent-Length: 0\r\n\r\n`, "latin1")]);
+      const e = fails(text);
+      expect(e.sipStatus, JSON.stringify(name)).toBe(400);
+      expect(e.reason).toMatch(/^Bad Header: /);
+    }
+  });
+
   it("RFC 4475 §3.3.8: a repeated identical single-valued header is tolerated, a different one is 400", () => {
     expect(ok(req("OPTIONS", ["Call-ID: c1@example.com"])).callId).toBe("c1@example.com");
     for (const [line, hdr] of [["Call-ID: other", "Call-ID"], ["From: <sip:x@h>;tag=9", "From"], ["To: <sip:y@h>", "To"], ["CSeq: 2 OPTIONS", "CSeq"], ["Max-Forwards: 5", "Max-Forwards"]] as const) {
