@@ -251,6 +251,37 @@ describe("no open relay with a token the sender holds", () => {
     expect(third.received).toHaveLength(0);
   });
 
+  it("DESIGN §6: the token in the edge's own Via on a request from a worker names the internal socket, and is refused as a Route (403 Forbidden Route)", async () => {
+    await using bob = await TestUa.create({ transport: "udp" });
+    await using alice = await TestUa.create({ transport: "udp" });
+    await using mallory = await TestUa.create({ transport: "udp" });
+    const user = `bob-ft-${randomToken(3)}`;
+    expect(sipStatus(await bob.request(register(bob, user), edge(), 10_000))).toBe(200);
+    alice.send(request(alice, { method: "MESSAGE", ruri: `sip:${user}@example.com` }), edge());
+    const delivered = await bob.nextMessage((m) => m.startsWith("MESSAGE "), 10_000);
+    // The edge's Via (on top) carries `ft`, the token of the flow the request came in on: the worker's hop.
+    const ft = /;ft=([^;,\s]+)/.exec(sipHeader(delivered, "via")!)?.[1];
+    expect(ft).toBeDefined();
+    for (const toTag of [true, false]) {
+      const res = await mallory.request(request(mallory, { method: "OPTIONS", toTag, extra: [`Route: <sip:${ft!}@127.0.0.1:${sys.sipPort};lr>`] }), edge(), 10_000);
+      expect(statusLine(res)).toBe("SIP/2.0 403 Forbidden Route");
+    }
+  });
+
+  it("RFC 3261 §26.3.2.1: a new request from outside over another party's flow (a token seen in a Record-Route) is refused; an in-dialog one is delivered", async () => {
+    await using trunk = await TestUa.create({ transport: "udp" });
+    await using phone = await TestUa.create({ transport: "udp" });
+    const route = `Route: <sip:${ownToken(trunk)}@127.0.0.1:${sys.sipPort};lr>`;
+    const res = await phone.request(request(phone, { method: "INVITE", ruri: "sip:+19005550100@carrier.example", extra: [route] }), edge(), 10_000);
+    expect(statusLine(res)).toBe("SIP/2.0 403 Relaying Forbidden");
+    await waitForMetric("edgepath_sip_rejections_total", { status: "403", reason: "relay-flow" }, 1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(trunk.received).toHaveLength(0);
+    // Within a dialog (To tag) the edge follows its Record-Route over that flow, as for any call.
+    phone.send(request(phone, { method: "BYE", toTag: true, ruri: `sip:x@${trunk.hostport}`, extra: [route] }), edge());
+    expect(await trunk.nextMessage((m) => m.startsWith("BYE "), 10_000)).toContain("BYE ");
+  });
+
   it("DESIGN §6: a host name that resolves to a worker, followed by a valid token, is refused on the resolved address (403 Forbidden Route)", async () => {
     await using ua = await TestUa.create({ transport: "udp" });
     const ring = (await (await fetch(`${sys.adminUrl}/v1/ring`)).json()) as { members: { sipAddress: string }[] };

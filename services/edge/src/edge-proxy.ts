@@ -404,6 +404,20 @@ export class EdgeProxy {
         this.reject(req, flow, decision, decision.why, receivedVia, topVia);
         return;
       case "flow":
+        // DESIGN §6: a token naming our internal socket (the edge's Via `ft` on a request a worker
+        // sent carries one) would put a stranger's request on the worker's doorstep: refused.
+        if (this.isInternalDescriptor(decision.flow)) {
+          this.reject(req, flow, { status: 403, reason: "Forbidden Route" }, "route-internal", receivedVia, topVia);
+          return;
+        }
+        // Only workers start requests towards a UA's flow (along its Path, after their checks; they
+        // reach us on the internal socket, where no public request arrives as an initial one). A new
+        // request from outside over another party's flow (a token seen in a Record-Route) would
+        // bypass them: a phone could place calls over a trunk's connection (RFC 3261 §26.3.2.1).
+        if (!inDialog && fromPublic) {
+          this.reject(req, flow, RELAYING_FORBIDDEN, "relay-flow", receivedVia, topVia);
+          return;
+        }
         for (let i = 0; i < decision.pop; i++) editor.removeTopValue("route");
         this.forwardToFlow(req, editor, flow, decision.flow, branch, inDialog, receivedVia, topVia);
         return;
@@ -697,6 +711,12 @@ export class EdgeProxy {
   private isInternalFlow(flow: FlowInfo): boolean {
     const l = this.internalListener;
     return l !== undefined && flow.transport === "udp" && flow.localPort === l.port && (flow.localAddress === l.host || isWildcard(l.host));
+  }
+
+  /** The descriptor is of a flow on our internal socket (a worker's or another edge's hop to us). */
+  private isInternalDescriptor(d: FlowDescriptor): boolean {
+    const l = this.internalListener;
+    return l !== undefined && d.transport === "udp" && d.localPort === l.port && (d.localAddress === l.host || isWildcard(l.host));
   }
 
   private flowAlive(d: FlowDescriptor): boolean {
