@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FlowTokenCodec } from "@edgepath/flow-token";
-import { randomToken, sipHeader, sipStatus, sipText, TestUa, waitFor, type TestUaTransport, type UaTarget } from "@edgepath/testkit";
+import { randomToken, sipHeader, sipHeaders, sipStatus, sipText, TestUa, waitFor, type TestUaTransport, type UaTarget } from "@edgepath/testkit";
 import { startEmbedded, type EmbeddedSystem } from "./support/embedded.js";
 
 const MAX_MESSAGE_BYTES = 4000;
@@ -266,6 +266,31 @@ describe("no open relay with a token the sender holds", () => {
       const res = await mallory.request(request(mallory, { method: "OPTIONS", toTag, extra: [`Route: <sip:${ft!}@127.0.0.1:${sys.sipPort};lr>`] }), edge(), 10_000);
       expect(statusLine(res)).toBe("SIP/2.0 403 Forbidden Route");
     }
+  });
+
+  it("RFC 3261 §16.7 step 3: a made-up response sent from the public side with Vias copied from a request the callee saw does not reach the caller", async () => {
+    await using bob = await TestUa.create({ transport: "udp" });
+    await using alice = await TestUa.create({ transport: "udp" });
+    const user = `bob-forge-${randomToken(3)}`;
+    expect(sipStatus(await bob.request(register(bob, user), edge(), 10_000))).toBe(200);
+    const msg = request(alice, { method: "MESSAGE", ruri: `sip:${user}@example.com` });
+    alice.send(msg, edge());
+    const delivered = await bob.nextMessage((m) => m.startsWith("MESSAGE "), 10_000);
+    // Edge (public side, to Bob), worker, edge (internal side, to the worker, ft = Alice's flow), Alice.
+    const vias = sipHeaders(delivered, "via").flatMap((v) => v.split(/,(?=\s*SIP\/)/).map((x) => x.trim()));
+    expect(vias).toHaveLength(4);
+    const before = await metric("edgepath_sip_drops_total", { reason: "response-wrong-side" });
+    const forged = sipText("SIP/2.0 486 Busy Here", [
+      ...vias.slice(2).map((v) => `Via: ${v}`),
+      `From: ${sipHeader(msg, "from")!}`,
+      `To: ${sipHeader(msg, "to")!};tag=forged`,
+      `Call-ID: ${sipHeader(msg, "call-id")!}`,
+      `CSeq: ${sipHeader(msg, "cseq")!}`,
+    ]);
+    bob.send(forged, edge());
+    await waitForMetric("edgepath_sip_drops_total", { reason: "response-wrong-side" }, before + 1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(alice.received.filter((m) => m.startsWith("SIP/2.0 486"))).toHaveLength(0);
   });
 
   it("RFC 3261 §26.3.2.1: a new request from outside over another party's flow (a token seen in a Record-Route) is refused; an in-dialog one is delivered", async () => {

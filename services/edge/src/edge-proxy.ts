@@ -595,6 +595,14 @@ export class EdgeProxy {
       this.dropResponse(res, flow, "response-not-ours", "top Via is not this edge's");
       return;
     }
+    // Our Via names the side the request left on (internal address towards workers and other edges,
+    // a public one towards UAs), and the answer must come back on that side. Otherwise anyone who
+    // saw the Vias of a request (the callee sees them all) could send a made-up answer from the
+    // public side into the caller's flow.
+    if ((top.host === this.internal.host && (top.port ?? 5060) === this.internal.port) !== this.isInternalFlow(flow)) {
+      this.dropResponse(res, flow, "response-wrong-side", "our Via's side is not the side the response arrived on");
+      return;
+    }
     const ft = top.params.get("ft");
     const decoded = ft ? this.opts.flowTokens.decode(ft) : undefined;
     if (decoded === undefined || !decoded.ok) {
