@@ -293,6 +293,25 @@ describe("no open relay with a token the sender holds", () => {
     expect(alice.received.filter((m) => m.startsWith("SIP/2.0 486"))).toHaveLength(0);
   });
 
+  it("DESIGN §3: requests naming a closed flow each get 430, but the workers hear that it is gone once, not once per request", async () => {
+    // A TCP flow of this edge that no longer exists (a connection id never used), as an old
+    // Record-Route would name it.
+    const dead = new FlowTokenCodec(sys.config.secret).encode({
+      transport: "tcp", localAddress: "127.0.0.1", localPort: sys.sipPort, remoteAddress: "127.0.0.1", remotePort: 40999, connectionId: 424242,
+    });
+    const marks = (): Promise<number> => metric("edgepath_store_operation_duration_seconds_count", { op: "markUnreachable" });
+    const before = await marks();
+    await using ua = await TestUa.create({ transport: "udp" });
+    for (let i = 0; i < 5; i++) {
+      const res = await ua.request(request(ua, { method: "BYE", toTag: true, extra: [`Route: <sip:${dead}@127.0.0.1:${sys.sipPort};transport=tcp;lr>`] }), edge(), 10_000);
+      expect(statusLine(res)).toBe("SIP/2.0 430 Flow Failed");
+    }
+    // One event, which each of the two workers applies once.
+    await waitFor(async () => ((await marks()) >= before + 1 ? true : undefined), { timeoutMs: 10_000, what: "the gone flow reported" });
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await marks()) - before).toBeLessThanOrEqual(2);
+  });
+
   it("RFC 3261 §26.3.2.1: a new request from outside over another party's flow (a token seen in a Record-Route) is refused; an in-dialog one is delivered", async () => {
     await using trunk = await TestUa.create({ transport: "udp" });
     await using phone = await TestUa.create({ transport: "udp" });

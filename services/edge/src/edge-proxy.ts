@@ -135,6 +135,8 @@ export class EdgeProxy {
   /** DESIGN §6: which Route entries from the public side name our internals (route-trust.ts). */
   private readonly routeTrust: RouteTrustContext;
   private workerAddrs: { version: number; set: ReadonlySet<string> } = { version: -1, set: new Set() };
+  /** Flow token -> when its "gone" was last published (reportFlowGone). */
+  private readonly flowGoneReported = new Map<string, number>();
 
   constructor(private readonly opts: EdgeProxyOptions) {
     this.log = opts.logger;
@@ -523,7 +525,7 @@ export class EdgeProxy {
   private forwardToFlow(req: SipRequest, editor: MessageEditor, inbound: FlowInfo, target: FlowDescriptor, branch: string, inDialog: boolean, receivedVia: string, topVia: Via): void {
     if (!this.flowAlive(target)) {
       // RFC 5626 §5.3: "If the flow ... no longer exists, the proxy MUST send a 430 (Flow Failed) response."
-      this.opts.bus?.publish(Subjects.flowFailed, { flowToken: this.opts.flowTokens.encode(target), edge: this.internalAddress, reason: "gone", at: Date.now() }, tracingEnabled() ? busTraceHeaders(activeSpan()) : undefined);
+      this.reportFlowGone(target);
       this.reject(req, inbound, { status: 430, reason: "Flow Failed" }, "flow-failed", receivedVia, topVia);
       return;
     }
@@ -721,6 +723,21 @@ export class EdgeProxy {
     return l !== undefined && flow.transport === "udp" && flow.localPort === l.port && (flow.localAddress === l.host || isWildcard(l.host));
   }
 
+  /**
+   * Tells the workers that a flow a request named is gone (DESIGN §3), once per token per
+   * FLOW_GONE_REPORT_MS: every worker updates the store for each event, and anyone holding a
+   * dead flow's token could otherwise turn each request they send into that much work.
+   */
+  private reportFlowGone(target: FlowDescriptor): void {
+    const flowToken = this.opts.flowTokens.encode(target);
+    const now = Date.now();
+    const last = this.flowGoneReported.get(flowToken);
+    if (last !== undefined && now - last < FLOW_GONE_REPORT_MS) return;
+    if (this.flowGoneReported.size >= FLOW_GONE_REPORTS_HELD) this.flowGoneReported.clear();
+    this.flowGoneReported.set(flowToken, now);
+    this.opts.bus?.publish(Subjects.flowFailed, { flowToken, edge: this.internalAddress, reason: "gone", at: now }, tracingEnabled() ? busTraceHeaders(activeSpan()) : undefined);
+  }
+
   /** The descriptor is of a flow on our internal socket (a worker's or another edge's hop to us). */
   private isInternalDescriptor(d: FlowDescriptor): boolean {
     const l = this.internalListener;
@@ -845,6 +862,11 @@ function remoteOf(flow: FlowInfo | DropSource): string {
 function flowToRef(flow: FlowInfo): ReturnType<typeof flowRefOf> {
   return flowRefOf(descriptorOf(flow));
 }
+
+/** A gone flow is reported to the workers at most this often (they act on the first report). */
+const FLOW_GONE_REPORT_MS = 10_000;
+/** Bound on the tokens remembered for that; past it the memory starts over. */
+const FLOW_GONE_REPORTS_HELD = 10_000;
 
 const RELAYING_FORBIDDEN: Rejection = { status: 403, reason: "Relaying Forbidden" };
 
