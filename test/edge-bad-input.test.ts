@@ -233,6 +233,11 @@ describe.each<TestUaTransport>(["udp", "tcp"])("requests the edge refuses, over 
     const res = await answer(await mk({ method: "OPTIONS", ruri: `sip:127.0.0.1:${sys.sipPort}`, maxForwards: 0 }), 200);
     expect(sipHeader(res, "allow")).toContain("REGISTER");
     expect(sipHeader(res, "via")).toMatch(/;received=127\.0\.0\.1/);
+    // The same keepalive sent through the edge as outbound proxy (a served domain, or its address).
+    for (const route of ["Route: <sip:example.com;lr>", `Route: <sip:127.0.0.1:${sys.sipPort};lr>`]) {
+      const viaProxy = await answer(await mk({ method: "OPTIONS", ruri: "sip:example.com", extra: [route] }), 200);
+      expect(sipHeader(viaProxy, "allow")).toContain("REGISTER");
+    }
   });
 });
 
@@ -310,6 +315,17 @@ describe("no open relay with a token the sender holds", () => {
     await waitFor(async () => ((await marks()) >= before + 1 ? true : undefined), { timeoutMs: 10_000, what: "the gone flow reported" });
     await new Promise((r) => setTimeout(r, 300));
     expect((await marks()) - before).toBeLessThanOrEqual(2);
+
+    // A token another edge issued (its local address is not ours: replicas behind one load balancer
+    // address): 430 here, but its flow may be alive there, so the workers are not told it is gone.
+    const foreign = new FlowTokenCodec(sys.config.secret).encode({
+      transport: "tcp", localAddress: "127.0.0.9", localPort: sys.sipPort, remoteAddress: "127.0.0.1", remotePort: 40998, connectionId: 7,
+    });
+    const beforeForeign = await marks();
+    const res = await ua.request(request(ua, { method: "BYE", toTag: true, extra: [`Route: <sip:${foreign}@127.0.0.1:${sys.sipPort};transport=tcp;lr>`] }), edge(), 10_000);
+    expect(statusLine(res)).toBe("SIP/2.0 430 Flow Failed");
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await marks()).toBe(beforeForeign);
   });
 
   it("RFC 3261 §26.3.2.1: a new request from outside over another party's flow (a token seen in a Record-Route) is refused; an in-dialog one is delivered", async () => {

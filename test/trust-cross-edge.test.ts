@@ -7,10 +7,10 @@
  * each other's internal addresses from edge membership. Needs `pnpm exec tsc -b` first.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { randomToken, sipHeader, sipHeaders, sipMethod, sipStatus, sipText, startNats, startRedis, TestUa, waitFor, type NatsServer, type RedisServer } from "@edgepath/testkit";
+import { randomToken, sipHeader, sipMethod, sipStatus, startNats, startRedis, TestUa, waitFor, type NatsServer, type RedisServer } from "@edgepath/testkit";
 import { FlowTokenCodec } from "@edgepath/flow-token";
 import { getJson, startNode, type NodeProc } from "./support/cluster.js";
-import { answer, inDialog, register, via } from "./support/ua.js";
+import { answer, inDialog, inviteText, recordRoutes, register } from "./support/ua.js";
 
 const WAIT = 15_000;
 let redis: RedisServer;
@@ -40,41 +40,51 @@ afterAll(async () => {
   await Promise.allSettled([redis?.stop(), nats?.stop()]);
 }, 30_000);
 
+interface CrossEdgeCall {
+  readonly rr: string[];
+  readonly callId: string;
+  readonly aliceFrom: string;
+  readonly bobFrom: string;
+}
+
+/** Alice (on edge B) calls Bob (registered on edge A); Bob answers 200 and Alice has it. */
+async function crossEdgeCall(alice: TestUa, bob: TestUa): Promise<CrossEdgeCall> {
+  const bobUser = `bob-${randomToken(3)}`;
+  await register(bob, at(edgeA), bobUser);
+  // Through edge B; the worker sends it to edge A, which holds Bob's flow.
+  const callId = `${randomToken()}@call`;
+  const aliceFrom = `<sip:alice@example.com>;tag=${randomToken(4)}`;
+  alice.send(inviteText(alice, { to: `sip:${bobUser}@example.com`, from: aliceFrom, callId, contact: `<sip:alice@${alice.hostport}>` }), at(edgeB));
+  const inv = await bob.nextMessage((m) => sipMethod(m) === "INVITE" && sipHeader(m, "call-id") === callId, WAIT);
+  const bobTag = randomToken(4);
+  bob.send(answer(inv, 200, "OK", { toTag: bobTag, contact: `<sip:${bobUser}@${bob.hostport}>` }), at(edgeA));
+  await alice.nextMessage((m) => sipStatus(m) === 200 && sipHeader(m, "call-id") === callId, WAIT);
+  return { rr: recordRoutes(inv), callId, aliceFrom, bobFrom: `<sip:${bobUser}@example.com>;tag=${bobTag}` };
+}
+
+/** Bob hangs up along the Record-Route (in order, RFC 3261 §12.1.1) through edge A; Alice answers 200. */
+async function bobHangsUp(alice: TestUa, bob: TestUa, call: CrossEdgeCall): Promise<void> {
+  const done = bob.request(inDialog(bob, "BYE", { target: `sip:alice@${alice.hostport}`, routeSet: call.rr, from: call.bobFrom, to: call.aliceFrom, callId: call.callId, cseq: 2 }), at(edgeA), WAIT);
+  const bye = await alice.nextMessage((m) => sipMethod(m) === "BYE" && sipHeader(m, "call-id") === call.callId, WAIT);
+  alice.send(answer(bye, 200, "OK"), at(edgeB));
+  expect(sipStatus(await done)).toBe(200);
+}
+
 describe("Route trust across two edges (DESIGN §6, RFC 5658)", () => {
   it("a dialog's BYE crosses from edge A to edge B's internal socket; a stranger's Route to it is refused", async () => {
     await using alice = await TestUa.create({ transport: "udp" });
     await using bob = await TestUa.create({ transport: "udp" });
     await using mallory = await TestUa.create({ transport: "udp" });
     await using victim = await TestUa.create({ transport: "udp" });
-    const bobUser = `bob-${randomToken(3)}`;
-    await register(bob, at(edgeA), bobUser);
-
-    // Alice calls Bob through edge B; the worker sends it to edge A, which holds Bob's flow.
-    const callId = `${randomToken()}@call`;
-    const aliceFrom = `<sip:alice@example.com>;tag=${randomToken(4)}`;
-    alice.send(
-      sipText(`INVITE sip:${bobUser}@example.com SIP/2.0`, [via(alice), "Max-Forwards: 70", `From: ${aliceFrom}`, `To: <sip:${bobUser}@example.com>`, `Call-ID: ${callId}`, "CSeq: 1 INVITE", `Contact: <sip:alice@${alice.hostport}>`]),
-      at(edgeB),
-    );
-    const inv = await bob.nextMessage((m) => sipMethod(m) === "INVITE" && sipHeader(m, "call-id") === callId, WAIT);
-    const rr = sipHeaders(inv, "record-route").flatMap((v) => v.split(/,(?=\s*<)/).map((s) => s.trim()));
+    const call = await crossEdgeCall(alice, bob);
+    const rr = call.rr;
     expect(rr).toHaveLength(4);
     // Edge B's internal entry sits in the set Bob will use towards edge A.
     const bInternal = edgeB.ready.internal[0]!;
-    expect(rr[2]).toBe(`<sip:${bInternal};lr>`);
-    const bobTag = randomToken(4);
-    bob.send(answer(inv, 200, "OK", { toTag: bobTag, contact: `<sip:${bobUser}@${bob.hostport}>` }), at(edgeA));
-    await alice.nextMessage((m) => sipStatus(m) === 200 && sipHeader(m, "call-id") === callId, WAIT);
-
+    // It carries the cluster's mark for that address, so edge A knows it for one of ours without membership.
+    expect(rr[2]).toBe(`<sip:${bInternal};lr;em=${new FlowTokenCodec(SECRET).edgeMark(bInternal)}>`);
     // Bob hangs up via edge A: next hop edge B's internal socket, then Alice's token: allowed.
-    const done = bob.request(
-      inDialog(bob, "BYE", { target: `sip:alice@${alice.hostport}`, routeSet: rr, from: `<sip:${bobUser}@example.com>;tag=${bobTag}`, to: aliceFrom, callId, cseq: 1 }),
-      at(edgeA),
-      WAIT,
-    );
-    const bye = await alice.nextMessage((m) => sipMethod(m) === "BYE" && sipHeader(m, "call-id") === callId, WAIT);
-    alice.send(answer(bye, 200, "OK"), at(edgeB));
-    expect(sipStatus(await done)).toBe(200);
+    await bobHangsUp(alice, bob, call);
 
     // Mallory routes straight at edge B's internal socket, aiming at a third party: refused at edge A.
     // Edges learn each other from heartbeats (every second): retried until edge A has heard B's.
@@ -155,5 +165,18 @@ describe("Route trust across two edges (DESIGN §6, RFC 5658)", () => {
     expect(res).toMatch(/^SIP\/2\.0 500 Next Hop Unreachable\r\n/);
     expect(sipHeader(res, "via")).toMatch(/;received=127\.0\.0\.1/);
     expect(sipHeader(res, "via")).toMatch(/;rport=\d+/);
+  }, 60_000);
+
+  // Last in the file: it stops nats-server.
+  it("an established cross-edge call keeps its in-dialog requests while NATS is down and the edges have forgotten each other", async () => {
+    await using alice = await TestUa.create({ transport: "udp" });
+    await using bob = await TestUa.create({ transport: "udp" });
+    const call = await crossEdgeCall(alice, bob);
+
+    // NATS goes away for longer than the member TTL (3 s): edge A no longer lists edge B.
+    await nats.stop();
+    await new Promise((r) => setTimeout(r, 4000));
+
+    await bobHangsUp(alice, bob, call);
   }, 60_000);
 });

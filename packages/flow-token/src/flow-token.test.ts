@@ -280,3 +280,22 @@ describe("FlowTokenCodec result caches", () => {
     expect(() => new FlowTokenCodec(SECRET, { cacheSize: 1.5 })).toThrow(RangeError);
   });
 });
+
+describe("FlowTokenCodec edge marks (an edge's internal Record-Route entry)", () => {
+  it("is deterministic per address and secret, and verifies only for that address", () => {
+    const a = new FlowTokenCodec("cluster-secret-0123456789abcdef");
+    const b = new FlowTokenCodec("cluster-secret-0123456789abcdef");
+    const other = new FlowTokenCodec("another-secret-0123456789abcdef");
+    const mark = a.edgeMark("10.0.0.6:5070");
+    expect(mark).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(b.isEdgeMark("10.0.0.6:5070", mark)).toBe(true);
+    expect(b.isEdgeMark("10.0.0.7:5070", mark)).toBe(false);
+    expect(other.isEdgeMark("10.0.0.6:5070", mark)).toBe(false);
+    expect(b.isEdgeMark("10.0.0.6:5070", `${mark.slice(0, -1)}A`)).toBe(mark.endsWith("A"));
+    expect(b.isEdgeMark("10.0.0.6:5070", "")).toBe(false);
+    // A mark is not a flow token and a flow token is not a mark.
+    expect(a.decode(mark).ok).toBe(false);
+    const token = a.encode({ transport: "udp", localAddress: "10.0.0.6", localPort: 5070, remoteAddress: "10.0.0.9", remotePort: 5070, connectionId: 0 });
+    expect(a.isEdgeMark("10.0.0.6:5070", token)).toBe(false);
+  });
+});

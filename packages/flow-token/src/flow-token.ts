@@ -59,6 +59,9 @@ export class FlowTokenError extends Error {
 }
 
 export const FLOW_TOKEN_VERSION = 1;
+
+/** Domain separation for edge marks (FlowTokenCodec.edgeMark). */
+const EDGE_MARK_LABEL = Buffer.from("\0edgepath edge internal\0", "latin1");
 const MAC_LEN = 16;
 const V6_LOCAL = 0x10;
 const V6_REMOTE = 0x20;
@@ -135,6 +138,7 @@ export class FlowTokenCodec {
   readonly #dec = Buffer.alloc(MAX_BYTES + 3);
   readonly #encoded: GenerationalCache<string> | undefined;
   readonly #decoded: GenerationalCache<FlowTokenDecodeResult> | undefined;
+  readonly #marks = new Map<string, string>();
 
   constructor(secret: string | Buffer, opts: FlowTokenCodecOptions = {}) {
     const cacheSize = opts.cacheSize ?? 16_384;
@@ -200,6 +204,32 @@ export class FlowTokenCodec {
   }
 
   /** Verifies and decodes a token. Never throws: any input yields a result. */
+  /**
+   * The mark an edge puts on its internal Record-Route entry (`;em=`), made with the cluster key
+   * over the edge's advertised internal "host:port". Another edge checks it to tell that a hop
+   * names one of ours without relying on live membership (a NATS outage, a restart before the
+   * first heartbeats: established calls keep their in-dialog requests). The input starts with a
+   * zero octet, which no flow token body does (they start with the version), so the two MACs
+   * never collide. 128 bits, base64url.
+   */
+  edgeMark(internalAddress: string): string {
+    const address = internalAddress.toLowerCase();
+    let mark = this.#marks.get(address);
+    if (mark === undefined) {
+      mark = createHmac("sha256", this.#key).update(EDGE_MARK_LABEL).update(address, "utf8").digest().subarray(0, 16).toString("base64url");
+      // Bounded: marks are checked for addresses a sender wrote, so anyone could fill the cache.
+      if (this.#marks.size >= 1024) this.#marks.clear();
+      this.#marks.set(address, mark);
+    }
+    return mark;
+  }
+
+  /** `mark` is the edge mark for this internal "host:port" (see {@link edgeMark}). */
+  isEdgeMark(internalAddress: string, mark: string): boolean {
+    const expected = this.edgeMark(internalAddress);
+    return mark.length === expected.length && timingSafeEqual(Buffer.from(mark, "latin1"), Buffer.from(expected, "latin1"));
+  }
+
   decode(token: string): FlowTokenDecodeResult {
     if (typeof token !== "string") return MALFORMED;
     const cache = this.#decoded;

@@ -42,7 +42,7 @@ import { formatHostPort, OwnAddresses, parseHostPort, type HostPort } from "./ad
 import { descriptorOf, flowRefOf, isSameFlow, tokenOf } from "./flow.js";
 import { decideRoute } from "./loose-route.js";
 import { decidePath, pathValue, type PathPolicy } from "./path.js";
-import { recordRouteValues, shouldRecordRoute, type RouteSide } from "./record-route.js";
+import { EDGE_MARK_PARAM, recordRouteValues, shouldRecordRoute, type RouteSide } from "./record-route.js";
 import { checkLoop, checkMaxForwards, checkProxyRequire, EDGE_SUPPORTED, type Rejection } from "./request-checks.js";
 import { EDGE_BRANCH_PREFIX, loopHash, statelessBranch } from "./stateless-branch.js";
 import { errorResponseForUnparsable } from "./unparsable.js";
@@ -120,6 +120,8 @@ export class EdgeProxy {
   private readonly domains: ReadonlySet<string>;
   private readonly log: Logger;
   private internal: HostPort = { host: "", port: 0 };
+  /** The cluster's mark for our internal address, on our internal Record-Route entries (record-route.ts). */
+  private internalMark = "";
   private internalListener: BoundListener | undefined;
   private publicListeners: BoundListener[] = [];
   /** Public listener -> its advertised address (EdgeProxyOptions.publicAdvertise), built once at start. */
@@ -179,6 +181,7 @@ export class EdgeProxy {
     this.internal = adv ?? { host: this.internalListener.host, port: this.internalListener.port };
     this.own.add(this.internal.host, this.internal.port);
     this.own.add(this.internalListener.host, this.internalListener.port);
+    this.internalMark = this.opts.flowTokens.edgeMark(formatHostPort(this.internal));
     for (const l of this.publicListeners) {
       this.own.add(l.host, l.port);
       // RFC 3261 §16.4: on a wildcard listener every interface address is "us" (a TCP flow's
@@ -363,7 +366,7 @@ export class EdgeProxy {
     // RFC 3261 §11 / §16.3 step 3: OPTIONS addressed to the edge itself is answered here
     // (keepalive and health checks of trunks and load balancers), even at Max-Forwards 0.
     if (req.method === "OPTIONS" && routes.length === 0 && !inDialog && this.isSelfUri(req)) {
-      this.reply(req, flow, receivedVia, topVia, { status: 200, reason: "OK", headers: [["Allow", ALLOW], ["Accept", "application/sdp"], ["Supported", EDGE_SUPPORTED.join(", ")]] });
+      this.answerOptions(req, flow, receivedVia, topVia);
       return;
     }
 
@@ -436,10 +439,15 @@ export class EdgeProxy {
         }
         for (let i = 0; i < decision.pop; i++) editor.removeTopValue("route");
         const target = { transport: decision.transport, host: decision.host, port: decision.port };
+        // Another edge's internal Record-Route entry carries the cluster's mark for its address, so
+        // the hop is known to be one of ours also while membership is empty or stale (a NATS outage,
+        // our own restart): established cross-edge calls keep working.
+        const mark = decision.uri.params.get(EDGE_MARK_PARAM);
+        const markedEdge = typeof mark === "string" && this.opts.flowTokens.isEdgeMark(formatHostPort({ host: decision.uri.host, port: target.port }), mark);
         this.resolveThen(target.host, req, flow, (address) => {
-          const internalHop = this.isInternalAddress(address, target.port);
+          const internalHop = markedEdge || this.isInternalAddress(address, target.port);
           // Checked on the resolved address too: a name of the sender's may point anywhere.
-          if (fromPublic && !this.isPeerEdgeAddress(address, target.port)) {
+          if (fromPublic && !markedEdge && !this.isPeerEdgeAddress(address, target.port)) {
             if (internalHop) this.reject(req, flow, { status: 403, reason: "Forbidden Route" }, "route-internal", receivedVia, topVia);
             else this.reject(req, flow, RELAYING_FORBIDDEN, "relay-route", receivedVia, topVia);
             return;
@@ -454,10 +462,20 @@ export class EdgeProxy {
         return;
       }
       case "request-uri":
+        // The same keepalive sent through us as outbound proxy (Route: <sip:example.com;lr>).
+        if (req.method === "OPTIONS" && !inDialog && this.isSelfUri(req)) {
+          this.answerOptions(req, flow, receivedVia, topVia);
+          return;
+        }
         for (let i = 0; i < decision.pop; i++) editor.removeTopValue("route");
         this.routeOnRequestUri(req, editor, flow, branch, inDialog, receivedVia, topVia);
         return;
     }
+  }
+
+  /** RFC 3261 §11: the edge's own answer to OPTIONS addressed to it. */
+  private answerOptions(req: SipRequest, flow: FlowInfo, receivedVia: string, topVia: Via): void {
+    this.reply(req, flow, receivedVia, topVia, { status: 200, reason: "OK", headers: [["Allow", ALLOW], ["Accept", "application/sdp"], ["Supported", EDGE_SUPPORTED.join(", ")]] });
   }
 
   /** No Route left: REGISTERs and requests for local domains go to the worker that owns the AOR. */
@@ -525,7 +543,9 @@ export class EdgeProxy {
   private forwardToFlow(req: SipRequest, editor: MessageEditor, inbound: FlowInfo, target: FlowDescriptor, branch: string, inDialog: boolean, receivedVia: string, topVia: Via): void {
     if (!this.flowAlive(target)) {
       // RFC 5626 §5.3: "If the flow ... no longer exists, the proxy MUST send a 430 (Flow Failed) response."
-      this.reportFlowGone(target);
+      // Only our own flows are reported: a token another edge issued (replicas behind one load
+      // balancer address share advertised Route entries) names a flow that may be alive there.
+      if (this.own.isOwn(target.localAddress, target.localPort)) this.reportFlowGone(target);
       this.reject(req, inbound, { status: 430, reason: "Flow Failed" }, "flow-failed", receivedVia, topVia);
       return;
     }
@@ -657,7 +677,7 @@ export class EdgeProxy {
   // ---- helpers ----
 
   private internalSide(): RouteSide {
-    return { address: this.internal, transport: "udp" };
+    return { address: this.internal, transport: "udp", edgeMark: this.internalMark };
   }
 
   /** The public-side address for a flow of this transport, with the flow's token when it is a UA flow. */

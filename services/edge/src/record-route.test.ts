@@ -59,4 +59,10 @@ describe("recordRouteValues", () => {
     expect(uri.params.get("transport")).toBe("tls");
     expect(uri.params.has("lr")).toBe(true);
   });
+
+  it("an internal-side entry carries the edge mark as the em parameter, which parses back", () => {
+    const internal: RouteSide = { address: { host: "10.0.0.5", port: 5070 }, transport: "udp", edgeMark: "AbCdEfGhIjKlMnOpQrStUv" };
+    expect(recordRouteUri(internal)).toBe("<sip:10.0.0.5:5070;lr;em=AbCdEfGhIjKlMnOpQrStUv>");
+    expect(parseSipUri(parseNameAddr(recordRouteUri(internal)).uri).params.get("em")).toBe("AbCdEfGhIjKlMnOpQrStUv");
+  });
 });

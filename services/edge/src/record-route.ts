@@ -17,6 +17,9 @@
 import { formatHostPort, type HostPort } from "./addresses.js";
 import type { TransportKind } from "@edgepath/transport";
 
+/** URI parameter of an edge's internal Record-Route entry carrying its edge mark. */
+export const EDGE_MARK_PARAM = "em";
+
 const DIALOG_FORMING: ReadonlySet<string> = new Set(["INVITE", "SUBSCRIBE", "NOTIFY", "REFER"]);
 
 export function shouldRecordRoute(method: string, inDialog: boolean): boolean {
@@ -28,13 +31,16 @@ export interface RouteSide {
   readonly transport: TransportKind;
   /** Flow token of the UA's flow on this side, when this side faces a UA. */
   readonly flowToken?: string;
+  /** On the internal side: the cluster's mark for this edge's internal address (FlowTokenCodec.edgeMark). */
+  readonly edgeMark?: string;
 }
 
 export function recordRouteUri(side: RouteSide): string {
   const user = side.flowToken !== undefined ? `${side.flowToken}@` : "";
   // RFC 7118 §5.2: the URI transport parameter is "ws" for WS and WSS alike ("WSS" exists only in Via).
   const transport = side.transport === "udp" ? "" : `;transport=${side.transport === "wss" ? "ws" : side.transport}`;
-  return `<sip:${user}${formatHostPort(side.address)}${transport};lr>`;
+  const mark = side.edgeMark !== undefined ? `;${EDGE_MARK_PARAM}=${side.edgeMark}` : "";
+  return `<sip:${user}${formatHostPort(side.address)}${transport};lr${mark}>`;
 }
 
 /**
