@@ -445,6 +445,17 @@ describe("EDGEPATH_PUBLIC_ADVERTISE (edge behind NAT / a load balancer)", () => 
     expect(e[0]).toMatch(why);
   });
 
+  it("refuses an internal address that is also a public one (the edge tells its sides apart by address)", () => {
+    const env = { ...EDGE_ENV, EDGEPATH_SIP_LISTEN: "udp:10.0.0.5:5070,tcp:10.0.0.5:5060" };
+    const e = errs(env, "edge");
+    expect(e).toHaveLength(1);
+    expect(e[0]).toMatch(/^EDGEPATH_ADVERTISE: 10\.0\.0\.5:5070 is also a public listener/);
+    const adv = errs({ ...EDGE_ENV, EDGEPATH_SIP_LISTEN: "udp:0.0.0.0:5060", EDGEPATH_ADVERTISE: "203.0.113.7:5060", EDGEPATH_PUBLIC_ADVERTISE: "203.0.113.7" }, "edge");
+    expect(adv.some((x) => /^EDGEPATH_ADVERTISE: 203\.0\.113\.7:5060 is also a public address/.test(x))).toBe(true);
+    // Same host, other port: fine.
+    expect(ok({ ...EDGE_ENV, EDGEPATH_SIP_LISTEN: "udp:10.0.0.5:5060" }, "edge").config.sip.advertise).toEqual({ host: "10.0.0.5", port: 5070 });
+  });
+
   it("warns on a registrar, which has no public side", () => {
     const { warnings } = ok({ ...REG_ENV, EDGEPATH_PUBLIC_ADVERTISE: "203.0.113.7" }, "registrar");
     expect(warnings).toContain("EDGEPATH_PUBLIC_ADVERTISE: only used by edges");

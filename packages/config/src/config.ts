@@ -465,6 +465,17 @@ function makeSchema(role: Role, warnings: string[]) {
       if (role !== "all" && c.EDGEPATH_ADVERTISE === undefined && isWildcardHost(il.host)) {
         issue("EDGEPATH_ADVERTISE", `required when EDGEPATH_INTERNAL_LISTEN is a wildcard address (${formatHostPort(il)})`);
       }
+      // The edge tells its internal side from its public side by address (Via, Record-Route, the
+      // side a response must arrive on): the two must not share one.
+      const internalAt = c.EDGEPATH_ADVERTISE ?? il;
+      const clash = (host: string, port: number): boolean => host.toLowerCase() === internalAt.host.toLowerCase() && port === internalAt.port;
+      for (const l of c.EDGEPATH_SIP_LISTEN) {
+        if (clash(l.host, l.port)) issue("EDGEPATH_ADVERTISE", `${formatHostPort(internalAt)} is also a public listener (EDGEPATH_SIP_LISTEN ${l.transport}:${formatHostPort(l)}); the internal address must be its own`);
+      }
+      for (const a of c.EDGEPATH_PUBLIC_ADVERTISE ?? []) {
+        const ports = a.port !== undefined ? [a.port] : c.EDGEPATH_SIP_LISTEN.filter((l) => a.transport === undefined || l.transport === a.transport).map((l) => l.port);
+        if (ports.some((port) => clash(a.host, port))) issue("EDGEPATH_ADVERTISE", `${formatHostPort(internalAt)} is also a public address (EDGEPATH_PUBLIC_ADVERTISE); the internal address must be its own`);
+      }
       // One lost heartbeat (a GC pause, a NATS reconnect) must not drop a member from the ring.
       if (c.EDGEPATH_MEMBER_TTL_MS < 2 * c.EDGEPATH_HEARTBEAT_MS) {
         issue("EDGEPATH_MEMBER_TTL_MS", `${c.EDGEPATH_MEMBER_TTL_MS} is less than 2 x EDGEPATH_HEARTBEAT_MS (${2 * c.EDGEPATH_HEARTBEAT_MS})`);
