@@ -452,6 +452,8 @@ describe("EDGEPATH_PUBLIC_ADVERTISE (edge behind NAT / a load balancer)", () => 
     expect(e[0]).toMatch(/^EDGEPATH_ADVERTISE: 10\.0\.0\.5:5070 is also a public listener/);
     const adv = errs({ ...EDGE_ENV, EDGEPATH_SIP_LISTEN: "udp:0.0.0.0:5060", EDGEPATH_ADVERTISE: "203.0.113.7:5060", EDGEPATH_PUBLIC_ADVERTISE: "203.0.113.7" }, "edge");
     expect(adv.some((x) => /^EDGEPATH_ADVERTISE: 203\.0\.113\.7:5060 is also a public address/.test(x))).toBe(true);
+    // Port 0 (the OS picks) never clashes, as in all-mode's default 127.0.0.1:0 with 127.0.0.1:0 listeners.
+    expect(ok({ EDGEPATH_SIP_LISTEN: "udp:127.0.0.1:0,tcp:127.0.0.1:0" }).config.sip.internalListen).toEqual({ host: "127.0.0.1", port: 0 });
     // Same host, other port: fine.
     expect(ok({ ...EDGE_ENV, EDGEPATH_SIP_LISTEN: "udp:10.0.0.5:5060" }, "edge").config.sip.advertise).toEqual({ host: "10.0.0.5", port: 5070 });
   });

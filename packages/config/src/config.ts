@@ -468,7 +468,8 @@ function makeSchema(role: Role, warnings: string[]) {
       // The edge tells its internal side from its public side by address (Via, Record-Route, the
       // side a response must arrive on): the two must not share one.
       const internalAt = c.EDGEPATH_ADVERTISE ?? il;
-      const clash = (host: string, port: number): boolean => host.toLowerCase() === internalAt.host.toLowerCase() && port === internalAt.port;
+      // Port 0 is an ephemeral port the OS picks: never the same as another socket's.
+      const clash = (host: string, port: number): boolean => port !== 0 && host.toLowerCase() === internalAt.host.toLowerCase() && port === internalAt.port;
       for (const l of c.EDGEPATH_SIP_LISTEN) {
         if (clash(l.host, l.port)) issue("EDGEPATH_ADVERTISE", `${formatHostPort(internalAt)} is also a public listener (EDGEPATH_SIP_LISTEN ${l.transport}:${formatHostPort(l)}); the internal address must be its own`);
       }
