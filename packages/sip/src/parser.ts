@@ -14,7 +14,7 @@ import {
 import { canonicalName, isToken, isTokenChar, knownNameAt, knownNameBeforeColon, methodAt, NAME_AT } from "./headers.js";
 import { F_FOLDED, LazyRequest, LazyResponse, parseContentLength, SPAN, type LazyMessage } from "./lazy-message.js";
 import { forgetBackslash } from "./lex.js";
-import { parseUri } from "./uri.js";
+import { parseUriAt } from "./uri.js";
 import type { SipMessage } from "./message.js";
 
 export type ParseResult = { ok: true; message: SipMessage } | { ok: false; error: SipParseError };
@@ -224,7 +224,7 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
   msg._topVia = msg._topViaAt(iVia);
   if (msg.kind === "request") {
     // RFC 3261 §8.2.1 / RFC 4475 §3.3.2: unknown scheme -> 416; garbage -> 400
-    const ruri = parseUri(msg.uri);
+    const ruri = parseUriAt(bytes, s, slA + 1, slB, msg.uri);
     // RFC 4475 §3.1.2.11: headers are not allowed in a Request-URI
     if (ruri.scheme !== "tel" && ruri.headers.size > 0) {
       throw new SipParseError({ code: SipErrorCode.badUri, sipStatus: 400, reason: "Bad Request-URI", detail: "URI headers in the Request-URI" });

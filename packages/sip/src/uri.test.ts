@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { canonicalAor, formatUri, parseSipUri, parseTelUri, parseUri, SipParseError } from "./index.js";
 import type { SipUri } from "./index.js";
+import { parseUriAt } from "./uri.js";
 
 function err(fn: () => unknown): SipParseError {
   try {
@@ -162,5 +163,29 @@ describe("canonical AOR (RFC 3261 §10.3 step 5)", () => {
 
   it("RFC 3261 §10.3: a tel or other URI is not an AOR (400)", () => {
     expect(err(() => canonicalAor("tel:+15551234")).sipStatus).toBe(400);
+  });
+});
+
+describe("parseUriAt (the parser's Request-URI, read in the message octets)", () => {
+  it("gives parseUri's result or error for every URI", () => {
+    const uris = [
+      "sip:example.com", "SIP:Example.COM", "sips:a@b", "sip:alice:pw@example.com", "sip::pw@h", "sip:@h", "sip:a@",
+      "sip:%61lice@h", "sip:a%zz@h", "sip:a@h:5060", "sip:a@h:65536", "sip:a@h:123456", "sip:a@h:", "sip:a@h:0080",
+      "sip:h;transport=tcp", "sip:h;lr;x=y?a=b", "sip:h?a=b", "sip:h;=x", "sip:1.2.3.4:5", "sip:1.2.3", "sip:999.1.1.1",
+      "sip:[2001:db8::1]:5060", "sip:[::1", "sip:h!x", "sip:a@b@c", "sip:a@h:5x", "tel:+1555", "mailto:a@b", "sip", "sip:",
+      "sip:a@h\u00e9", "sip:A@H.COM:5060;Transport=TCP?X=Y&Z=W",
+    ];
+    const outcome = (f: () => unknown): unknown => {
+      try {
+        return f();
+      } catch (e) {
+        return e instanceof SipParseError ? { status: e.sipStatus, reason: e.reason, message: e.message } : e;
+      }
+    };
+    for (const uri of uris) {
+      const text = `REGISTER ${uri} SIP/2.0\r\n`;
+      const at = outcome(() => parseUriAt(Buffer.from(text, "latin1"), text, 9, 9 + uri.length, uri));
+      expect(at, uri).toEqual(outcome(() => parseUri(uri)));
+    }
   });
 });

@@ -190,6 +190,90 @@ export function parseSipUri(s: string): SipUri {
   return { scheme, user, password, host, hostType, port, params, headers };
 }
 
+/**
+ * parseUri(uri) for a URI that is `s[a, b)` of a text whose octets are `u` (lex.ts: the parser's
+ * Request-URI, read in the message's bytes). The scheme, user, password, host and port of a sip /
+ * sips URI are read from the octets (charCodeAt on the Request-URI, a sliced string, cost about
+ * twice an octet read); its parameters and headers, and every URI this path does not take (another
+ * scheme, an escape in the user part, an IPv6 reference, anything parseSipUri would refuse before
+ * its parameters), go to the string functions, so the result and every error are parseUri's.
+ */
+export function parseUriAt(u: Uint8Array, s: string, a: number, b: number, uri: string): SipUri | TelUri {
+  if (b - a < 5 || (u[a]! | 32) !== 115 || (u[a + 1]! | 32) !== 105 || (u[a + 2]! | 32) !== 112) return parseUri(uri);
+  let scheme: "sip" | "sips";
+  let p: number;
+  const c3 = u[a + 3]!;
+  if (c3 === 58) { scheme = "sip"; p = a + 4; }
+  else if ((c3 | 32) === 115 && u[a + 4] === 58) { scheme = "sips"; p = a + 5; }
+  else return parseUri(uri);
+  // userinfo: the first '@' (parseSipUri's indexOf), the first ':' before it, no '%' (unescape is then the identity)
+  let at = -1;
+  let colon = -1;
+  let pct = false;
+  for (let i = p; i < b; i++) {
+    const c = u[i]!;
+    if (c === 64) { at = i; break; }
+    if (c === 58 && colon < 0) colon = i;
+    else if (c === 37) pct = true;
+  }
+  let user: string | undefined;
+  let password: string | undefined;
+  if (at >= 0) {
+    if (pct || at === p || colon === p) return parseSipUri(uri);
+    if (colon >= 0) {
+      user = s.slice(p, colon);
+      password = s.slice(colon + 1, at);
+    } else user = s.slice(p, at);
+    p = at + 1;
+  }
+  if (p < b && u[p] === 91) return parseSipUri(uri);
+  let i = p;
+  let upper = false;
+  let digitsDots = true; // an IPv4 address can only be digits and dots
+  while (i < b) {
+    const c = u[i]!;
+    if (c === 58 || c === 59 || c === 63) break;
+    if (c >= 128 || (CLASS[c]! & Cls.Host) === 0) return parseSipUri(uri);
+    if (c <= 90 && c >= 65) upper = true;
+    if (c !== 46 && (c < 48 || c > 57)) digitsDots = false;
+    i++;
+  }
+  if (i === p) return parseSipUri(uri);
+  const host = upper ? s.slice(p, i).toLowerCase() : s.slice(p, i);
+  // hostKind(host), whose IPv6 test (a ':') cannot hold here: the loop stops at the first ':'
+  const hostType = digitsDots && isIpv4(host) ? "ipv4" : "name";
+  let port: number | undefined;
+  if (i < b && u[i] === 58) {
+    const ps = ++i;
+    let n = 0;
+    while (i < b) {
+      const c = u[i]!;
+      if (c < 48 || c > 57) break;
+      n = n * 10 + c - 48;
+      i++;
+    }
+    if (i === ps || i - ps > 5 || n > 65535) return parseSipUri(uri);
+    port = n;
+  }
+  // the rest as parseSipUri reads it, on the URI string (offsets from a)
+  let params = EMPTY_PARAMS;
+  let headers = EMPTY_HEADERS;
+  let r = i - a;
+  const end = b - a;
+  if (r < end && u[i] === 59) {
+    const q = uri.indexOf("?", r);
+    const pe = q < 0 ? end : q;
+    params = parseUriParams(uri, r + 1, pe);
+    r = pe;
+  }
+  if (r < end && uri.charCodeAt(r) === 63) {
+    headers = parseUriHeaders(uri, r + 1, end);
+    r = end;
+  }
+  if (r !== end) throw bad(`unexpected "${uri.slice(r, r + 10)}" in "${uri}"`);
+  return { scheme, user, password, host, hostType, port, params, headers };
+}
+
 function schemeError(s: string): SipParseError {
   const n = schemeLength(octetsOf(s), 0, s.length);
   return n > 0 ? unsupportedScheme(s.slice(0, n).toLowerCase()) : bad(`not a SIP URI: "${s}"`);
