@@ -174,6 +174,25 @@ export function parseSipUri(s: string): SipUri {
     }
     port = parsePort(s, ps, i);
   }
+  return withParamsAndHeaders(s, i, end, scheme, user, password, host, hostType, port);
+}
+
+/**
+ * The URI from `s[i, end)` on: `;params` then `?headers`, nothing else (RFC 3261 §19.1.1), with the
+ * parts before them already read. One place for parseSipUri and parseUriAt; builds the result
+ * directly (no intermediate object on the parser's path).
+ */
+function withParamsAndHeaders(
+  s: string,
+  i: number,
+  end: number,
+  scheme: SipUri["scheme"],
+  user: string | undefined,
+  password: string | undefined,
+  host: string,
+  hostType: SipUri["hostType"],
+  port: number | undefined,
+): SipUri {
   let params = EMPTY_PARAMS;
   let headers = EMPTY_HEADERS;
   if (i < end && s.charCodeAt(i) === 59) {
@@ -256,22 +275,7 @@ export function parseUriAt(u: Uint8Array, s: string, a: number, b: number, uri: 
     port = n;
   }
   // the rest as parseSipUri reads it, on the URI string (offsets from a)
-  let params = EMPTY_PARAMS;
-  let headers = EMPTY_HEADERS;
-  let r = i - a;
-  const end = b - a;
-  if (r < end && u[i] === 59) {
-    const q = uri.indexOf("?", r);
-    const pe = q < 0 ? end : q;
-    params = parseUriParams(uri, r + 1, pe);
-    r = pe;
-  }
-  if (r < end && uri.charCodeAt(r) === 63) {
-    headers = parseUriHeaders(uri, r + 1, end);
-    r = end;
-  }
-  if (r !== end) throw bad(`unexpected "${uri.slice(r, r + 10)}" in "${uri}"`);
-  return { scheme, user, password, host, hostType, port, params, headers };
+  return withParamsAndHeaders(uri, i - a, b - a, scheme, user, password, host, hostType, port);
 }
 
 function schemeError(s: string): SipParseError {
