@@ -10,7 +10,7 @@ import { parseAuthParamsIn } from "./auth.js";
 import { parseContactAt, parseDeltaSeconds, parseNameAddrAt } from "./name-addr.js";
 import { parseUri } from "./uri.js";
 import { parseViaAt } from "./via.js";
-import { isWsOctet, octetsOf } from "./lex.js";
+import { decimalAt, isWsOctet, octetsOf, scanDigits } from "./lex.js";
 import { createEditor, type MessageEditor } from "./editor.js";
 import type { HeaderField, SipRequest, SipResponse } from "./message.js";
 import type { AuthParams, Contact, NameAddr, SipUri, TelUri, Via } from "./types.js";
@@ -434,16 +434,10 @@ export class LazyResponse extends LazyMessage implements SipResponse {
  * the error text.
  */
 export function parseCSeq(v: string, a = 0, b = v.length, u: Uint8Array = octetsOf(v)): { seq: number; method: string } {
-  let i = a;
+  let i = scanDigits(u, a, b);
   const n = b;
-  let seq = 0;
-  while (i < n) {
-    const c = u[i]!;
-    if (c < 48 || c > 57) break;
-    seq = seq * 10 + c - 48;
-    i++;
-  }
   if (i === a || i - a > 10) throw badHeader("CSeq", `bad sequence number in "${v.slice(a, b)}"`);
+  const seq = decimalAt(u, a, i);
   if (seq > 4294967295) throw badHeader("CSeq", `sequence number too large in "${v.slice(a, b)}"`);
   const ws = i;
   while (i < n && (u[i] === 32 || u[i] === 9)) i++;

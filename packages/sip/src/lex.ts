@@ -77,6 +77,23 @@ export function scanToken(u: Uint8Array, i: number, end: number): number {
   return i;
 }
 
+/** End of the run of ASCII digits at `i` (i itself when there is none). */
+export function scanDigits(u: Uint8Array, i: number, end: number): number {
+  while (i < end) {
+    const c = u[i]!;
+    if (c < 48 || c > 57) break;
+    i++;
+  }
+  return i;
+}
+
+/** Value of the digits u[a, b) (scanDigits' run; callers bound its length before it can overflow). */
+export function decimalAt(u: Uint8Array, a: number, b: number): number {
+  let n = 0;
+  for (let i = a; i < b; i++) n = n * 10 + u[i]! - 48;
+  return n;
+}
+
 /**
  * At `i` a '"' opens a quoted-string (RFC 3261 §25.1, quoted-pair allowed) of the text `s`
  * (octets `u`). Returns the index just past the closing quote, or -1 when it is not terminated

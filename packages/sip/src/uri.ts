@@ -4,7 +4,7 @@
  */
 import { SipParseError, SipErrorCode, unsupportedScheme } from "./errors.js";
 import type { SipUri, TelUri } from "./types.js";
-import { octetsOf } from "./lex.js";
+import { decimalAt, octetsOf, scanDigits } from "./lex.js";
 
 function bad(detail: string): SipParseError {
   return new SipParseError({ code: SipErrorCode.badUri, sipStatus: 400, reason: "Bad URI", detail });
@@ -263,15 +263,11 @@ export function parseUriAt(u: Uint8Array, s: string, a: number, b: number, uri: 
   const hostType = digitsDots && isIpv4(host) ? "ipv4" : "name";
   let port: number | undefined;
   if (i < b && u[i] === 58) {
-    const ps = ++i;
-    let n = 0;
-    while (i < b) {
-      const c = u[i]!;
-      if (c < 48 || c > 57) break;
-      n = n * 10 + c - 48;
-      i++;
-    }
-    if (i === ps || i - ps > 5 || n > 65535) return parseSipUri(uri);
+    const ps = i + 1;
+    i = scanDigits(u, ps, b);
+    if (i === ps || i - ps > 5) return parseSipUri(uri);
+    const n = decimalAt(u, ps, i);
+    if (n > 65535) return parseSipUri(uri);
     port = n;
   }
   // the rest as parseSipUri reads it, on the URI string (offsets from a)

@@ -4,7 +4,7 @@
  * full parameter map is built only when `params` is asked for.
  */
 import { badHeader } from "./errors.js";
-import { isHostOctet, isUpperOctet, isWsOctet, nameIs, nameOctets, octetsOf, PARAM, parseGenericParams, scanGenericParam, scanToken, skipWs, unquote } from "./lex.js";
+import { decimalAt, isHostOctet, isUpperOctet, isWsOctet, nameIs, nameOctets, octetsOf, PARAM, parseGenericParams, scanDigits, scanGenericParam, scanToken, skipWs, unquote } from "./lex.js";
 import { isIpv6 } from "./uri.js";
 import type { Via } from "./types.js";
 
@@ -122,15 +122,9 @@ export function parseViaAt(u: Uint8Array, src: string, start: number, end: numbe
   let port: number | undefined;
   if (i < end && u[i]! === 58) {
     i = skipWs(u, i + 1, end);
-    j = i;
-    let n = 0;
-    while (j < end) {
-      const c = u[j]!;
-      if (c < 48 || c > 57) break;
-      n = n * 10 + c - 48;
-      j++;
-    }
-    if (j === i || j - i > 5 || n > 65535) fail("bad port");
+    j = scanDigits(u, i, end);
+    const n = j - i <= 5 ? decimalAt(u, i, j) : 65536;
+    if (j === i || n > 65535) fail("bad port");
     port = n;
     i = skipWs(u, j, end);
   }
