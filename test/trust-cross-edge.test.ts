@@ -70,6 +70,37 @@ async function bobHangsUp(alice: TestUa, bob: TestUa, call: CrossEdgeCall): Prom
   expect(sipStatus(await done)).toBe(200);
 }
 
+/** An in-dialog request from a stranger: made-up tags and Call-ID, the Route set given. */
+function strangerRequest(ua: TestUa, method: string, target: string, routeSet: readonly string[]): string {
+  return inDialog(ua, method, {
+    target,
+    routeSet,
+    from: `<sip:mallory@example.com>;tag=${randomToken(4)}`,
+    to: `<sip:victim@example.com>;tag=${randomToken(4)}`,
+    callId: `${randomToken()}@stranger`,
+    cseq: 1,
+  });
+}
+
+/** A token anyone in a call through the cluster has seen: a UDP flow on edge B, signed with the cluster secret. */
+function seenToken(): string {
+  return new FlowTokenCodec(SECRET).encode({ transport: "udp", localAddress: "127.0.0.1", localPort: edgeB.sipPort, remoteAddress: "127.0.0.1", remotePort: 9, connectionId: 0 });
+}
+
+/**
+ * Sends fresh copies of a request through edge A until `accept` takes the answer: edges learn each
+ * other from heartbeats (every second), so the first tries may meet an edge A that has not heard B.
+ */
+async function retryThroughEdgeA(ua: TestUa, make: () => string, accept: (res: string) => Promise<boolean> | boolean, what: string): Promise<string> {
+  return waitFor(
+    async () => {
+      const r = await ua.request(make(), at(edgeA), WAIT);
+      return (await accept(r)) ? r : undefined;
+    },
+    { timeoutMs: WAIT, intervalMs: 200, what },
+  );
+}
+
 describe("Route trust across two edges (DESIGN §6, RFC 5658)", () => {
   it("a dialog's BYE crosses from edge A to edge B's internal socket; a stranger's Route to it is refused", async () => {
     await using alice = await TestUa.create({ transport: "udp" });
@@ -86,23 +117,13 @@ describe("Route trust across two edges (DESIGN §6, RFC 5658)", () => {
     // Bob hangs up via edge A: next hop edge B's internal socket, then Alice's token: allowed.
     await bobHangsUp(alice, bob, call);
 
-    // Mallory routes straight at edge B's internal socket, aiming at a third party: refused at edge A.
-    // Edges learn each other from heartbeats (every second): retried until edge A has heard B's.
-    const strangerBye = (): string =>
-      inDialog(mallory, "BYE", {
-        target: `sip:victim@${victim.hostport}`,
-        routeSet: [`<sip:${bInternal};lr>`],
-        from: `<sip:mallory@example.com>;tag=${randomToken(4)}`,
-        to: `<sip:victim@example.com>;tag=${randomToken(4)}`,
-        callId: `${randomToken()}@evil`,
-        cseq: 1,
-      });
-    const res = await waitFor(
-      async () => {
-        const r = await mallory.request(strangerBye(), at(edgeA), WAIT);
-        return sipStatus(r) === 403 ? r : undefined;
-      },
-      { timeoutMs: WAIT, intervalMs: 200, what: "edge A refuses a Route to edge B's internal socket" },
+    // Mallory routes straight at edge B's internal socket, aiming at a third party: refused at edge A
+    // once it has heard B's heartbeat.
+    const res = await retryThroughEdgeA(
+      mallory,
+      () => strangerRequest(mallory, "BYE", `sip:victim@${victim.hostport}`, [`<sip:${bInternal};lr>`]),
+      (r) => sipStatus(r) === 403,
+      "edge A refuses a Route to edge B's internal socket",
     );
     expect(res).toMatch(/^SIP\/2\.0 403 Forbidden Route\r\n/);
     expect(victim.received).toEqual([]);
@@ -111,31 +132,21 @@ describe("Route trust across two edges (DESIGN §6, RFC 5658)", () => {
   it("RFC 3261 §26.3.2.1: edge B's internal socket followed by a valid token at a third party's address is refused by edge B (no relay through a peer edge)", async () => {
     await using mallory = await TestUa.create({ transport: "udp" });
     await using victim = await TestUa.create({ transport: "udp" });
-    // A token anyone in a call through the cluster has seen (signed with the cluster secret),
-    // written into an entry that names the victim instead of edge B.
-    const seenToken = new FlowTokenCodec(SECRET).encode({ transport: "udp", localAddress: "127.0.0.1", localPort: edgeB.sipPort, remoteAddress: "127.0.0.1", remotePort: 9, connectionId: 0 });
     const bInternal = edgeB.ready.internal[0]!;
-    const attempt = (): string =>
-      inDialog(mallory, "INVITE", {
-        target: `sip:+15550001@${victim.hostport}`,
-        routeSet: [`<sip:${bInternal};lr>`, `<sip:${seenToken}@${victim.hostport};lr>`],
-        from: `<sip:mallory@example.com>;tag=${randomToken(4)}`,
-        to: `<sip:+15550001@carrier.example>;tag=${randomToken(4)}`,
-        callId: `${randomToken()}@evil`,
-        cseq: 1,
-      });
-    // Edge A passes it on (another edge, then a verified token) once it has heard edge B; edge B,
-    // which receives it on its internal socket from a sender that is not a worker and finds no flow
-    // of its own in it, refuses (counted as relay-internal). Until edge A has heard edge B, edge A
+    // Edge A passes it on (another edge, then a verified token: one anyone in a call has seen, in
+    // an entry that names the victim instead of edge B) once it has heard edge B; edge B, which
+    // receives it on its internal socket from a sender that is not a worker and finds no flow of
+    // its own in it, refuses (counted as relay-internal). Until edge A has heard edge B, edge A
     // refuses it itself: retried until edge B has counted one.
-    const res = await waitFor(
-      async () => {
-        const r = await mallory.request(attempt(), at(edgeA), WAIT);
+    const res = await retryThroughEdgeA(
+      mallory,
+      () => strangerRequest(mallory, "INVITE", `sip:+15550001@${victim.hostport}`, [`<sip:${bInternal};lr>`, `<sip:${seenToken()}@${victim.hostport};lr>`]),
+      async (r) => {
         expect(r).toMatch(/^SIP\/2\.0 403 /);
         const bMetrics = await (await fetch(`${edgeB.adminUrl}/metrics`)).text();
-        return /edgepath_sip_rejections_total\{[^}]*reason="relay-internal"[^}]*\} [1-9]/.test(bMetrics) ? r : undefined;
+        return /edgepath_sip_rejections_total\{[^}]*reason="relay-internal"[^}]*\} [1-9]/.test(bMetrics);
       },
-      { timeoutMs: WAIT, intervalMs: 200, what: "edge B refusing the relay attempt" },
+      "edge B refusing the relay attempt",
     );
     expect(res).toMatch(/^SIP\/2\.0 403 Relaying Forbidden\r\n/);
     await new Promise((r) => setTimeout(r, 300));
@@ -144,23 +155,12 @@ describe("Route trust across two edges (DESIGN §6, RFC 5658)", () => {
 
   it("RFC 3261 §16.9 / §16.7 step 6: a hop to another edge the edge cannot send to (no TLS listener here) gets 500, with received/rport", async () => {
     await using ua = await TestUa.create({ transport: "udp" });
-    const seenToken = new FlowTokenCodec(SECRET).encode({ transport: "udp", localAddress: "127.0.0.1", localPort: edgeB.sipPort, remoteAddress: "127.0.0.1", remotePort: 9, connectionId: 0 });
-    const bye = (): string =>
-      inDialog(ua, "BYE", {
-        target: "sip:alice@127.0.0.1:9",
-        routeSet: [`<sip:${edgeB.ready.internal[0]!};transport=tls;lr>`, `<sip:${seenToken}@127.0.0.1:${edgeB.sipPort};lr>`],
-        from: `<sip:bob@example.com>;tag=${randomToken(4)}`,
-        to: `<sip:alice@example.com>;tag=${randomToken(4)}`,
-        callId: `${randomToken()}@tls-hop`,
-        cseq: 2,
-      });
-    // Retried while edge A may not know edge B yet (403 Forbidden Route).
-    const res = await waitFor(
-      async () => {
-        const r = await ua.request(bye(), at(edgeA), WAIT);
-        return sipStatus(r) === 500 ? r : undefined;
-      },
-      { timeoutMs: WAIT, intervalMs: 200, what: "edge A's 500 for a hop it cannot send to" },
+    // Retried while edge A may not know edge B yet (403).
+    const res = await retryThroughEdgeA(
+      ua,
+      () => strangerRequest(ua, "BYE", "sip:alice@127.0.0.1:9", [`<sip:${edgeB.ready.internal[0]!};transport=tls;lr>`, `<sip:${seenToken()}@127.0.0.1:${edgeB.sipPort};lr>`]),
+      (r) => sipStatus(r) === 500,
+      "edge A's 500 for a hop it cannot send to",
     );
     expect(res).toMatch(/^SIP\/2\.0 500 Next Hop Unreachable\r\n/);
     expect(sipHeader(res, "via")).toMatch(/;received=127\.0\.0\.1/);
