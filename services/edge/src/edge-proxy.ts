@@ -61,12 +61,10 @@ export interface EdgeProxyOptions {
   readonly internalListen: HostPort;
   /** host:port others use for the internal socket; default: the bound internal address. */
   readonly internalAdvertise?: string;
-  /** Host to put in Via/Record-Route on the public side when a listener is bound to a wildcard address. */
-  readonly publicHost?: string;
   /**
    * Where clients reach us behind NAT or a load balancer (Kamailio's `advertise`): the host:port of
    * our own Via sent-by and public-side Record-Route, per transport or (no transport) for every
-   * public listener; no port = the listener's. Overrides `publicHost`.
+   * public listener; no port = the listener's.
    */
   readonly publicAdvertise?: readonly { readonly transport?: TransportKind; readonly host: string; readonly port?: number }[];
   readonly domains: readonly string[];
@@ -187,7 +185,6 @@ export class EdgeProxy {
       // RFC 3261 §16.4: on a wildcard listener every interface address is "us" (a TCP flow's
       // Record-Route names the address the connection arrived on; Kamailio's `myself` does the same).
       if (isWildcard(l.host)) for (const address of interfaceAddresses(l.host)) this.own.add(address, l.port);
-      if (this.opts.publicHost !== undefined) this.own.add(this.opts.publicHost, l.port);
       const adv = this.opts.publicAdvertise?.find((a) => a.transport === l.transport) ?? this.opts.publicAdvertise?.find((a) => a.transport === undefined);
       if (adv !== undefined) {
         // RFC 3261 §16.4: our advertised address is what comes back in Route and Via; it is "us".
@@ -411,7 +408,7 @@ export class EdgeProxy {
       case "flow":
         // DESIGN §6: a token naming our internal socket (the edge's Via `ft` on a request a worker
         // sent carries one) would put a stranger's request on the worker's doorstep: refused.
-        if (this.isInternalDescriptor(decision.flow)) {
+        if (this.isInternalFlow(decision.flow)) {
           this.reject(req, flow, { status: 403, reason: "Forbidden Route" }, "route-internal", receivedVia, topVia);
           return;
         }
@@ -686,8 +683,9 @@ export class EdgeProxy {
       this.publicListeners.find((l) => l.transport === transport && (flow === undefined || l.port === flow.localPort)) ??
       this.publicListeners.find((l) => l.transport === transport) ??
       this.publicListeners[0]!;
-    const wildcard = listener.host === "0.0.0.0" || listener.host === "::";
-    const host = wildcard ? (this.opts.publicHost ?? (flow !== undefined && !isWildcard(flow.localAddress) ? flow.localAddress : listener.host)) : listener.host;
+    // A wildcard listener: the address the flow arrived on (a connection knows it; a UDP socket does
+    // not, which is why config always advertises one for a wildcard UDP listener).
+    const host = isWildcard(listener.host) && flow !== undefined && !isWildcard(flow.localAddress) ? flow.localAddress : listener.host;
     const address = this.advertisedOf.get(listener) ?? { host, port: listener.port };
     const flowToken =
       flow === undefined ? undefined : "connectionId" in flow ? this.opts.flowTokens.encode(flow) : tokenOf(this.opts.flowTokens, flow);
@@ -738,7 +736,8 @@ export class EdgeProxy {
     return this.opts.peerEdges?.().has(hp) === true || this.opts.isInternalPeer?.(hp) === true;
   }
 
-  private isInternalFlow(flow: FlowInfo): boolean {
+  /** The flow (a live one, or one a token names) is on our internal socket: a worker's or another edge's hop to us. */
+  private isInternalFlow(flow: Pick<FlowDescriptor, "transport" | "localAddress" | "localPort">): boolean {
     const l = this.internalListener;
     return l !== undefined && flow.transport === "udp" && flow.localPort === l.port && (flow.localAddress === l.host || isWildcard(l.host));
   }
@@ -756,12 +755,6 @@ export class EdgeProxy {
     if (this.flowGoneReported.size >= FLOW_GONE_REPORTS_HELD) this.flowGoneReported.clear();
     this.flowGoneReported.set(flowToken, now);
     this.opts.bus?.publish(Subjects.flowFailed, { flowToken, edge: this.internalAddress, reason: "gone", at: now }, tracingEnabled() ? busTraceHeaders(activeSpan()) : undefined);
-  }
-
-  /** The descriptor is of a flow on our internal socket (a worker's or another edge's hop to us). */
-  private isInternalDescriptor(d: FlowDescriptor): boolean {
-    const l = this.internalListener;
-    return l !== undefined && d.transport === "udp" && d.localPort === l.port && (d.localAddress === l.host || isWildcard(l.host));
   }
 
   private flowAlive(d: FlowDescriptor): boolean {
