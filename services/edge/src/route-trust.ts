@@ -20,7 +20,12 @@
  *   cluster secret, so this edge can verify it). The far edge will pop its entries and send to
  *   that flow, never route on a Request-URI the stranger chose. Without it: refused.
  *
- * Pure: the EdgeProxy supplies which addresses are internal and the token codec.
+ * Pure: the EdgeProxy supplies which addresses are internal and the token codec. The rules that
+ * need the resolved address or the sender live in EdgeProxy.onRequest next to this check: from
+ * the public side a next hop must be another edge of ours (membership or its `;em=` mark), on the
+ * internal socket only a worker may route anywhere but to a flow of ours, a token naming the
+ * internal socket is never followed, and a new request goes over another party's flow only from
+ * a worker.
  */
 import { parseSipUri, type NameAddr, type SipUri } from "@edgepath/sip";
 import type { FlowTokenCodec } from "@edgepath/flow-token";
