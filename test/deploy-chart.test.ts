@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { Ajv } from "ajv";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
-import { describeSettings } from "@edgepath/config";
+import { describeSettings, loadConfig } from "@edgepath/config";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const chart = join(root, "deploy/helm/edgepath");
@@ -191,8 +191,40 @@ describe("chart templates", () => {
     for (const n of ["EDGEPATH_HEARTBEAT_MS", "EDGEPATH_MEMBER_TTL_MS"]) expect(envNames(helpers), n).toContain(n);
     expect(edgeYaml).toContain("value: /etc/edgepath/tls/{{ . }}");
     // The listeners are wildcards: an empty edge.publicAdvertise means the pod IP, never 0.0.0.0 in Via/Record-Route.
-    expect(edgeYaml).toContain('value: {{ $e.publicAdvertise | default "$(POD_IP)" | quote }}');
+    expect(edgeYaml).toContain('value: {{ $e.publicAdvertise | default "[$(POD_IP)]" | quote }}');
     expect(helpers).toContain("- name: POD_IP"); // commonEnv, listed before the edge's own settings ($(VAR) needs it earlier)
+  });
+
+  it("values.ipFamily: listeners on the family's wildcard, pod addresses bracketed, and what the pods get loads for IPv4 and IPv6 pods", () => {
+    const edgeYaml = templates.find((t) => t.file === "edge.yaml")!.text;
+    const registrarYaml = templates.find((t) => t.file === "registrar.yaml")!.text;
+    const helpers = templates.find((t) => t.file === "_helpers.tpl")!.text;
+    expect(values["ipFamily"]).toBe("IPv4");
+    expect(helpers).toMatch(/define "edgepath\.anyAddress"[\s\S]*eq \.Values\.ipFamily "IPv6" \}\}\[::\]\{\{ else \}\}0\.0\.0\.0/);
+    // no listener is tied to one family outside that helper
+    for (const t of [edgeYaml, registrarYaml]) {
+      expect(t).not.toContain("0.0.0.0");
+      expect(t).not.toMatch(/"\$\(POD_IP\)/); // every pod address bracketed
+    }
+    expect(edgeYaml).toContain('value: "[$(POD_IP)]:{{ $e.internalPort }}"');
+    expect(registrarYaml).toContain('value: "[$(POD_IP)]:{{ $r.internalPort }}"');
+    // What an edge pod gets once Kubernetes expands $(POD_IP), for each family, loads without error.
+    for (const [any, podIp] of [["0.0.0.0", "10.1.2.3"], ["[::]", "fd00:10::1:2"]] as const) {
+      const env = {
+        EDGEPATH_SIP_LISTEN: `udp:${any}:5060,tcp:${any}:5060`,
+        EDGEPATH_INTERNAL_LISTEN: `${any}:5070`,
+        EDGEPATH_ADVERTISE: `[${podIp}]:5070`,
+        EDGEPATH_PUBLIC_ADVERTISE: `[${podIp}]`,
+        EDGEPATH_HTTP_LISTEN: `${any}:8080`,
+        EDGEPATH_SECRET: "0123456789abcdef0123",
+        NATS_URL: "nats://nats:4222",
+      };
+      const r = loadConfig(env, [], "edge");
+      expect(r.ok ? [] : r.errors, podIp).toEqual([]);
+      if (!r.ok) continue;
+      expect(r.config.sip.advertise).toEqual({ host: podIp, port: 5070 });
+      expect(r.config.sip.publicAdvertise).toEqual([{ host: podIp }]);
+    }
   });
 
   it("monitoring: the alert rules name only metrics edgepath registers, and the ServiceMonitor selects the admin Services", () => {

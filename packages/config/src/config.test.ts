@@ -97,6 +97,9 @@ describe("loadConfig defaults", () => {
   it("advertise defaults to the internal listen address unless it is a wildcard", () => {
     expect(ok(EDGE_ENV, "edge").config.sip.advertise).toEqual({ host: "10.0.0.5", port: 5070 });
     expect(ok({ ...EDGE_ENV, EDGEPATH_ADVERTISE: "edge-0.edge:5070" }, "edge").config.sip.advertise).toEqual({ host: "edge-0.edge", port: 5070 });
+    // A bracketed IPv4 address is taken as well (the Helm chart writes "[$(POD_IP)]:5070" for either family).
+    expect(ok({ ...EDGE_ENV, EDGEPATH_ADVERTISE: "[10.0.0.9]:5070" }, "edge").config.sip.advertise).toEqual({ host: "10.0.0.9", port: 5070 });
+    expect(ok({ ...EDGE_ENV, EDGEPATH_ADVERTISE: "[fd00::9]:5070" }, "edge").config.sip.advertise).toEqual({ host: "fd00::9", port: 5070 });
     expect(ok({ EDGEPATH_INTERNAL_LISTEN: "0.0.0.0:0" }).config.sip.advertise).toBeUndefined();
   });
 
@@ -422,6 +425,7 @@ describe("EDGEPATH_PUBLIC_ADVERTISE (edge behind NAT / a load balancer)", () => 
     expect(ok({ ...env, EDGEPATH_PUBLIC_ADVERTISE: "203.0.113.7" }).config.sip.publicAdvertise).toEqual([{ host: "203.0.113.7" }]);
     expect(ok({ ...env, EDGEPATH_PUBLIC_ADVERTISE: "SIP.Example.com:15060" }).config.sip.publicAdvertise).toEqual([{ host: "sip.example.com", port: 15060 }]);
     expect(ok({ ...env, EDGEPATH_PUBLIC_ADVERTISE: "[2001:db8::7]" }).config.sip.publicAdvertise).toEqual([{ host: "2001:db8::7" }]);
+    expect(ok({ ...env, EDGEPATH_PUBLIC_ADVERTISE: "[203.0.113.7]" }).config.sip.publicAdvertise).toEqual([{ host: "203.0.113.7" }]);
     expect(ok({ ...env, EDGEPATH_PUBLIC_ADVERTISE: "udp:203.0.113.7:5060, tls:[2001:db8::7]:5061, 198.51.100.1" }).config.sip.publicAdvertise).toEqual([
       { transport: "udp", host: "203.0.113.7", port: 5060 },
       { transport: "tls", host: "2001:db8::7", port: 5061 },
@@ -432,6 +436,7 @@ describe("EDGEPATH_PUBLIC_ADVERTISE (edge behind NAT / a load balancer)", () => 
   it.each([
     ["0.0.0.0", /wildcard/],
     ["2001:db8::7", /need brackets/],
+    ["[sip.example.com]", /not an IPv6 address/],
     ["203.0.113.7:0", /bad port/],
     ["203.0.113.7:99999", /bad port/],
     ["bad_host!", /not a valid host/],

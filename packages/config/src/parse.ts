@@ -43,7 +43,9 @@ export function parseHostPort(s: string, allowPortZero: boolean): Parsed<HostPor
     if (close < 0 || s[close + 1] !== ":") return fail(`"${s}" is not [ipv6]:port`);
     host = s.slice(1, close);
     portText = s.slice(close + 2);
-    if (!isIPv6(host)) return fail(`"${host}" is not an IPv6 address`);
+    // An IPv4 address is taken in brackets too, so a template can bracket an address whose family it
+    // does not know (the Helm chart writes "[$(POD_IP)]:5070", right for an IPv4 and an IPv6 pod).
+    if (!isIPv6(host) && !isIPv4(host)) return fail(`"${host}" is not an IPv6 address`);
   } else {
     const colon = s.lastIndexOf(":");
     if (colon < 0) return fail(`"${s}" has no port (expected host:port)`);
@@ -191,7 +193,8 @@ export function parsePublicAdvertise(s: string): Parsed<PublicAdvertise[]> {
       const close = rest.indexOf("]");
       if (close < 0) return fail(`"${item}": unclosed "[" in an IPv6 address`);
       host = rest.slice(1, close);
-      if (!isIPv6(host)) return fail(`"${item}": "${host}" is not an IPv6 address`);
+      // [IPv4] too, as in parseHostPort (the Helm chart's default "[$(POD_IP)]")
+      if (!isIPv6(host) && !isIPv4(host)) return fail(`"${item}": "${host}" is not an IPv6 address`);
       const after = rest.slice(close + 1);
       if (after !== "" && !after.startsWith(":")) return fail(`"${item}": expected ":port" after "]"`);
       portText = after === "" ? undefined : after.slice(1);

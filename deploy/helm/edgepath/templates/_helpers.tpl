@@ -49,6 +49,13 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end }}
 
 {{/*
+The wildcard address of the pods' IP family (values.ipFamily), for listeners.
+*/}}
+{{- define "edgepath.anyAddress" -}}
+{{- if eq .Values.ipFamily "IPv6" }}[::]{{ else }}0.0.0.0{{ end }}
+{{- end }}
+
+{{/*
 Environment shared by both roles. Names are the settings of packages/config (`edgepath help`).
 Secrets come from one Secret by key; optional keys may be absent from an existing Secret.
 */}}
