@@ -104,6 +104,11 @@ describe("chart values", () => {
     expect((merged["otel"] as { endpoint: string }).endpoint).toMatch(/^http:\/\/.*jaeger.*:4318$/);
   });
 
+  it("domainAliases and ipFamily: the forms the config takes pass", () => {
+    const validate = validator();
+    expect(validate(merge(values, { domainAliases: ["203.0.113.7=example.com", "[2001:db8::7]=example.com", "sip.carrier.example=example.com"], ipFamily: "IPv6" })), JSON.stringify(validate.errors)).toBe(true);
+  });
+
   it("overloadQueueDelayMs: 0 (off) and 20..10000 pass", () => {
     const validate = validator();
     for (const v of [0, 20, 200, 10_000]) expect(validate(merge(values, { registrarSettings: { overloadQueueDelayMs: v } })), String(v)).toBe(true);
@@ -121,6 +126,8 @@ describe("chart values", () => {
     ["a negative TLS reload interval (EDGEPATH_TLS_RELOAD_MS)", { edge: { sip: { tlsReloadMs: -1 } } }],
     ["a public advertise address with spaces (EDGEPATH_PUBLIC_ADVERTISE)", { edge: { publicAdvertise: "203.0.113.7 5060" } }],
     ["a header timeout under 100 ms (EDGEPATH_HEADER_TIMEOUT_MS)", { limits: { headerTimeoutMs: 5 } }],
+    ["a domain alias without its domain (EDGEPATH_DOMAIN_ALIASES)", { domainAliases: ["203.0.113.7"] }],
+    ["an unknown ipFamily", { ipFamily: "IPv5" }],
     ["an overload queue delay of 1..19 ms, which the registrar refuses at start (EDGEPATH_OVERLOAD_QUEUE_DELAY_MS)", { registrarSettings: { overloadQueueDelayMs: 10 } }],
     ["an overload queue delay over 10000 ms (EDGEPATH_OVERLOAD_QUEUE_DELAY_MS)", { registrarSettings: { overloadQueueDelayMs: 20_000 } }],
   ])("the schema rejects %s", (_what, bad) => {

@@ -73,13 +73,14 @@ function authHeader(
   return `${name}: Digest username="${o.user}", realm="${realm}", nonce="${c.get("nonce")!}", uri="${o.uri}", response="${response}", algorithm=${algorithm}, qop=auth, nc=${nc}, cnonce="${cnonce}"`;
 }
 
-async function setup(opts: { trusted?: string[]; ttlMs?: number; clock?: () => number } = {}) {
+async function setup(opts: { trusted?: string[]; ttlMs?: number; clock?: () => number; aliases?: [string, string][] } = {}) {
   const store = new MemoryCredentialStore();
   await store.put(credentialFor("sip:alice@example.com", "secret-a"));
   await store.put(credentialFor("sip:bob@example.com", "secret-b"));
   const auth = new SipAuthenticator({
     secret: SECRET,
     domains: ["example.com"],
+    ...(opts.aliases !== undefined ? { domainAliases: new Map(opts.aliases) } : {}),
     credentials: store,
     nonceCounter: store,
     ...(opts.trusted !== undefined ? { trusted: new TrustedNetworks(opts.trusted) } : {}),
@@ -120,6 +121,20 @@ describe("SipAuthenticator", () => {
       expect(bad).toMatchObject({ kind: "reject", status: 401, why: "wrong-password" });
     });
   }
+
+  it("EDGEPATH_DOMAIN_ALIASES: a phone registered by IP (To at an alias) is challenged in the domain's realm and owns the domain's AOR", async () => {
+    const { auth } = await setup({ aliases: [["203.0.113.7", "example.com"]] });
+    const byIp = { uri: "sip:203.0.113.7", to: "sip:alice@203.0.113.7", from: "sip:alice@203.0.113.7" };
+    const c = challenges(await auth.authorize(req(byIp)), "www-authenticate").get("SHA-256")!;
+    expect(c.get("realm")).toBe("example.com");
+    const ok = await auth.authorize(req({ ...byIp, cseq: 2, extra: [authHeader("Authorization", c, { user: "alice", password: "secret-a", method: "REGISTER", uri: "sip:203.0.113.7" })] }));
+    expect(ok).toEqual({ kind: "pass", why: "authenticated", user: "alice" });
+    // without the alias the identity sip:alice@203.0.113.7 is no one's: refused after a right password
+    const { auth: plain } = await setup();
+    const c2 = challenges(await plain.authorize(req(byIp)), "www-authenticate").get("SHA-256")!;
+    const refused = await plain.authorize(req({ ...byIp, cseq: 2, extra: [authHeader("Authorization", c2, { user: "alice", password: "secret-a", method: "REGISTER", uri: "sip:203.0.113.7" })] }));
+    expect(refused).toMatchObject({ kind: "reject", status: 403, why: "not-owner" });
+  });
 
   it("RFC 2617 §3.2.1: the right password with an expired nonce gets stale=true", async () => {
     let now = 1_700_000_000_000;

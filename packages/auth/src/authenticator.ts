@@ -16,7 +16,7 @@
  * Outcomes other than "pass" carry the complete response to send.
  */
 import { timingSafeEqual } from "node:crypto";
-import { buildResponse, canonicalAor, generateTag, parseAuthParams, parseSipUri } from "@edgepath/sip";
+import { buildResponse, generateTag, parseAuthParams, parseSipUri, ServedDomains } from "@edgepath/sip";
 import type { AuthParams, SipRequest } from "@edgepath/sip";
 import {
   challengeValue,
@@ -58,6 +58,8 @@ export interface SipAuthenticatorOptions {
   readonly secret: string;
   /** Local domains, lower-case. */
   readonly domains: readonly string[];
+  /** EDGEPATH_DOMAIN_ALIASES: hosts naming one of `domains`; an identity at an alias is the domain's AOR. */
+  readonly domainAliases?: ReadonlyMap<string, string>;
   /** Fixed realm for every user; default: the AOR's domain. */
   readonly realm?: string;
   readonly credentials: CredentialStore;
@@ -84,14 +86,14 @@ export class SipAuthenticator {
   readonly #o: SipAuthenticatorOptions;
   readonly #nonces: NonceCodec;
   readonly #stamp: SourceStamp;
-  readonly #domains: ReadonlySet<string>;
+  readonly #served: ServedDomains;
   readonly #defaultRealm: string;
 
   constructor(opts: SipAuthenticatorOptions) {
     this.#o = opts;
     this.#nonces = new NonceCodec({ secret: opts.secret, ...(opts.nonceTtlMs !== undefined ? { ttlMs: opts.nonceTtlMs } : {}), ...(opts.clock !== undefined ? { clock: opts.clock } : {}) });
     this.#stamp = new SourceStamp(opts.secret);
-    this.#domains = new Set(opts.domains.map((d) => d.toLowerCase()));
+    this.#served = new ServedDomains(opts.domains, opts.domainAliases ?? []);
     this.#defaultRealm = (opts.realm ?? opts.domains[0] ?? "edgepath").toLowerCase();
   }
 
@@ -114,7 +116,8 @@ export class SipAuthenticator {
     // still challenged (realm = our default), and a successful login then gets 403.
     let identity: string | undefined;
     try {
-      identity = canonicalAor(register ? req.to().uri : req.from().uri);
+      // a phone registered by IP (To: sip:alice@<alias>) is alice of the alias's domain
+      identity = this.#served.aorOf(register ? req.to().uri : req.from().uri);
     } catch {
       identity = undefined;
     }
@@ -212,7 +215,7 @@ export class SipAuthenticator {
     if (this.#o.realm !== undefined) return this.#defaultRealm;
     try {
       const host = parseSipUri(aor).host.toLowerCase();
-      return this.#domains.has(host) ? host : this.#defaultRealm;
+      return this.#served.domains.has(host) ? host : this.#defaultRealm;
     } catch {
       return this.#defaultRealm;
     }

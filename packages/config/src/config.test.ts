@@ -115,6 +115,27 @@ describe("loadConfig defaults", () => {
   });
 });
 
+describe("EDGEPATH_DOMAIN_ALIASES (Kamailio's alias)", () => {
+  it("maps each alias (host name or address, IPv6 bracketed or not) to a served domain", () => {
+    const { config } = ok({ EDGEPATH_DOMAINS: "example.com,voice.example.net", EDGEPATH_DOMAIN_ALIASES: "203.0.113.7=example.com, [2001:DB8::7]=voice.example.net,SIP.Carrier.example=example.com" });
+    expect([...config.domainAliases]).toEqual([["203.0.113.7", "example.com"], ["2001:db8::7", "voice.example.net"], ["sip.carrier.example", "example.com"]]);
+    expect(ok({}).config.domainAliases.size).toBe(0);
+  });
+
+  it.each([
+    ["203.0.113.7", /is not alias=domain/],
+    ["bad_host!=example.com", /not a host name or IP address/],
+    ["203.0.113.7=other.example", /other\.example is not in EDGEPATH_DOMAINS/],
+    ["example.com=example.com", /itself in EDGEPATH_DOMAINS/],
+    ["203.0.113.7=example.com,203.0.113.7=example.com", /given twice/],
+  ])("refuses %s naming the setting", (value, why) => {
+    const e = errs({ EDGEPATH_DOMAINS: "example.com", EDGEPATH_DOMAIN_ALIASES: value });
+    expect(e).toHaveLength(1);
+    expect(e[0]).toMatch(/^EDGEPATH_DOMAIN_ALIASES: /);
+    expect(e[0]).toMatch(why);
+  });
+});
+
 describe("listen specs", () => {
   it("parses transports, IPv4, IPv6 and host names", () => {
     const r = parseListenList("udp:0.0.0.0:5060, tls:[::]:5061 ws:[2001:db8::1]:8088,[::1]:5062,sip.example.com:5070");

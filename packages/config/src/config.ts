@@ -16,6 +16,7 @@ import {
   formatHostPort,
   isWildcardHost,
   parseBool,
+  parseDomainAliases,
   parseDomains,
   parseHostPort,
   parseInteger,
@@ -91,6 +92,11 @@ export interface EdgepathConfig {
   readonly httpListen: HostPort;
   /** Local SIP domains, lower-case (RFC 3261 §10.3 step 1). */
   readonly domains: readonly string[];
+  /**
+   * EDGEPATH_DOMAIN_ALIASES: other host names and addresses (lower-case, IPv6 unbracketed) that
+   * name a served domain in a Request-URI or To URI, each with the domain it names.
+   */
+  readonly domainAliases: ReadonlyMap<string, string>;
   /** Cluster secret: flow-token HMAC and digest nonces. */
   readonly secret: string;
   /** Registrar worker count in all-mode. */
@@ -235,6 +241,10 @@ const SETTINGS = [
     name: "EDGEPATH_DOMAINS",
     default: "localhost",
     help: "Comma list of SIP domains this cluster is responsible for (lower-cased).",
+  },
+  {
+    name: "EDGEPATH_DOMAIN_ALIASES",
+    help: "Comma list of alias=domain: host names or addresses (e.g. the edge's public IP, which trunks and IP-configured phones put in Request-URIs) that mean one of EDGEPATH_DOMAINS (Kamailio's alias); sip:u@alias is the AOR sip:u@domain.",
   },
   {
     name: "EDGEPATH_SECRET",
@@ -398,6 +408,7 @@ function makeSchema(role: Role, warnings: string[]) {
       EDGEPATH_TLS_RELOAD_MS: req.transform(int(0, 24 * 3600 * 1000)),
       EDGEPATH_HTTP_LISTEN: req.transform(hostPort(true)),
       EDGEPATH_DOMAINS: req.transform(fromParsed(parseDomains)),
+      EDGEPATH_DOMAIN_ALIASES: opt.transform((v, ctx) => (v === undefined ? undefined : fromParsed(parseDomainAliases)(v, ctx))),
       EDGEPATH_SECRET: opt.refine((v) => v === undefined || v.length >= 16, { error: "must be at least 16 characters" }),
       EDGEPATH_WORKERS: req.transform(int(1, 64)),
       EDGEPATH_NODE_ID: opt.refine((v) => v === undefined || /^[A-Za-z0-9._:-]{1,128}$/.test(v), {
@@ -460,6 +471,10 @@ function makeSchema(role: Role, warnings: string[]) {
       }
       if (def > max) {
         issue("EDGEPATH_DEFAULT_EXPIRES", `${def} is greater than EDGEPATH_MAX_EXPIRES (${max})`);
+      }
+      for (const [alias, domain] of c.EDGEPATH_DOMAIN_ALIASES ?? []) {
+        if (!c.EDGEPATH_DOMAINS.includes(domain)) issue("EDGEPATH_DOMAIN_ALIASES", `${alias}=${domain}: ${domain} is not in EDGEPATH_DOMAINS`);
+        else if (c.EDGEPATH_DOMAINS.includes(alias)) issue("EDGEPATH_DOMAIN_ALIASES", `${alias} is itself in EDGEPATH_DOMAINS`);
       }
       const il = c.EDGEPATH_INTERNAL_LISTEN;
       if (role !== "all" && c.EDGEPATH_ADVERTISE === undefined && isWildcardHost(il.host)) {
@@ -799,6 +814,7 @@ export function loadConfig(
       udpPingTimeoutMs: c.EDGEPATH_UDP_PING_TIMEOUT_MS ?? 3 * c.EDGEPATH_UDP_PING_INTERVAL_MS,
     },
     domains: c.EDGEPATH_DOMAINS,
+    domainAliases: new Map(c.EDGEPATH_DOMAIN_ALIASES ?? []),
     secret,
     workers: c.EDGEPATH_WORKERS,
     ...(redis !== undefined ? { redis } : {}),

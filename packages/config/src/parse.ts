@@ -139,6 +139,29 @@ export function parseDomains(s: string): Parsed<string[]> {
   return ok(out);
 }
 
+/**
+ * `alias=domain` pairs, comma separated: host names or addresses that name one of the served
+ * domains in a Request-URI or To URI (Kamailio's `alias`). The targets are checked against
+ * EDGEPATH_DOMAINS by the caller. Lower-cased; an IPv6 alias may be bracketed.
+ */
+export function parseDomainAliases(s: string): Parsed<[string, string][]> {
+  const out: [string, string][] = [];
+  for (const raw of s.split(",")) {
+    const item = raw.trim().toLowerCase();
+    if (item.length === 0) continue;
+    const eq = item.indexOf("=");
+    if (eq < 0) return fail(`"${raw.trim()}" is not alias=domain`);
+    const alias = item.slice(0, eq).trim();
+    const bare = alias.startsWith("[") && alias.endsWith("]") ? alias.slice(1, -1) : alias;
+    const domain = item.slice(eq + 1).trim();
+    if (!isHostname(bare) && !isIPv4(bare) && !isIPv6(bare)) return fail(`"${raw.trim()}": "${alias}" is not a host name or IP address`);
+    if (out.some(([a]) => a === bare)) return fail(`"${raw.trim()}": ${bare} given twice`);
+    out.push([bare, domain]);
+  }
+  if (out.length === 0) return fail("no alias given");
+  return ok(out);
+}
+
 export function parseUrl(s: string, schemes: readonly string[]): Parsed<string> {
   let u: URL;
   try {

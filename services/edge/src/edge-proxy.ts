@@ -14,8 +14,8 @@ import { networkInterfaces } from "node:os";
 import type { Logger } from "pino";
 import {
   buildResponse,
-  canonicalAor,
   parseMessage,
+  ServedDomains,
   viaWithReceived,
   type MessageEditor,
   type SipParseError,
@@ -68,6 +68,8 @@ export interface EdgeProxyOptions {
    */
   readonly publicAdvertise?: readonly { readonly transport?: TransportKind; readonly host: string; readonly port?: number }[];
   readonly domains: readonly string[];
+  /** EDGEPATH_DOMAIN_ALIASES: other hosts that name one of `domains` (alias -> domain). */
+  readonly domainAliases?: ReadonlyMap<string, string>;
   readonly flowTokens: FlowTokenCodec;
   readonly ring: AorRing;
   readonly bus?: ClusterBus;
@@ -115,7 +117,7 @@ export class EdgeProxy {
   readonly counters = new EdgeCounters();
   private readonly transport: TransportLayer;
   private readonly own = new OwnAddresses();
-  private readonly domains: ReadonlySet<string>;
+  private readonly served: ServedDomains;
   private readonly log: Logger;
   private internal: HostPort = { host: "", port: 0 };
   /** The cluster's mark for our internal address, on our internal Record-Route entries (record-route.ts). */
@@ -146,7 +148,7 @@ export class EdgeProxy {
       isInternal: (host, port) => this.isInternalAddress(host, port),
     };
     this.pinger = opts.udpPing !== undefined && opts.udpPing.intervalMs > 0 ? this.createPinger(opts.udpPing) : undefined;
-    this.domains = new Set(opts.domains.map((d) => d.toLowerCase()));
+    this.served = new ServedDomains(opts.domains, opts.domainAliases ?? []);
     this.branchSalt = opts.id;
     const listen: ListenSpec[] = [
       ...opts.publicListen,
@@ -194,7 +196,8 @@ export class EdgeProxy {
       }
     }
     const publicPorts = [...new Set([...this.publicListeners.map((l) => l.port), ...[...this.advertisedOf.values()].map((a) => a.port)])];
-    for (const d of this.domains) this.own.addServedDomain(d, publicPorts);
+    // an alias is a name of a served domain: a Route naming it is this edge as well
+    for (const d of [...this.served.domains, ...this.served.aliases.keys()]) this.own.addServedDomain(d, publicPorts);
     this.pinger?.start();
     return { internal: formatHostPort(this.internal), listeners: bound };
   }
@@ -501,7 +504,8 @@ export class EdgeProxy {
     }
     let aor: string;
     try {
-      aor = canonicalAor(req.method === "REGISTER" ? req.to().uri : ruri);
+      // an alias host (the edge's IP in a trunk's Request-URI, a phone registered by IP) is its domain
+      aor = this.served.aorOf(req.method === "REGISTER" ? req.to().uri : ruri);
       if (tracingEnabled()) activeSpan()?.setAttribute(SipAttr.aor, aor);
     } catch (err) {
       const header = req.method === "REGISTER" ? "To" : "Request-URI";
@@ -764,7 +768,7 @@ export class EdgeProxy {
   }
 
   private isLocalDomain(host: string): boolean {
-    return this.domains.has(host) || this.own.isOwnHost(host);
+    return this.served.has(host) || this.own.isOwnHost(host);
   }
 
   private isSelfUri(req: SipRequest): boolean {

@@ -100,6 +100,7 @@ export function authHooks(
   const authenticator = new SipAuthenticator({
     secret: config.secret,
     domains: config.domains,
+    domainAliases: config.domainAliases,
     ...(config.auth.realm !== undefined ? { realm: config.auth.realm } : {}),
     credentials,
     nonceCounter: credentials,
@@ -149,6 +150,7 @@ async function startWorker(p: Parts, id: string, store: BindingStore): Promise<R
     listen: { host: c.sip.internalListen.host, port: c.role === "all" ? 0 : c.sip.internalListen.port },
     ...(c.role !== "all" && c.sip.advertise !== undefined ? { advertise: `${c.sip.advertise.host}:${c.sip.advertise.port}` } : {}),
     domains: [...c.domains],
+    domainAliases: c.domainAliases,
     store,
     bus: p.bus,
     flowTokens: p.codec,
@@ -179,6 +181,7 @@ async function startEdge(p: Parts, ring: AorRing): Promise<{ edge: EdgeProxy; he
     ...(c.sip.advertise !== undefined && c.sip.advertise.port !== 0 ? { internalAdvertise: `${c.sip.advertise.host}:${c.sip.advertise.port}` } : {}),
     ...(c.sip.publicAdvertise !== undefined ? { publicAdvertise: c.sip.publicAdvertise } : {}),
     domains: c.domains,
+    domainAliases: c.domainAliases,
     flowTokens: p.codec,
     ring,
     bus: p.bus,

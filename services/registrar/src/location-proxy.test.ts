@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { pino } from "pino";
-import { buildResponse, parseMessage } from "@edgepath/sip";
+import { buildResponse, parseMessage, ServedDomains } from "@edgepath/sip";
 import type { SipRequest, SipResponse } from "@edgepath/sip";
 import { MemoryBindingStore } from "@edgepath/bindings";
 import { TransactionLayer } from "@edgepath/transactions";
@@ -84,7 +84,7 @@ function setup(opts: { timerCMs?: number; store?: MemoryBindingStore; authorize?
   const proxy = new LocationProxy({
     transactions,
     store,
-    domains: new Set(["example.com"]),
+    domains: new ServedDomains(["example.com"]),
     self: SELF,
     logger: pino({ level: "silent" }),
     sendStateless: (bytes, target) => net.record(bytes, target, true).ok,

@@ -32,8 +32,8 @@
  */
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
-import { buildResponse, canonicalAor, generateBranch, generateTag, parseAuthParams, parseSipUri, SipParseError } from "@edgepath/sip";
-import type { SipRequest, SipResponse, SipUri } from "@edgepath/sip";
+import { buildResponse, generateBranch, generateTag, parseAuthParams, parseSipUri, SipParseError } from "@edgepath/sip";
+import type { ServedDomains, SipRequest, SipResponse, SipUri } from "@edgepath/sip";
 import type { Binding, BindingStore } from "@edgepath/bindings";
 import { buildCancel, systemScheduler } from "@edgepath/transactions";
 import type {
@@ -55,7 +55,8 @@ export const DEFAULT_TIMER_C_MS = 181_000;
 export interface LocationProxyOptions {
   readonly transactions: TransactionLayer;
   readonly store: BindingStore;
-  readonly domains: ReadonlySet<string>;
+  /** served domains and their aliases (a Request-URI naming an alias is looked up under its domain) */
+  readonly domains: ServedDomains;
   /** Our advertised internal address: the sent-by of our Via and the host:port of our own Route URIs. */
   readonly self: { readonly host: string; readonly port: number };
   readonly logger: Logger;
@@ -172,7 +173,7 @@ export class LocationProxy {
     this.#scheduler = opts.scheduler ?? systemScheduler;
     this.#timerC = opts.timerCMs ?? DEFAULT_TIMER_C_MS;
     this.#sentBy = formatHostPort(opts.self.host, opts.self.port);
-    this.#realms = opts.realms ?? opts.domains;
+    this.#realms = opts.realms ?? opts.domains.domains;
   }
 
   /** Response contexts still open (graceful shutdown, metrics). */
@@ -241,7 +242,7 @@ export class LocationProxy {
       this.#reject(req, server, 404, "Not Found", "Request-URI has no user part");
       return;
     }
-    const aor = canonicalAor(ruri);
+    const aor = this.#o.domains.aorOf(ruri);
     span?.setAttribute(SipAttr.aor, aor);
     const ctx = new ResponseContext(req, server, aor);
     this.#contexts.set(server, ctx);

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from "vitest";
 import { MemoryBindingStore } from "@edgepath/bindings";
 import type { BindingStore, RegisterOp, RegisterResult } from "@edgepath/bindings";
 import { FlowTokenCodec } from "@edgepath/flow-token";
-import { buildResponse, parseMessage, parseSipUri } from "@edgepath/sip";
+import { buildResponse, parseMessage, parseSipUri, ServedDomains } from "@edgepath/sip";
 import { contactKey, handleRegister } from "./register.js";
 import type { RegisterContext, RegistrarSettings } from "./register.js";
 import { parseRequest, parseResponse, sipText } from "./test-support.js";
@@ -59,7 +59,7 @@ function register(o: RegOpts = {}) {
 }
 
 function ctx(store: BindingStore, over: Partial<RegisterContext> = {}): RegisterContext {
-  return { domains: new Set(["example.com"]), store, now: T0, settings: SETTINGS, flowTokens: codec, ...over };
+  return { domains: new ServedDomains(["example.com"]), store, now: T0, settings: SETTINGS, flowTokens: codec, ...over };
 }
 
 async function run(o: RegOpts, store: BindingStore, over: Partial<RegisterContext> = {}) {

@@ -25,8 +25,8 @@
  *   never meant to be a UA's first hop; a REGISTER that arrives with a single Via and no Path is
  *   treated like one whose first hop lacks outbound support (the worker holds no UA flows).
  */
-import { buildResponse, canonicalAor, generateTag, parseSipUri, SipParseError } from "@edgepath/sip";
-import type { Contact, SipRequest, SipUri } from "@edgepath/sip";
+import { buildResponse, generateTag, parseSipUri, SipParseError } from "@edgepath/sip";
+import type { Contact, ServedDomains, SipRequest, SipUri } from "@edgepath/sip";
 import type { Binding, BindingStore, ContactChange } from "@edgepath/bindings";
 import type { FlowTokenCodec } from "@edgepath/flow-token";
 
@@ -50,8 +50,8 @@ export interface RegistrarSettings {
 }
 
 export interface RegisterContext {
-  /** Domains served, lower-case hostnames or IP literals (IPv6 without brackets). */
-  readonly domains: ReadonlySet<string>;
+  /** Domains served and their aliases (EDGEPATH_DOMAIN_ALIASES): a To naming an alias is the domain's AOR. */
+  readonly domains: ServedDomains;
   readonly store: BindingStore;
   /** epoch ms */
   readonly now: number;
@@ -334,7 +334,7 @@ function requestUriHost(req: SipRequest): string | undefined {
 /** RFC 3261 §10.3 step 5. */
 export function addressOfRecord(
   toUri: string,
-  domains: ReadonlySet<string>,
+  domains: ServedDomains,
 ): { ok: true; aor: string } | { ok: false; detail: string } {
   let u: SipUri;
   try {
@@ -344,7 +344,7 @@ export function addressOfRecord(
   }
   if (u.user === undefined || u.user === "") return { ok: false, detail: "To URI has no user part" };
   if (!domains.has(u.host)) return { ok: false, detail: `To domain ${u.host} is not served here` };
-  return { ok: true, aor: canonicalAor(u) };
+  return { ok: true, aor: domains.aorOf(u) };
 }
 
 type CheckedContact = { ok: true; uri: SipUri; expires: number | undefined } | { ok: false; detail: string };

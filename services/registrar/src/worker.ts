@@ -8,7 +8,7 @@
  * UDP transport; responses go back by Via (RFC 3261 §18.2.2, RFC 3581 rport).
  */
 import type { Logger } from "pino";
-import { buildResponse, generateTag, parseMessage, SipParseError } from "@edgepath/sip";
+import { buildResponse, generateTag, parseMessage, ServedDomains, SipParseError } from "@edgepath/sip";
 import type { SipRequest, SipResponse } from "@edgepath/sip";
 import { TransportLayer } from "@edgepath/transport";
 import type { FlowInfo, SendTarget as TransportTarget } from "@edgepath/transport";
@@ -42,6 +42,8 @@ export interface RegistrarWorkerOptions {
   /** host:port edges use to reach us (a pod IP); default: the bound address. */
   readonly advertise?: string;
   readonly domains: readonly string[];
+  /** EDGEPATH_DOMAIN_ALIASES: other hosts that name one of `domains` (alias -> domain). */
+  readonly domainAliases?: ReadonlyMap<string, string>;
   readonly store: BindingStore;
   readonly bus: ClusterBus;
   readonly flowTokens: FlowTokenCodec;
@@ -87,7 +89,7 @@ export const DEFAULT_QUEUE_DELAY_TARGET_MS = 200;
 export class RegistrarWorker {
   readonly stats: RegistrarWorkerStats = { registers: 0, registerRejected: 0, unparsable: 0, storeErrors: 0, markedUnreachable: 0, overloadShed: 0 };
   readonly #o: RegistrarWorkerOptions;
-  readonly #domains: ReadonlySet<string>;
+  readonly #domains: ServedDomains;
   readonly #log: Logger;
   #transport: TransportLayer | undefined;
   #transactions: TransactionLayer | undefined;
@@ -108,7 +110,7 @@ export class RegistrarWorker {
     this.#o = tracingEnabled()
       ? { ...opts, store: traceAsyncMethods(opts.store, "bindings", ["register", "lookup", "markUnreachable", "markReachable"], { "edgepath.store": opts.store.constructor.name }) }
       : opts;
-    this.#domains = new Set(opts.domains.map((d) => d.toLowerCase()));
+    this.#domains = new ServedDomains(opts.domains, opts.domainAliases ?? []);
     this.#log = opts.logger;
     this.#guard = new QueueDelayGuard(opts.queueDelayTargetMs ?? DEFAULT_QUEUE_DELAY_TARGET_MS);
   }

@@ -74,6 +74,10 @@ Secrets come from one Secret by key; optional keys may be absent from an existin
   value: {{ .Values.logLevel | quote }}
 - name: EDGEPATH_DOMAINS
   value: {{ join "," .Values.domains | quote }}
+{{- with .Values.domainAliases }}
+- name: EDGEPATH_DOMAIN_ALIASES
+  value: {{ join "," . | quote }}
+{{- end }}
 - name: EDGEPATH_INTERNAL_TRANSPORT
   value: {{ .Values.internalTransport | quote }}
 - name: EDGEPATH_SECRET

@@ -1,0 +1,65 @@
+/**
+ * The SIP domains a deployment is responsible for (RFC 3261 §10.3 step 1, §16.5) and the other
+ * host names or addresses that mean one of them: aliases, like Kamailio's `alias`. A carrier
+ * puts the edge's public IP in the Request-URI of a call (`sip:+15551234@203.0.113.7`), a phone
+ * configured by IP registers `sip:alice@203.0.113.7`: with `203.0.113.7=example.com` both are the
+ * AOR `sip:...@example.com`, so they meet the bindings of the domain's users.
+ *
+ * Hosts compare lower-case, an IPv6 address without brackets (as SipUri.host holds it).
+ */
+import { canonicalAor, parseSipUri } from "./uri.js";
+import type { SipUri } from "./types.js";
+
+export class ServedDomains {
+  readonly #domains: ReadonlySet<string>;
+  readonly #aliases: ReadonlyMap<string, string>;
+
+  constructor(domains: Iterable<string>, aliases: Iterable<readonly [string, string]> = []) {
+    this.#domains = new Set([...domains].map(bareHost));
+    const m = new Map<string, string>();
+    for (const [alias, domain] of aliases) {
+      const d = bareHost(domain);
+      if (!this.#domains.has(d)) throw new RangeError(`alias ${alias}: ${domain} is not a served domain`);
+      m.set(bareHost(alias), d);
+    }
+    this.#aliases = m;
+  }
+
+  /** The domains themselves (aliases not included). */
+  get domains(): ReadonlySet<string> {
+    return this.#domains;
+  }
+
+  /** The alias hosts (each names one of `domains`). */
+  get aliases(): ReadonlyMap<string, string> {
+    return this.#aliases;
+  }
+
+  /** The served domain `host` names: itself, the domain it is an alias of, or undefined. */
+  domainOf(host: string): string | undefined {
+    const h = bareHost(host);
+    return this.#domains.has(h) ? h : this.#aliases.get(h);
+  }
+
+  /** `host` is a served domain or an alias of one. */
+  has(host: string): boolean {
+    return this.domainOf(host) !== undefined;
+  }
+
+  /**
+   * canonicalAor of a SIP URI, with an alias host replaced by the domain it names. Throws what
+   * canonicalAor throws (SipParseError) for something that is not a SIP URI.
+   */
+  aorOf(uri: string | SipUri): string {
+    const aor = canonicalAor(uri);
+    if (this.#aliases.size === 0) return aor;
+    const u = parseSipUri(aor);
+    const domain = this.#aliases.get(u.host);
+    return domain === undefined ? aor : canonicalAor({ ...u, host: domain, hostType: domain.includes(":") ? "ipv6" : "name" });
+  }
+}
+
+function bareHost(h: string): string {
+  const l = h.toLowerCase();
+  return l.startsWith("[") && l.endsWith("]") ? l.slice(1, -1) : l;
+}
