@@ -120,6 +120,8 @@ describe("EDGEPATH_DOMAIN_ALIASES (Kamailio's alias)", () => {
     const { config } = ok({ EDGEPATH_DOMAINS: "example.com,voice.example.net", EDGEPATH_DOMAIN_ALIASES: "203.0.113.7=example.com, [2001:DB8::7]=voice.example.net,SIP.Carrier.example=example.com" });
     expect([...config.domainAliases]).toEqual([["203.0.113.7", "example.com"], ["2001:db8::7", "voice.example.net"], ["sip.carrier.example", "example.com"]]);
     expect(ok({}).config.domainAliases.size).toBe(0);
+    // an IPv6 domain is named with or without brackets, as in EDGEPATH_DOMAINS
+    expect([...ok({ EDGEPATH_DOMAINS: "[2001:db8::1]", EDGEPATH_DOMAIN_ALIASES: "v6.example=[2001:db8::1]" }).config.domainAliases]).toEqual([["v6.example", "2001:db8::1"]]);
   });
 
   it.each([

@@ -151,9 +151,11 @@ export function parseDomainAliases(s: string): Parsed<[string, string][]> {
     if (item.length === 0) continue;
     const eq = item.indexOf("=");
     if (eq < 0) return fail(`"${raw.trim()}" is not alias=domain`);
+    const unbracket = (h: string): string => (h.startsWith("[") && h.endsWith("]") ? h.slice(1, -1) : h);
     const alias = item.slice(0, eq).trim();
-    const bare = alias.startsWith("[") && alias.endsWith("]") ? alias.slice(1, -1) : alias;
-    const domain = item.slice(eq + 1).trim();
+    const bare = unbracket(alias);
+    // as EDGEPATH_DOMAINS holds it (an IPv6 domain without brackets)
+    const domain = unbracket(item.slice(eq + 1).trim());
     if (!isHostname(bare) && !isIPv4(bare) && !isIPv6(bare)) return fail(`"${raw.trim()}": "${alias}" is not a host name or IP address`);
     if (out.some(([a]) => a === bare)) return fail(`"${raw.trim()}": ${bare} given twice`);
     out.push([bare, domain]);

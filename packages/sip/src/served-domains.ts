@@ -51,11 +51,12 @@ export class ServedDomains {
    * canonicalAor throws (SipParseError) for something that is not a SIP URI.
    */
   aorOf(uri: string | SipUri): string {
-    const aor = canonicalAor(uri);
-    if (this.#aliases.size === 0) return aor;
-    const u = parseSipUri(aor);
-    const domain = this.#aliases.get(u.host);
-    return domain === undefined ? aor : canonicalAor({ ...u, host: domain, hostType: domain.includes(":") ? "ipv6" : "name" });
+    if (this.#aliases.size === 0) return canonicalAor(uri);
+    // a string is checked as canonicalAor checks it (its "Bad AOR" for another scheme), then read;
+    // a parsed URI (the edge's and the location proxy's Request-URI) is used as it is
+    const u = typeof uri === "string" ? parseSipUri(canonicalAor(uri)) : uri;
+    const domain = this.#aliases.get(u.host.toLowerCase());
+    return canonicalAor(domain === undefined ? u : { ...u, host: domain, hostType: domain.includes(":") ? "ipv6" : "name" });
   }
 }
 
