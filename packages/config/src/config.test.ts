@@ -122,6 +122,10 @@ describe("EDGEPATH_DOMAIN_ALIASES (Kamailio's alias)", () => {
     expect(ok({}).config.domainAliases.size).toBe(0);
     // an IPv6 domain is named with or without brackets, as in EDGEPATH_DOMAINS
     expect([...ok({ EDGEPATH_DOMAINS: "[2001:db8::1]", EDGEPATH_DOMAIN_ALIASES: "v6.example=[2001:db8::1]" }).config.domainAliases]).toEqual([["v6.example", "2001:db8::1"]]);
+    // one spelling per IPv6 address (RFC 5952), so the alias's domain is found however it is written
+    const v6 = ok({ EDGEPATH_DOMAINS: "2001:DB8:0::1", EDGEPATH_DOMAIN_ALIASES: "2001:db8:0:0::7=[2001:db8::1]" }).config;
+    expect(v6.domains).toEqual(["2001:db8::1"]);
+    expect([...v6.domainAliases]).toEqual([["2001:db8::7", "2001:db8::1"]]);
   });
 
   it.each([
@@ -129,6 +133,8 @@ describe("EDGEPATH_DOMAIN_ALIASES (Kamailio's alias)", () => {
     ["bad_host!=example.com", /not a host name or IP address/],
     ["203.0.113.7=other.example", /other\.example is not in EDGEPATH_DOMAINS/],
     ["example.com=example.com", /itself in EDGEPATH_DOMAINS/],
+    ["0.0.0.0=example.com", /not an address a Request-URI names/],
+    ["sip.carrier.example.=example.com", /not an address a Request-URI names/],
     ["203.0.113.7=example.com,203.0.113.7=example.com", /given twice/],
   ])("refuses %s naming the setting", (value, why) => {
     const e = errs({ EDGEPATH_DOMAINS: "example.com", EDGEPATH_DOMAIN_ALIASES: value });
@@ -182,7 +188,7 @@ describe("listen specs", () => {
     ["0.0.0.0", "no port"],
     ["::1:5060", "brackets"],
     ["[::1:5060", "[ipv6]:port"],
-    ["[fe80::zz]:5060", "not an IPv6"],
+    ["[fe80::zz]:5060", "not an IP address"],
     ["0.0.0.0:70000", "out of range"],
     ["0.0.0.0:abc", "bad port"],
     ["bad_host:5060", "not a valid host"],
@@ -459,7 +465,7 @@ describe("EDGEPATH_PUBLIC_ADVERTISE (edge behind NAT / a load balancer)", () => 
   it.each([
     ["0.0.0.0", /wildcard/],
     ["2001:db8::7", /need brackets/],
-    ["[sip.example.com]", /not an IPv6 address/],
+    ["[sip.example.com]", /not an IP address/],
     ["203.0.113.7:0", /bad port/],
     ["203.0.113.7:99999", /bad port/],
     ["bad_host!", /not a valid host/],

@@ -30,6 +30,17 @@ export function isHostname(s: string): boolean {
   return HOSTNAME.test(s);
 }
 
+/**
+ * One spelling per host for comparisons: lower case, an IPv6 address without brackets in its
+ * compressed form (RFC 5952, as the WHATWG URL parser writes it: 2001:DB8:0::7 -> 2001:db8::7).
+ */
+export function canonicalHost(h: string): string {
+  const l = h.toLowerCase();
+  const bare = l.startsWith("[") && l.endsWith("]") ? l.slice(1, -1) : l;
+  if (!isIPv6(bare)) return bare;
+  return new URL(`http://[${bare}]/`).hostname.slice(1, -1);
+}
+
 export function isWildcardHost(host: string): boolean {
   return host === "0.0.0.0" || host === "::" || host === "0:0:0:0:0:0:0:0";
 }
@@ -45,7 +56,7 @@ export function parseHostPort(s: string, allowPortZero: boolean): Parsed<HostPor
     portText = s.slice(close + 2);
     // An IPv4 address is taken in brackets too, so a template can bracket an address whose family it
     // does not know (the Helm chart writes "[$(POD_IP)]:5070", right for an IPv4 and an IPv6 pod).
-    if (!isIPv6(host) && !isIPv4(host)) return fail(`"${host}" is not an IPv6 address`);
+    if (!isIPv6(host) && !isIPv4(host)) return fail(`"${host}" is not an IP address`);
   } else {
     const colon = s.lastIndexOf(":");
     if (colon < 0) return fail(`"${s}" has no port (expected host:port)`);
@@ -133,7 +144,8 @@ export function parseDomains(s: string): Parsed<string[]> {
     if (d.length === 0) continue;
     const bare = d.startsWith("[") && d.endsWith("]") ? d.slice(1, -1) : d;
     if (!isHostname(bare) && !isIPv4(bare) && !isIPv6(bare)) return fail(`"${raw.trim()}" is not a domain name or IP address`);
-    if (!out.includes(bare)) out.push(bare);
+    const host = canonicalHost(bare);
+    if (!out.includes(host)) out.push(host);
   }
   if (out.length === 0) return fail("no domain given");
   return ok(out);
@@ -142,7 +154,7 @@ export function parseDomains(s: string): Parsed<string[]> {
 /**
  * `alias=domain` pairs, comma separated: host names or addresses that name one of the served
  * domains in a Request-URI or To URI (Kamailio's `alias`). The targets are checked against
- * EDGEPATH_DOMAINS by the caller. Lower-cased; an IPv6 alias may be bracketed.
+ * EDGEPATH_DOMAINS by the caller. Hosts as canonicalHost writes them.
  */
 export function parseDomainAliases(s: string): Parsed<[string, string][]> {
   const out: [string, string][] = [];
@@ -151,14 +163,15 @@ export function parseDomainAliases(s: string): Parsed<[string, string][]> {
     if (item.length === 0) continue;
     const eq = item.indexOf("=");
     if (eq < 0) return fail(`"${raw.trim()}" is not alias=domain`);
-    const unbracket = (h: string): string => (h.startsWith("[") && h.endsWith("]") ? h.slice(1, -1) : h);
     const alias = item.slice(0, eq).trim();
-    const bare = unbracket(alias);
-    // as EDGEPATH_DOMAINS holds it (an IPv6 domain without brackets)
-    const domain = unbracket(item.slice(eq + 1).trim());
+    const bare = alias.startsWith("[") && alias.endsWith("]") ? alias.slice(1, -1) : alias;
     if (!isHostname(bare) && !isIPv4(bare) && !isIPv6(bare)) return fail(`"${raw.trim()}": "${alias}" is not a host name or IP address`);
-    if (out.some(([a]) => a === bare)) return fail(`"${raw.trim()}": ${bare} given twice`);
-    out.push([bare, domain]);
+    // a Request-URI never names these: the alias could not match anything
+    if (isWildcardHost(canonicalHost(bare)) || bare.endsWith(".")) return fail(`"${raw.trim()}": "${alias}" is not an address a Request-URI names`);
+    const host = canonicalHost(bare);
+    if (out.some(([a]) => a === host)) return fail(`"${raw.trim()}": ${host} given twice`);
+    // as EDGEPATH_DOMAINS holds it
+    out.push([host, canonicalHost(item.slice(eq + 1).trim())]);
   }
   if (out.length === 0) return fail("no alias given");
   return ok(out);
@@ -219,7 +232,7 @@ export function parsePublicAdvertise(s: string): Parsed<PublicAdvertise[]> {
       if (close < 0) return fail(`"${item}": unclosed "[" in an IPv6 address`);
       host = rest.slice(1, close);
       // [IPv4] too, as in parseHostPort (the Helm chart's default "[$(POD_IP)]")
-      if (!isIPv6(host) && !isIPv4(host)) return fail(`"${item}": "${host}" is not an IPv6 address`);
+      if (!isIPv6(host) && !isIPv4(host)) return fail(`"${item}": "${host}" is not an IP address`);
       const after = rest.slice(close + 1);
       if (after !== "" && !after.startsWith(":")) return fail(`"${item}": expected ":port" after "]"`);
       portText = after === "" ? undefined : after.slice(1);

@@ -6,7 +6,6 @@ import { randomFillSync } from "node:crypto";
 import type { SipParseError } from "./errors.js";
 import { canonicalName, knownDisplayName } from "./headers.js";
 import type { SipRequest } from "./message.js";
-import { allocOutBytes } from "./out-bytes.js";
 
 export const BRANCH_MAGIC_COOKIE = "z9hG4bK";
 
@@ -113,7 +112,7 @@ function finish(head: string, headers: ReadonlyArray<readonly [string, string]> 
   if (body !== undefined && body.length > 0 && contentType !== undefined) out += `Content-Type: ${checkLine(contentType)}\r\n`;
   out += `Content-Length: ${body?.length ?? 0}\r\n\r\n`;
   const headBytes = Buffer.byteLength(out);
-  const buf = allocOutBytes(headBytes + (body?.length ?? 0));
+  const buf = Buffer.allocUnsafe(headBytes + (body?.length ?? 0));
   buf.write(out, 0, "utf8");
   if (body !== undefined) body.copy(buf, headBytes);
   return buf;

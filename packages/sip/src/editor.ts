@@ -9,7 +9,6 @@
  */
 import { canonicalName, firstListComma, isListHeader, isToken, knownDisplayName } from "./headers.js";
 import type { LazyMessage } from "./lazy-message.js";
-import { allocOutBytes } from "./out-bytes.js";
 
 export interface MessageEditor {
   /** requests only */
@@ -288,13 +287,11 @@ class Editor implements MessageEditor {
     // A body that is not part of the decoded text (a replaced one, or a large message whose header
     // block alone was decoded, see the parser) is copied as bytes after the head, not made text.
     const body = this.body ?? (s.length < raw.length ? raw.subarray(msg._bodyStart) : undefined);
-    if (body === undefined) {
-      out += s.slice(msg._bodyStart, raw.length);
-      const bytes = allocOutBytes(out.length);
-      bytes.write(out, 0, "latin1");
-      return bytes;
-    }
-    const bytes = allocOutBytes(out.length + body.length);
+    // Node's pool, not a larger private slab: a view pins its whole slab, and a forwarded request
+    // can be kept for minutes (a client transaction while the phone rings, a queued TCP write to a
+    // stalled peer). A 64 KiB slab saved ~90 ns per message and would pin 8x more per kept view.
+    if (body === undefined) return Buffer.from(out + s.slice(msg._bodyStart, raw.length), "latin1");
+    const bytes = Buffer.allocUnsafe(out.length + body.length);
     bytes.write(out, 0, "latin1");
     body.copy(bytes, out.length);
     return bytes;

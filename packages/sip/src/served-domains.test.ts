@@ -39,3 +39,15 @@ describe("ServedDomains (RFC 3261 §10.3 step 1, §16.5; Kamailio's alias)", () 
     expect(() => new ServedDomains(["example.com"], [["203.0.113.7", "other.example"]])).toThrow(/not a served domain/);
   });
 });
+
+describe("ServedDomains: IPv6 spellings (RFC 5952)", () => {
+  it("an alias or domain written one way matches the other spellings of the same address", () => {
+    const served = new ServedDomains(["example.com", "2001:DB8:0::1"], [["2001:db8:0:0::7", "example.com"]]);
+    expect(served.domainOf("[2001:db8::7]")).toBe("example.com");
+    expect(served.domainOf("2001:0db8:0000::0007")).toBe("example.com");
+    expect(served.has("2001:db8::1")).toBe(true);
+    expect(served.aorOf("sip:a@[2001:DB8::7]")).toBe("sip:a@example.com");
+    // the IPv6 domain's AOR in one spelling, whatever the URI wrote
+    expect(served.aorOf("sip:b@[2001:db8:0:0:0:0:0:1]")).toBe("sip:b@[2001:db8::1]");
+  });
+});

@@ -5,7 +5,8 @@
  * configured by IP registers `sip:alice@203.0.113.7`: with `203.0.113.7=example.com` both are the
  * AOR `sip:...@example.com`, so they meet the bindings of the domain's users.
  *
- * Hosts compare lower-case, an IPv6 address without brackets (as SipUri.host holds it).
+ * Hosts compare lower-case, an IPv6 address without brackets (as SipUri.host holds it) and in one
+ * spelling (2001:DB8:0::7 and [2001:db8::7] are the same host).
  */
 import { canonicalAor, parseSipUri } from "./uri.js";
 import type { SipUri } from "./types.js";
@@ -13,6 +14,8 @@ import type { SipUri } from "./types.js";
 export class ServedDomains {
   readonly #domains: ReadonlySet<string>;
   readonly #aliases: ReadonlyMap<string, string>;
+  /** an AOR's host can differ from the URI's: there are aliases, or IPv6 domains (other spellings) */
+  readonly #rewrites: boolean;
 
   constructor(domains: Iterable<string>, aliases: Iterable<readonly [string, string]> = []) {
     this.#domains = new Set([...domains].map(bareHost));
@@ -23,6 +26,7 @@ export class ServedDomains {
       m.set(bareHost(alias), d);
     }
     this.#aliases = m;
+    this.#rewrites = m.size > 0 || [...this.#domains].some((d) => d.includes(":"));
   }
 
   /** The domains themselves (aliases not included). */
@@ -47,20 +51,32 @@ export class ServedDomains {
   }
 
   /**
-   * canonicalAor of a SIP URI, with an alias host replaced by the domain it names. Throws what
-   * canonicalAor throws (SipParseError) for something that is not a SIP URI.
+   * canonicalAor of a SIP URI, with an alias host replaced by the domain it names (and an IPv6
+   * domain in its one spelling). Throws what canonicalAor throws (SipParseError) for something
+   * that is not a SIP URI.
    */
   aorOf(uri: string | SipUri): string {
-    if (this.#aliases.size === 0) return canonicalAor(uri);
+    if (!this.#rewrites) return canonicalAor(uri);
     // a string is checked as canonicalAor checks it (its "Bad AOR" for another scheme), then read;
     // a parsed URI (the edge's and the location proxy's Request-URI) is used as it is
     const u = typeof uri === "string" ? parseSipUri(canonicalAor(uri)) : uri;
-    const domain = this.#aliases.get(u.host.toLowerCase());
-    return canonicalAor(domain === undefined ? u : { ...u, host: domain, hostType: domain.includes(":") ? "ipv6" : "name" });
+    const domain = this.domainOf(u.host);
+    if (domain === undefined || domain === u.host) return canonicalAor(u);
+    return canonicalAor({ ...u, host: domain, hostType: domain.includes(":") ? "ipv6" : "name" });
   }
 }
 
 function bareHost(h: string): string {
   const l = h.toLowerCase();
-  return l.startsWith("[") && l.endsWith("]") ? l.slice(1, -1) : l;
+  const bare = l.startsWith("[") && l.endsWith("]") ? l.slice(1, -1) : l;
+  return bare.includes(":") ? canonicalIPv6(bare) : bare;
+}
+
+/** The compressed lower-case form (RFC 5952) the WHATWG URL parser writes; anything else as it is. */
+function canonicalIPv6(h: string): string {
+  try {
+    return new URL(`http://[${h}]/`).hostname.slice(1, -1);
+  } catch {
+    return h;
+  }
 }

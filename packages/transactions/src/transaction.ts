@@ -97,7 +97,9 @@ export abstract class TransactionBase<S extends string> implements TimerOwner {
    * The bytes a transaction keeps to resend while it waits out a timer (Timer G/H/J, D). Small Buffers made
    * by `Buffer.from(string)` are views into a shared 8 KiB pool slab, and one held view pins the whole slab
    * with everything else allocated next to it; for an unreliable transport (held for 32 s) keep an exact-size
-   * copy instead. Reliable transports terminate at once (zero-length wait timers), so no copy.
+   * copy instead. Over a reliable transport nothing is resent (Timer G/E run only over UDP) and most waits are
+   * zero-length (J, K, I, D); an INVITE server's final waits for the ACK under Timer H on any transport, and
+   * keeps the bytes as they came.
    */
   protected hold(bytes: Buffer): Buffer {
     if (this.reliable || (bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length)) return bytes;
