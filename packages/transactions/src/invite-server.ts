@@ -86,7 +86,8 @@ export class InviteServerTransaction extends TransactionBase<InviteServerState> 
           // §17.2.1: "The TU passes any number of provisional responses to the server transaction. So long as
           // the server transaction is in the 'Proceeding' state, each of these MUST be passed to the transport
           // layer for transmission."
-          this.#lastProvisional = bytes;
+          // kept while the phone rings (minutes): an exact-size copy over UDP, not a view pinning a pool slab
+          this.#lastProvisional = this.hold(bytes);
           return this.send(bytes);
         }
         this.#finalStatus = status;

@@ -55,6 +55,19 @@ describe("transactions release the request after the final response", () => {
     expect(resent.buffer.byteLength).toBe(resent.length);
   });
 
+  it("RFC 3261 §17.2.1: an INVITE server's last provisional, resent for retransmissions while the phone rings, is an exact-size copy over UDP", () => {
+    const e = env();
+    const req = request();
+    const tx = new InviteServerTransaction(req, UDP, new RecordingServerUser(), e.env);
+    const pooled = responseBytes(req, 180);
+    expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.length);
+    tx.respond(180, pooled);
+    tx.receiveRetransmission();
+    const resent = e.sender.sent.at(-1)!.bytes;
+    expect(resent.equals(pooled)).toBe(true);
+    expect(resent.buffer.byteLength).toBe(resent.length);
+  });
+
   it("RFC 3261 §17.2.2: a provisional alone does not release the request (Proceeding still needs it)", () => {
     const e = env();
     const req = request({ method: "MESSAGE" });
