@@ -150,7 +150,7 @@ export class TransactionLayer {
    */
   createClient(request: SipRequest | Buffer, target: SendTarget, user: ClientTransactionUser): ClientTransaction {
     this.#assertRunning();
-    const req = Buffer.isBuffer(request) ? parseRequest(request) : request;
+    const req = Buffer.isBuffer(request) ? parseRequest(keptInvite(request)) : request;
     if (req.method === "ACK") throw new TransactionError(TransactionErrorCode.ackNotTransaction, "ACK is not sent in a client transaction (RFC 3261 §17.1)");
     const branch = req.topVia().branch;
     if (!isRfc3261Branch(branch)) throw new TransactionError(TransactionErrorCode.missingBranch, `client request top Via needs a branch starting with z9hG4bK (RFC 3261 §8.1.1.7), got ${branch ?? "none"}`);
@@ -263,6 +263,23 @@ export class TransactionLayer {
     const sent = tx.responseToTag;
     return sent === undefined || sent === ack.toTag();
   }
+}
+
+const INVITE_SP = Buffer.from("INVITE ", "latin1");
+
+/**
+ * An INVITE client transaction keeps its request until the final response: minutes while a phone
+ * rings (Timer C), for retransmissions and for the CANCEL and ACK built from it. Bytes that are a
+ * view into a shared pool (Buffer.from(string), the editor's output) would pin the pool's 8 KiB
+ * for that long, so an INVITE gets an exact-size copy. Other requests are answered within
+ * milliseconds and keep the bytes they came in.
+ */
+function keptInvite(bytes: Buffer): Buffer {
+  if ((bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length) || bytes.length < 7) return bytes;
+  for (let i = 0; i < 7; i++) if (bytes[i] !== INVITE_SP[i]) return bytes;
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(copy);
+  return copy;
 }
 
 function parseRequest(bytes: Buffer): SipRequest {

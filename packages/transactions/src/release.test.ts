@@ -12,7 +12,7 @@ import { NonInviteClientTransaction } from "./non-invite-client.js";
 import { NonInviteServerTransaction } from "./non-invite-server.js";
 import type { SipResponse } from "@edgepath/sip";
 import type { ClientTransactionUser } from "./types.js";
-import { FakeScheduler, FakeSender, RecordingClientUser, RecordingServerUser, TCP, UDP, env, request, responseBytes, responseTo } from "./test-support.js";
+import { FakeScheduler, FakeSender, RecordingClientUser, RecordingServerUser, TCP, UDP, env, request, requestText, responseBytes, responseTo } from "./test-support.js";
 
 function released(read: () => unknown): string {
   try {
@@ -162,6 +162,21 @@ describe("transactions release the request after the final response", () => {
     expect(tx.state).toBe("Terminated");
     expect(user.events).toEqual(["transport-error", "terminated"]);
     expect(tx.request).toBe(req);
+  });
+
+  it("RFC 3261 §17.1.1: an INVITE client transaction created from pooled bytes keeps an exact-size copy (held until the final, minutes while ringing); a MESSAGE keeps its bytes", () => {
+    const scheduler = new FakeScheduler();
+    const sender = new FakeSender(scheduler);
+    const layer = new TransactionLayer({ sender, scheduler });
+    const inviteBytes = Buffer.from(requestText(), "latin1");
+    expect(inviteBytes.buffer.byteLength).toBeGreaterThan(inviteBytes.length); // a pool view
+    const inv = layer.createClient(inviteBytes, UDP, new RecordingClientUser());
+    expect(inv.request.raw.equals(inviteBytes)).toBe(true);
+    expect(inv.request.raw.buffer.byteLength).toBe(inv.request.raw.length);
+    const messageBytes = Buffer.from(requestText({ method: "MESSAGE", branch: "z9hG4bKmsg1" }), "latin1");
+    const msg = layer.createClient(messageBytes, UDP, new RecordingClientUser());
+    expect(msg.request.raw.buffer).toBe(messageBytes.buffer);
+    layer.stop();
   });
 
   it("RFC 3261 §17.2.3: the layer still matches a retransmission by key after the release and answers it", () => {
