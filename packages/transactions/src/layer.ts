@@ -4,7 +4,7 @@
  * them when they terminate. Transport-agnostic: bytes go out through a TransportSender; the TU feeds parsed
  * messages in. Time comes from an injected Scheduler.
  */
-import { parseMessage } from "@edgepath/sip";
+import { ownedBytes, parseMessage } from "@edgepath/sip";
 import type { SipRequest, SipResponse } from "@edgepath/sip";
 import { TransactionError, TransactionErrorCode } from "./errors.js";
 import { InviteClientTransaction } from "./invite-client.js";
@@ -275,11 +275,9 @@ const INVITE_SP = Buffer.from("INVITE ", "latin1");
  * milliseconds and keep the bytes they came in.
  */
 function keptInvite(bytes: Buffer): Buffer {
-  if ((bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length) || bytes.length < 7) return bytes;
+  if (bytes.length < 7) return bytes;
   for (let i = 0; i < 7; i++) if (bytes[i] !== INVITE_SP[i]) return bytes;
-  const copy = Buffer.allocUnsafeSlow(bytes.length);
-  bytes.copy(copy);
-  return copy;
+  return ownedBytes(bytes);
 }
 
 function parseRequest(bytes: Buffer): SipRequest {

@@ -3,7 +3,7 @@
  * named timers (A..M as the RFCs name them) on an injected scheduler, and sending through the
  * transport with failure reporting (§17.1.4, §17.2.4). The four state machines live in their own files.
  */
-import type { SipRequest } from "@edgepath/sip";
+import { ownedBytes, type SipRequest } from "@edgepath/sip";
 import { TransactionError, TransactionErrorCode, TransactionStateError } from "./errors.js";
 import { own, ownTarget } from "./keys.js";
 import { timerQueue, type TimerName, type TimerOwner, type TimerQueue } from "./timer-queue.js";
@@ -102,10 +102,7 @@ export abstract class TransactionBase<S extends string> implements TimerOwner {
    * keeps the bytes as they came.
    */
   protected hold(bytes: Buffer): Buffer {
-    if (this.reliable || (bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length)) return bytes;
-    const copy = Buffer.allocUnsafeSlow(bytes.length);
-    bytes.copy(copy);
-    return copy;
+    return this.reliable ? bytes : ownedBytes(bytes);
   }
 
   /** Drops the parsed request (and with it the received datagram it points into). */

@@ -1,6 +1,6 @@
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
-import { StreamFramer } from "@edgepath/sip";
+import { ownedBytes, StreamFramer } from "@edgepath/sip";
 import type { SipParseError } from "@edgepath/sip";
 import { normaliseAddress } from "./address.js";
 import { remoteKey } from "./connection.js";
@@ -97,7 +97,9 @@ export class StreamConnection implements Connection {
       this.host.drop("backpressure", this.flow);
       return "backpressure";
     }
-    this.socket.write(bytes);
+    // Bytes that must wait (still connecting, or the peer is behind) are kept until sent: in a
+    // buffer of their own, so a stalled peer's queue pins its own bytes, not 8 KiB pool slabs.
+    this.socket.write(this.state === "connecting" || this.socket.writableLength > 0 ? ownedBytes(bytes) : bytes);
     this.lastActivity = performance.now();
     return "ok";
   }

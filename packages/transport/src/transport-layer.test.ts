@@ -97,6 +97,30 @@ describe("TransportLayer", () => {
     await expect.poll(() => peer.data().length, { timeout: 5_000 }).toBe(2 * m.length);
   });
 
+  it("a message that has to wait in a connection's queue is kept in a buffer of its own, not as a view pinning an 8 KiB pool slab", async () => {
+    const peer = await peerServer();
+    const layer = new TransportLayer({ listen: [{ transport: "tcp", host: "127.0.0.1", port: 0 }], delegate: new RecordingDelegate() });
+    await layer.start();
+    cleanups.push(() => layer.stop());
+    const pooled = Buffer.from(sipRequest("pooled").toString("latin1"), "latin1");
+    expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.length); // a view into Node's pool
+    const target = { transport: "tcp", address: "127.0.0.1", port: peer.port } as const;
+    const r = layer.send(pooled, target);
+    if (!r.ok) throw new Error(r.reason);
+    expect(layer.send(pooled, target).ok).toBe(true);
+    // Still connecting: the first write waits as the socket's pending data, the second in its
+    // write queue (Node internals, reached through the layer's own).
+    type Queued = { _pendingData: Buffer | null; writableBuffer: { chunk: Buffer }[] };
+    const socket = (layer as unknown as { connections: Map<number, { socket: Queued }> }).connections.get(r.flow.id)!.socket;
+    const waiting = [socket._pendingData, ...socket.writableBuffer.map((w) => w.chunk)].filter((b): b is Buffer => Buffer.isBuffer(b));
+    expect(waiting).toHaveLength(2);
+    for (const b of waiting) {
+      expect(b.equals(pooled)).toBe(true);
+      expect(b.buffer.byteLength).toBe(pooled.length);
+    }
+    await expect.poll(() => peer.data().length, { timeout: 5_000 }).toBe(2 * pooled.length);
+  });
+
   it("send() to a closed TCP port reports the failed connect through onFlowClosed(error)", async () => {
     const probe = await peerServer();
     const deadPort = probe.port;

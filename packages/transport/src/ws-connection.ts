@@ -2,6 +2,7 @@ import { isUtf8 } from "node:buffer";
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { RawData, WebSocket } from "ws";
+import { ownedBytes } from "@edgepath/sip";
 import { remoteKey } from "./connection.js";
 import type { Connection, ConnectionHost } from "./connection.js";
 import type { FlowCloseReason, MutableFlow, TransportLimits } from "./types.js";
@@ -69,7 +70,8 @@ export class WsConnection implements Connection {
       this.host.drop("backpressure", this.flow);
       return "backpressure";
     }
-    this.ws.send(bytes, { binary: !isUtf8(bytes) });
+    // queued behind earlier frames: in a buffer of its own (see StreamConnection.write)
+    this.ws.send(this.ws.bufferedAmount > 0 ? ownedBytes(bytes) : bytes, { binary: !isUtf8(bytes) });
     this.lastActivity = performance.now();
     return "ok";
   }
