@@ -133,6 +133,8 @@ class ResponseContext {
    * Proxy-Authorization values to keep (other realms'), in order. Undefined: nothing to strip.
    */
   keptCredentials: string[] | undefined;
+  /** the top Route is ours and comes off before each branch is forwarded */
+  popOwnRoute = false;
 
   constructor(
     readonly req: SipRequest,
@@ -245,8 +247,9 @@ export class LocationProxy {
     const aor = this.#o.domains.aorOf(ruri);
     span?.setAttribute(SipAttr.aor, aor);
     const ctx = new ResponseContext(req, server, aor);
+    ctx.popOwnRoute = popOwnRoute;
     this.#contexts.set(server, ctx);
-    const p = this.#authorizeThenFork(ctx, popOwnRoute).catch((err: unknown) => {
+    const p = this.#authorizeThenFork(ctx).catch((err: unknown) => {
       if (ctx.finalSent) return;
       // A binding store that is down (Redis restarting) is a 503 with Retry-After (RFC 3261
       // §21.5.4), not a 500: the UA or trunk retries instead of giving up on the user.
@@ -334,7 +337,7 @@ export class LocationProxy {
    * DESIGN §6: the authorize hook (407 / 403) runs first. The response context already exists,
    * so a CANCEL arriving meanwhile is seen (§16.10) and answered with 487 once the hook is done.
    */
-  async #authorizeThenFork(ctx: ResponseContext, popOwnRoute: boolean): Promise<void> {
+  async #authorizeThenFork(ctx: ResponseContext): Promise<void> {
     if (this.#o.authorize !== undefined) {
       const refusal = await this.#o.authorize(ctx.req);
       if (refusal !== undefined) {
@@ -353,10 +356,10 @@ export class LocationProxy {
         return;
       }
     }
-    await this.#lookupAndFork(ctx, popOwnRoute);
+    await this.#lookupAndFork(ctx);
   }
 
-  async #lookupAndFork(ctx: ResponseContext, popOwnRoute: boolean): Promise<void> {
+  async #lookupAndFork(ctx: ResponseContext): Promise<void> {
     const { known, bindings } = await this.#o.store.lookup(ctx.aor, this.#clock());
     ctx.started = true;
     if (ctx.finalSent) return;
@@ -373,11 +376,8 @@ export class LocationProxy {
     }
     ctx.groups = groupByQ(reachable);
     ctx.keptCredentials = foreignCredentials(ctx.req, this.#realms);
-    this.#popOwnRoute.set(ctx, popOwnRoute);
     this.#startNextGroup(ctx);
   }
-
-  readonly #popOwnRoute = new WeakMap<ResponseContext, boolean>();
 
   /** §16.6 for each target of the next q level; levels whose branches all fail at once are skipped. */
   #startNextGroup(ctx: ResponseContext): void {
@@ -416,7 +416,7 @@ export class LocationProxy {
     }
     // §16.6 steps 1-8: copy, Request-URI, Max-Forwards, (no Record-Route), Route = Path, Via.
     const ed = ctx.req.edit();
-    if (this.#popOwnRoute.get(ctx) === true) ed.removeTopValue("route");
+    if (ctx.popOwnRoute) ed.removeTopValue("route");
     ed.setRequestUri(binding.contact);
     if (binding.path.length > 0) ed.prependHeader("Route", binding.path.join(", "));
     if (ctx.keptCredentials !== undefined) {
