@@ -4,6 +4,7 @@
  * setting.
  */
 import { isIPv4, isIPv6 } from "node:net";
+import { canonicalHost } from "@edgepath/sip";
 
 export type SipTransport = "udp" | "tcp" | "tls" | "ws" | "wss";
 
@@ -28,17 +29,6 @@ const HOSTNAME = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9
 
 export function isHostname(s: string): boolean {
   return HOSTNAME.test(s);
-}
-
-/**
- * One spelling per host for comparisons: lower case, an IPv6 address without brackets in its
- * compressed form (RFC 5952, as the WHATWG URL parser writes it: 2001:DB8:0::7 -> 2001:db8::7).
- */
-export function canonicalHost(h: string): string {
-  const l = h.toLowerCase();
-  const bare = l.startsWith("[") && l.endsWith("]") ? l.slice(1, -1) : l;
-  if (!isIPv6(bare)) return bare;
-  return new URL(`http://[${bare}]/`).hostname.slice(1, -1);
 }
 
 export function isWildcardHost(host: string): boolean {
@@ -140,11 +130,10 @@ export function parseBool(s: string): Parsed<boolean> {
 export function parseDomains(s: string): Parsed<string[]> {
   const out: string[] = [];
   for (const raw of s.split(",")) {
-    const d = raw.trim().toLowerCase();
+    const d = raw.trim();
     if (d.length === 0) continue;
-    const bare = d.startsWith("[") && d.endsWith("]") ? d.slice(1, -1) : d;
-    if (!isHostname(bare) && !isIPv4(bare) && !isIPv6(bare)) return fail(`"${raw.trim()}" is not a domain name or IP address`);
-    const host = canonicalHost(bare);
+    const host = canonicalHost(d);
+    if (!isHostname(host) && !isIPv4(host) && !isIPv6(host)) return fail(`"${d}" is not a domain name or IP address`);
     if (!out.includes(host)) out.push(host);
   }
   if (out.length === 0) return fail("no domain given");
@@ -154,24 +143,23 @@ export function parseDomains(s: string): Parsed<string[]> {
 /**
  * `alias=domain` pairs, comma separated: host names or addresses that name one of the served
  * domains in a Request-URI or To URI (Kamailio's `alias`). The targets are checked against
- * EDGEPATH_DOMAINS by the caller. Hosts as canonicalHost writes them.
+ * EDGEPATH_DOMAINS by the caller. Hosts as canonicalHost (@edgepath/sip) writes them.
  */
 export function parseDomainAliases(s: string): Parsed<[string, string][]> {
   const out: [string, string][] = [];
   for (const raw of s.split(",")) {
-    const item = raw.trim().toLowerCase();
+    const item = raw.trim();
     if (item.length === 0) continue;
     const eq = item.indexOf("=");
-    if (eq < 0) return fail(`"${raw.trim()}" is not alias=domain`);
-    const alias = item.slice(0, eq).trim();
-    const bare = alias.startsWith("[") && alias.endsWith("]") ? alias.slice(1, -1) : alias;
-    if (!isHostname(bare) && !isIPv4(bare) && !isIPv6(bare)) return fail(`"${raw.trim()}": "${alias}" is not a host name or IP address`);
+    if (eq < 0) return fail(`"${item}" is not alias=domain`);
+    const written = item.slice(0, eq).trim();
+    const alias = canonicalHost(written);
+    if (!isHostname(alias) && !isIPv4(alias) && !isIPv6(alias)) return fail(`"${item}": "${written}" is not a host name or IP address`);
     // a Request-URI never names these: the alias could not match anything
-    if (isWildcardHost(canonicalHost(bare)) || bare.endsWith(".")) return fail(`"${raw.trim()}": "${alias}" is not an address a Request-URI names`);
-    const host = canonicalHost(bare);
-    if (out.some(([a]) => a === host)) return fail(`"${raw.trim()}": ${host} given twice`);
+    if (isWildcardHost(alias) || alias.endsWith(".")) return fail(`"${item}": "${written}" is not an address a Request-URI names`);
+    if (out.some(([a]) => a === alias)) return fail(`"${item}": ${alias} given twice`);
     // as EDGEPATH_DOMAINS holds it
-    out.push([host, canonicalHost(item.slice(eq + 1).trim())]);
+    out.push([alias, canonicalHost(item.slice(eq + 1).trim())]);
   }
   if (out.length === 0) return fail("no alias given");
   return ok(out);

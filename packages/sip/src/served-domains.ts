@@ -18,12 +18,12 @@ export class ServedDomains {
   readonly #rewrites: boolean;
 
   constructor(domains: Iterable<string>, aliases: Iterable<readonly [string, string]> = []) {
-    this.#domains = new Set([...domains].map(bareHost));
+    this.#domains = new Set([...domains].map(canonicalHost));
     const m = new Map<string, string>();
     for (const [alias, domain] of aliases) {
-      const d = bareHost(domain);
+      const d = canonicalHost(domain);
       if (!this.#domains.has(d)) throw new RangeError(`alias ${alias}: ${domain} is not a served domain`);
-      m.set(bareHost(alias), d);
+      m.set(canonicalHost(alias), d);
     }
     this.#aliases = m;
     this.#rewrites = m.size > 0 || [...this.#domains].some((d) => d.includes(":"));
@@ -41,7 +41,7 @@ export class ServedDomains {
 
   /** The served domain `host` names: itself, the domain it is an alias of, or undefined. */
   domainOf(host: string): string | undefined {
-    const h = bareHost(host);
+    const h = canonicalHost(host);
     return this.#domains.has(h) ? h : this.#aliases.get(h);
   }
 
@@ -66,17 +66,18 @@ export class ServedDomains {
   }
 }
 
-function bareHost(h: string): string {
+/**
+ * One spelling per host, for comparing hosts: lower case, an IPv6 address without brackets and in
+ * its compressed form (RFC 5952, as the WHATWG URL parser writes it: [2001:DB8:0::7] ->
+ * 2001:db8::7). Anything that is not an IPv6 address keeps its letters, lower-cased.
+ */
+export function canonicalHost(h: string): string {
   const l = h.toLowerCase();
   const bare = l.startsWith("[") && l.endsWith("]") ? l.slice(1, -1) : l;
-  return bare.includes(":") ? canonicalIPv6(bare) : bare;
-}
-
-/** The compressed lower-case form (RFC 5952) the WHATWG URL parser writes; anything else as it is. */
-function canonicalIPv6(h: string): string {
+  if (!bare.includes(":")) return bare;
   try {
-    return new URL(`http://[${h}]/`).hostname.slice(1, -1);
+    return new URL(`http://[${bare}]/`).hostname.slice(1, -1);
   } catch {
-    return h;
+    return bare;
   }
 }
