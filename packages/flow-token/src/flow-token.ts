@@ -138,7 +138,8 @@ export class FlowTokenCodec {
   readonly #dec = Buffer.alloc(MAX_BYTES + 3);
   readonly #encoded: GenerationalCache<string> | undefined;
   readonly #decoded: GenerationalCache<FlowTokenDecodeResult> | undefined;
-  readonly #marks = new Map<string, string>();
+  /** Bounded like the token caches: marks are checked for addresses a sender wrote, so anyone could try to fill it. */
+  readonly #marks = new GenerationalCache<string>(512);
 
   constructor(secret: string | Buffer, opts: FlowTokenCodecOptions = {}) {
     const cacheSize = opts.cacheSize ?? 16_384;
@@ -203,7 +204,6 @@ export class FlowTokenCodec {
     return b.toString("base64url", 0, off);
   }
 
-  /** Verifies and decodes a token. Never throws: any input yields a result. */
   /**
    * The mark an edge puts on its internal Record-Route entry (`;em=`), made with the cluster key
    * over the edge's advertised internal "host:port". Another edge checks it to tell that a hop
@@ -217,8 +217,6 @@ export class FlowTokenCodec {
     let mark = this.#marks.get(address);
     if (mark === undefined) {
       mark = createHmac("sha256", this.#key).update(EDGE_MARK_LABEL).update(address, "utf8").digest().subarray(0, 16).toString("base64url");
-      // Bounded: marks are checked for addresses a sender wrote, so anyone could fill the cache.
-      if (this.#marks.size >= 1024) this.#marks.clear();
       this.#marks.set(address, mark);
     }
     return mark;
@@ -230,6 +228,7 @@ export class FlowTokenCodec {
     return mark.length === expected.length && timingSafeEqual(Buffer.from(mark, "latin1"), Buffer.from(expected, "latin1"));
   }
 
+  /** Verifies and decodes a token. Never throws: any input yields a result. */
   decode(token: string): FlowTokenDecodeResult {
     if (typeof token !== "string") return MALFORMED;
     const cache = this.#decoded;

@@ -52,14 +52,13 @@ export class ServedDomains {
 
   /**
    * canonicalAor of a SIP URI, with an alias host replaced by the domain it names (and an IPv6
-   * domain in its one spelling). Throws what canonicalAor throws (SipParseError) for something
-   * that is not a SIP URI.
+   * domain in its one spelling). Throws a SipParseError for something that is not a SIP URI.
    */
   aorOf(uri: string | SipUri): string {
     if (!this.#rewrites) return canonicalAor(uri);
-    // a string is checked as canonicalAor checks it (its "Bad AOR" for another scheme), then read;
-    // a parsed URI (the edge's and the location proxy's Request-URI) is used as it is
-    const u = typeof uri === "string" ? parseSipUri(canonicalAor(uri)) : uri;
+    // a parsed URI (the edge's and the location proxy's Request-URI) is used as it is; a string
+    // is parsed once (parseSipUri refuses another scheme with a SipParseError, as canonicalAor does)
+    const u = typeof uri === "string" ? parseSipUri(uri) : uri;
     const domain = this.domainOf(u.host);
     if (domain === undefined || domain === u.host) return canonicalAor(u);
     return canonicalAor({ ...u, host: domain, hostType: domain.includes(":") ? "ipv6" : "name" });

@@ -445,9 +445,10 @@ export class EdgeProxy {
         const mark = decision.uri.params.get(EDGE_MARK_PARAM);
         const markedEdge = typeof mark === "string" && this.opts.flowTokens.isEdgeMark(formatHostPort({ host: decision.uri.host, port: target.port }), mark);
         this.resolveThen(target.host, req, flow, (address) => {
-          const internalHop = markedEdge || this.isInternalAddress(address, target.port);
+          const peerEdge = markedEdge || this.isPeerEdgeAddress(address, target.port);
+          const internalHop = peerEdge || this.isInternalAddress(address, target.port);
           // Checked on the resolved address too: a name of the sender's may point anywhere.
-          if (fromPublic && !markedEdge && !this.isPeerEdgeAddress(address, target.port)) {
+          if (fromPublic && !peerEdge) {
             if (internalHop) this.reject(req, flow, { status: 403, reason: "Forbidden Route" }, "route-internal", receivedVia, topVia);
             else this.reject(req, flow, RELAYING_FORBIDDEN, "relay-route", receivedVia, topVia);
             return;
@@ -613,7 +614,8 @@ export class EdgeProxy {
     if (this.pinger?.onResponse(res, flow) === true) return;
     this.counters.response(res.status);
     const top = res.topVia();
-    if (top.branch === undefined || !top.branch.startsWith(EDGE_BRANCH_PREFIX) || !this.own.isOwn(top.host, top.port ?? 5060)) {
+    const topPort = top.port ?? 5060;
+    if (top.branch === undefined || !top.branch.startsWith(EDGE_BRANCH_PREFIX) || !this.own.isOwn(top.host, topPort)) {
       // RFC 3261 §16.7 step 3 / §18.2.2: a response whose top Via is not ours is discarded.
       this.dropResponse(res, flow, "response-not-ours", "top Via is not this edge's");
       return;
@@ -622,7 +624,7 @@ export class EdgeProxy {
     // a public one towards UAs), and the answer must come back on that side. Otherwise anyone who
     // saw the Vias of a request (the callee sees them all) could send a made-up answer from the
     // public side into the caller's flow.
-    if ((top.host === this.internal.host && (top.port ?? 5060) === this.internal.port) !== this.isInternalFlow(flow)) {
+    if ((top.host === this.internal.host && topPort === this.internal.port) !== this.isInternalFlow(flow)) {
       this.dropResponse(res, flow, "response-wrong-side", "our Via's side is not the side the response arrived on");
       return;
     }
@@ -736,8 +738,7 @@ export class EdgeProxy {
     const l = this.internalListener;
     if (l !== undefined && !isWildcard(l.host) && h === l.host && port === l.port) return true;
     if (this.isWorkerAddress(h, port)) return true;
-    const hp = formatHostPort({ host: h, port });
-    return this.opts.peerEdges?.().has(hp) === true || this.opts.isInternalPeer?.(hp) === true;
+    return this.isPeerEdgeAddress(h, port) || this.opts.isInternalPeer?.(formatHostPort({ host: h, port })) === true;
   }
 
   /** The flow (a live one, or one a token names) is on our internal socket: a worker's or another edge's hop to us. */
@@ -847,7 +848,7 @@ export class EdgeProxy {
       if (span?.isRecording() === true) span.setAttribute(SipAttr.statusCode, r.status);
     }
     let bytes = buildResponse(req, r.status, r.reason, { headers: r.headers ?? [], ...(r.status > 100 ? { toTag: edgeToTag(req) } : {}) });
-    if (receivedVia !== undefined && topVia !== undefined && receivedVia !== topVia.raw) {
+    if (receivedVia !== undefined && receivedVia !== topVia.raw) {
       const parsed = parseMessage(bytes);
       if (parsed.ok) bytes = parsed.message.edit().replaceTopValue("via", receivedVia).toBuffer();
     }
