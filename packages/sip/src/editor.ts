@@ -52,7 +52,11 @@ function isAsciiText(text: string): boolean {
 
 /** UTF-8 octets of `text`, one char per octet (latin1), so it can be spliced into the latin1 message text. */
 function wireOf(text: string): string {
-  return isAsciiText(text) ? text : Buffer.from(text, "utf8").toString("latin1");
+  return isAsciiText(text) ? text : utf8AsLatin1(text);
+}
+
+function utf8AsLatin1(text: string): string {
+  return Buffer.from(text, "utf8").toString("latin1");
 }
 
 /**
@@ -137,7 +141,7 @@ class Editor implements MessageEditor {
     const text = `${spelling}: ${value}\r\n`;
     // the spelling is a token (nameInfo checks a caller's, the parser a received one), so ASCII;
     // the value is checked flat, not the concatenation (indexing a cons string is slow)
-    const wire = isAsciiText(value) ? text : wireOf(text);
+    const wire = isAsciiText(value) ? text : utf8AsLatin1(text);
     return this.code({ canon, spelling, value, wire });
   }
 

@@ -80,49 +80,10 @@ for (const [k, v] of Object.entries(DISPLAY)) {
   NAME_CACHE.set(v, k);
 }
 
-/**
- * Known names by length and lower-cased first char, so the parser can recognise a header name
- * in place (case-insensitive compare against the message octets) without slicing or hashing.
- * Each candidate is kept with its octets (BY_SHAPE_OCTETS, same order): the compare then reads
- * two byte arrays instead of calling charCodeAt on the name for every char of every header line.
- */
-// dense arrays filled up front: assigning scattered indices to an empty array would leave it in
-// dictionary mode, a hash lookup per header line
-const BY_SHAPE: (string[] | undefined)[] = new Array<string[] | undefined>(64 * 128).fill(undefined);
-const BY_SHAPE_OCTETS: (Uint8Array[] | undefined)[] = new Array<Uint8Array[] | undefined>(64 * 128).fill(undefined);
-for (const canon of [...Object.keys(DISPLAY)]) {
-  const k = canon.length * 128 + canon.charCodeAt(0);
-  (BY_SHAPE[k] ??= []).push(canon);
-  (BY_SHAPE_OCTETS[k] ??= []).push(Buffer.from(canon, "latin1"));
-}
 const COMPACT_BY_CODE: (string | undefined)[] = [];
 for (const [k, v] of Object.entries(COMPACT)) {
   COMPACT_BY_CODE[k.charCodeAt(0)] = v;
   COMPACT_BY_CODE[k.toUpperCase().charCodeAt(0)] = v;
-}
-
-/** Canonical name of the octets u[a, b) when they are a known header (or compact form), else undefined. */
-export function knownNameAt(u: Uint8Array, a: number, b: number): string | undefined {
-  const len = b - a;
-  let c0 = u[a]!;
-  if (len === 1) return COMPACT_BY_CODE[c0];
-  // The key packs the first octet into 7 bits: a non-ASCII one would alias the next length's names.
-  if (c0 >= 128) return undefined;
-  if (c0 >= 65 && c0 <= 90) c0 += 32;
-  const k = len * 128 + c0;
-  if (k >= BY_SHAPE_OCTETS.length) return undefined; // longer than any known name
-  const cands = BY_SHAPE_OCTETS[k];
-  if (cands === undefined) return undefined;
-  outer: for (let j = 0; j < cands.length; j++) {
-    const cand = cands[j]!;
-    for (let i = 1; i < len; i++) {
-      let c = u[a + i]!;
-      if (c >= 65 && c <= 90) c += 32;
-      if (c !== cand[i]) continue outer;
-    }
-    return BY_SHAPE[k]![j];
-  }
-  return undefined;
 }
 
 /**
@@ -140,15 +101,15 @@ const BY_PREFIX_OCTETS: (Uint8Array[] | undefined)[] = new Array<Uint8Array[] | 
   }
 }
 
-/** Where knownNameBeforeColon found the name's end and the ':' (parsing is synchronous: one scratch object). */
-export const NAME_AT = { end: 0, colon: 0 };
+/** Where knownNameBeforeColon found the ':' (parsing is synchronous: one scratch object). */
+export const NAME_AT = { colon: 0 };
 
 /**
  * The header line at `pos` (its CR at `eol`) starts with a known header name or compact form,
  * then optional SP / HTAB, then ':': returns the canonical name and sets NAME_AT; else
  * undefined, and the caller searches for the ':' itself (an unknown or odd name). For the usual
  * line this replaces the search for ':' and the separate name lookup by one compare of the
- * name's octets (what indexOf(":") then knownNameAt would give, as no name char is ':', CR or LF).
+ * name's octets (what indexOf(":") and the name cache would give, as no name char is ':', CR or LF).
  */
 export function knownNameBeforeColon(u: Uint8Array, pos: number, eol: number): string | undefined {
   const c0 = u[pos]!;
@@ -185,7 +146,6 @@ export function knownNameBeforeColon(u: Uint8Array, pos: number, eol: number): s
   let k = e;
   while (u[k] === 32 || u[k] === 9) k++;
   if (u[k] !== 58) return undefined;
-  NAME_AT.end = e;
   NAME_AT.colon = k;
   return canon;
 }
@@ -235,7 +195,10 @@ for (const m of ["INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "PRACK
   (METHOD_OCTETS_BY_LENGTH[m.length] ??= []).push(Buffer.from(m, "latin1"));
 }
 
-/** methodAt for the text `s` whose octets are `u` (lex.ts): the compare reads octets. */
+/**
+ * `s.slice(a, b)` for the text `s` whose octets are `u` (lex.ts), as the shared constant when it
+ * is a known method (methods are case-sensitive, RFC 3261 §7.1); the compare reads octets.
+ */
 export function methodAtOctets(u: Uint8Array, s: string, a: number, b: number): string {
   const n = b - a;
   const cands = METHOD_OCTETS_BY_LENGTH[n];
@@ -244,19 +207,6 @@ export function methodAtOctets(u: Uint8Array, s: string, a: number, b: number): 
       const m = cands[k]!;
       for (let i = 0; i < n; i++) if (u[a + i] !== m[i]) continue outer;
       return METHODS_BY_LENGTH[n]![k]!;
-    }
-  }
-  return s.slice(a, b);
-}
-
-/** `s.slice(a, b)`, as the constant when it is a known method (methods are case-sensitive, RFC 3261 §7.1). */
-export function methodAt(s: string, a: number, b: number): string {
-  const cands = METHODS_BY_LENGTH[b - a];
-  if (cands !== undefined) {
-    outer: for (let k = 0; k < cands.length; k++) {
-      const m = cands[k]!;
-      for (let i = 0; i < m.length; i++) if (s.charCodeAt(a + i) !== m.charCodeAt(i)) continue outer;
-      return m;
     }
   }
   return s.slice(a, b);

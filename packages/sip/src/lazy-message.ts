@@ -304,7 +304,8 @@ export abstract class LazyMessage {
   }
 
   private nameAddrList(canon: string, display: string): NameAddr[] {
-    return this._names.indexOf(canon) < 0 ? [] : (this._parseList(canon, ListKind.nameAddr, display) as NameAddr[]);
+    // _parseList starts at the first field of the name: none, no work
+    return this._parseList(canon, ListKind.nameAddr, display) as NameAddr[];
   }
 
   routes(): NameAddr[] {
@@ -430,10 +431,9 @@ export class LazyResponse extends LazyMessage implements SipResponse {
 
 /**
  * RFC 3261 §20.16: CSeq = 1*DIGIT LWS Method; the number must fit 32 bits (RFC 4475 §3.1.2.4).
- * Reads the octets `u` of `v` (lex.ts; octetsOf(v) when omitted), `v` only for the method and
- * the error text.
+ * Reads the octets `u` of `v[a, b)` (lex.ts), `v` only for the method and the error text.
  */
-export function parseCSeq(v: string, a = 0, b = v.length, u: Uint8Array = octetsOf(v)): { seq: number; method: string } {
+export function parseCSeq(v: string, a: number, b: number, u: Uint8Array): { seq: number; method: string } {
   let i = scanDigits(u, a, b);
   const n = b;
   if (i === a || i - a > 10) throw badHeader("CSeq", `bad sequence number in "${v.slice(a, b)}"`);

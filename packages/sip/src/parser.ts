@@ -11,7 +11,7 @@ import {
   badContentLength, badHeader, badStartLine, badVersion, incomplete, missingHeader, SipErrorCode, SipParseError,
   tooLarge,
 } from "./errors.js";
-import { canonicalName, isToken, isTokenChar, knownNameAt, knownNameBeforeColon, methodAt, NAME_AT } from "./headers.js";
+import { canonicalName, isToken, isTokenChar, knownNameBeforeColon, methodAtOctets, NAME_AT } from "./headers.js";
 import { F_FOLDED, LazyRequest, LazyResponse, parseContentLength, SPAN, type LazyMessage } from "./lazy-message.js";
 import { forgetBackslash } from "./lex.js";
 import { parseUriAt } from "./uri.js";
@@ -138,12 +138,11 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
       let ne = colon;
       while (ne > pos && (bytes[ne - 1] === 32 || bytes[ne - 1] === 9)) ne--;
       if (ne === pos) throw badHeader("(empty)", "header line without a name");
-      canon = knownNameAt(bytes, pos, ne);
-      if (canon === undefined) {
-        const rawName = s.slice(pos, ne);
-        if (!isToken(rawName)) throw badHeader(rawName.slice(0, 32), "header name is not a token");
-        canon = canonicalName(rawName);
-      }
+      // not a known name before its ':' (knownNameBeforeColon reads every known name and compact
+      // form, in any case, with LWS before the ':'): an extension header, named by the cache
+      const rawName = s.slice(pos, ne);
+      if (!isToken(rawName)) throw badHeader(rawName.slice(0, 32), "header name is not a token");
+      canon = canonicalName(rawName);
     }
     let a = colon + 1;
     while (a < eol && (bytes[a] === 32 || bytes[a] === 9)) a++;
@@ -184,7 +183,7 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
     msg = res;
   } else {
     const req = new LazyRequest(bytes, s, ascii, sle + 2, fieldMeta, fieldNames, bodyStart);
-    req.method = methodAt(s, 0, slA);
+    req.method = methodAtOctets(bytes, s, 0, slA);
     req.uri = s.slice(slA + 1, slB);
     msg = req;
   }
@@ -297,14 +296,14 @@ function parseRequestLine(s: string, sle: number): void {
   START.b = sp2;
 }
 
-/** `s[a, b)` is "SIP/2.0" ignoring case (what checkVersion accepts). */
+/** `s[a, b)` is "SIP/2.0" ignoring case: the one SIP-Version accepted (checkVersion names the error otherwise). */
 function isSip20At(s: string, a: number, b: number): boolean {
   return b - a === 7 && (s.charCodeAt(a) | 32) === 115 && (s.charCodeAt(a + 1) | 32) === 105 && (s.charCodeAt(a + 2) | 32) === 112 &&
     s.charCodeAt(a + 3) === 47 && s.charCodeAt(a + 4) === 50 && s.charCodeAt(a + 5) === 46 && s.charCodeAt(a + 6) === 48;
 }
 
+/** Throws the error for a SIP-Version that isSip20At did not accept. */
 function checkVersion(version: string, request: boolean): void {
-  if (version.length === 7 && (version === "SIP/2.0" || version.toUpperCase() === "SIP/2.0")) return;
   if (/^SIP\/\d+\.\d+$/i.test(version)) throw badVersion(version);
   if (request && version.indexOf(" ") >= 0) throw badStartLine("extra SP in the Request-Line");
   throw badStartLine(`bad SIP-Version "${version.slice(0, 20)}"`);
@@ -314,7 +313,7 @@ function checkVersion(version: string, request: boolean): void {
 function parseStatusLine(s: string, sle: number): void {
   let sp1 = s.indexOf(" ");
   if (sp1 < 0 || sp1 > sle) sp1 = sle;
-  checkVersion(s.slice(0, sp1), false);
+  if (!isSip20At(s, 0, sp1)) checkVersion(s.slice(0, sp1), false);
   let i = sp1 + 1;
   const cs = i;
   while (i < sle && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) i++;

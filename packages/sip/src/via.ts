@@ -149,13 +149,9 @@ export function parseViaAt(u: Uint8Array, src: string, start: number, end: numbe
     } else if (len === 5 && nameIs(u, ns, ne, N_RPORT)) {
       if (vs < 0) rport = null;
       else {
-        let n = 0;
-        for (let k = vs; k < ve; k++) {
-          const c = u[k]!;
-          if (c < 48 || c > 57) fail("bad rport");
-          n = n * 10 + c - 48;
-        }
-        if (ve - vs > 5 || n > 65535) fail("bad rport");
+        if (scanDigits(u, vs, ve) !== ve || ve - vs > 5) fail("bad rport");
+        const n = decimalAt(u, vs, ve);
+        if (n > 65535) fail("bad rport");
         rport = n;
       }
     }
