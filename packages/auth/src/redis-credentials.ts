@@ -41,7 +41,8 @@ export class RedisCredentialStore implements CredentialStore, NonceCounter {
 
   constructor(opts: RedisCredentialStoreOptions) {
     const base: RedisOptions = {
-      enableAutoPipelining: true,
+      // off, like the binding store's client (see its defaults): no Pipeline per batch
+      enableAutoPipelining: false,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       commandTimeout: opts.commandTimeoutMs ?? 1000,
