@@ -224,11 +224,10 @@ export class SipAuthenticator {
 
 /** The first Digest credentials for our realm among the (Proxy-)Authorization header lines. */
 function findCredentials(req: SipRequest, name: "authorization" | "proxy-authorization", realm: string): AuthParams | undefined {
-  for (const f of req.fields) {
-    if (f.name !== name) continue;
+  for (const value of req.fieldValues(name)) {
     let a: AuthParams;
     try {
-      a = parseAuthParams(f.value);
+      a = parseAuthParams(value);
     } catch {
       continue;
     }

@@ -87,7 +87,8 @@ function nameFor(name: string): string {
 export function buildResponse(req: SipRequest, status: number, reason?: string, opts?: ResponseOptions): Buffer {
   if (!Number.isInteger(status) || status < 100 || status > 699) throw new RangeError(`status ${status} out of 100..699`);
   let out = `SIP/2.0 ${status} ${checkLine(reason ?? reasonPhrase(status))}\r\n`;
-  for (const f of req.fields) if (f.name === "via") out += `Via: ${f.value}\r\n`;
+  // each Via line as it was, not re-split: only the Via values are read, no field list is built
+  for (const v of req.fieldValues("via")) out += `Via: ${v}\r\n`;
   out += `From: ${req.header("from") ?? ""}\r\n`;
   let to = req.header("to") ?? "";
   if (opts?.toTag !== undefined && status > 100 && req.toTag() === undefined) to += `;tag=${opts.toTag}`;

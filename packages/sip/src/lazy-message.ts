@@ -192,6 +192,48 @@ export abstract class LazyMessage {
     return out;
   }
 
+  get fieldNames(): readonly string[] {
+    return this._names;
+  }
+
+  fieldValues(name: string): string[] {
+    const canon = canonicalName(name);
+    const out: string[] = [];
+    const names = this._names;
+    for (let i = names.indexOf(canon); i >= 0 && i < names.length; i++) if (names[i] === canon) out.push(this._value(i));
+    return out;
+  }
+
+  valueCount(name: string): number {
+    const canon = canonicalName(name);
+    const names = this._names;
+    const list = isListHeader(canon);
+    let n = 0;
+    for (let i = names.indexOf(canon); i >= 0 && i < names.length; i++) {
+      if (names[i] !== canon) continue;
+      if (!list) {
+        n++; // headerValues keeps a non-list field's value whole, empty or not
+        continue;
+      }
+      const s = this._span(i);
+      const u = SPAN.u;
+      const end = SPAN.b;
+      let a = SPAN.a;
+      // the elements splitList keeps: the stretches between top-level commas that hold
+      // something other than whitespace
+      for (;;) {
+        const comma = firstListComma(s, a, end);
+        const b = comma < 0 ? end : comma;
+        let x = a;
+        while (x < b && isWsOctet(u[x]!)) x++;
+        if (x < b) n++;
+        if (comma < 0) break;
+        a = comma + 1;
+      }
+    }
+    return n;
+  }
+
   hasHeader(name: string): boolean {
     return this._names.indexOf(canonicalName(name)) >= 0;
   }

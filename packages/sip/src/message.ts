@@ -22,6 +22,15 @@ export interface SipMessageBase {
   header(name: string): string | undefined;
   /** every value of every field, comma-split for list headers */
   headerValues(name: string): string[];
+  /**
+   * Canonical lower-case names (`fields[i].name`), one per header line, in order: the message's
+   * own list, so counting or finding header lines allocates nothing.
+   */
+  readonly fieldNames: readonly string[];
+  /** the value of each header line named `name`, in order, never comma-split (`fields` filtered by name) */
+  fieldValues(name: string): string[];
+  /** `headerValues(name).length`, counted in place: no value strings are built */
+  valueCount(name: string): number;
   hasHeader(name: string): boolean;
   readonly callId: string;
   cseq(): { seq: number; method: string };

@@ -305,6 +305,27 @@ describe("header fields (RFC 3261 §7.3)", () => {
     expect(m.fields[4]).toEqual({ name: "call-id", value: "c1@example.com" });
   });
 
+  it("RFC 3261 §7.3.1: fieldNames, fieldValues and valueCount agree with fields and headerValues", () => {
+    const lines = [
+      "Supported: path, outbound", "v: SIP/2.0/UDP 10.0.0.9;branch=z9hG4bK9", "Supported:", "Supported: gruu ,, timer",
+      "Route: <sip:a.example;lr>,", " <sip:b.example;lr>", "Date: Sat, 13 Nov 2010 23:29:00 GMT", "X-Empty:",
+      'Contact: "a \\", b" <sip:j@h>, <sip:k@h>',
+    ];
+    const m = ok(req("OPTIONS", lines));
+    expect(m.fieldNames).toEqual(m.fields.map((f) => f.name));
+    for (const name of ["via", "supported", "route", "date", "x-empty", "contact", "Supported", "k", "proxy-authorization"]) {
+      const canon = name === "k" ? "supported" : name.toLowerCase();
+      // one value per header line, never split, in order
+      expect(m.fieldValues(name)).toEqual(m.fields.filter((f) => f.name === canon).map((f) => f.value));
+      expect(m.valueCount(name)).toBe(m.headerValues(name).length);
+    }
+    expect(m.fieldValues("via")).toEqual(["SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKabc", "SIP/2.0/UDP 10.0.0.9;branch=z9hG4bK9"]);
+    expect(m.valueCount("supported")).toBe(4); // path, outbound, gruu, timer; the empty line and the empty element count nothing
+    expect(m.valueCount("route")).toBe(2); // a folded list
+    expect(m.valueCount("x-empty")).toBe(1); // a non-list header: its value, empty or not
+    expect(m.valueCount("contact")).toBe(2);
+  });
+
   it("UTF-8 header values are decoded as UTF-8", () => {
     const m = ok(req("OPTIONS", ["Subject: héllo wörld"]));
     expect(m.header("subject")).toBe("héllo wörld");

@@ -687,16 +687,17 @@ const CANCEL_USER: ClientTransactionUser = {
 export function foreignCredentials(req: SipRequest, realms: ReadonlySet<string>): string[] | undefined {
   let ours = false;
   const kept: string[] = [];
-  for (const f of req.fields) {
-    if (f.name !== "proxy-authorization") continue;
+  // only the Proxy-Authorization lines are read (`fields` would build an object and a value
+  // string for every header line of every proxied request)
+  for (const value of req.fieldValues("proxy-authorization")) {
     let realm: string | undefined;
     try {
-      realm = parseAuthParams(f.value).params.get("realm")?.toLowerCase();
+      realm = parseAuthParams(value).params.get("realm")?.toLowerCase();
     } catch {
       realm = undefined;
     }
     if (realm !== undefined && realms.has(realm)) ours = true;
-    else kept.push(f.value);
+    else kept.push(value);
   }
   return ours ? kept : undefined;
 }
