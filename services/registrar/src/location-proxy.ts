@@ -46,6 +46,7 @@ import type {
   ServerTransaction,
   TransactionLayer,
 } from "@edgepath/transactions";
+import { InFlight } from "./in-flight.js";
 import { formatHostPort, hopOfRoute, hopOfUri, viaTarget } from "./targets.js";
 import { endSipSpan, SipAttr, SpanKind, startSpan, TRACE_HEADER, traceHeaderValue, withSpan, type Span } from "@edgepath/telemetry";
 
@@ -163,8 +164,14 @@ export class LocationProxy {
   readonly #timerC: number;
   readonly #sentBy: string;
   readonly #realms: ReadonlySet<string>;
-  readonly #contexts = new Map<ServerTransaction, ResponseContext>();
-  readonly #pending = new Set<Promise<void>>();
+  /**
+   * Open response contexts by server transaction. A WeakMap and a count, not a Map: a Map that
+   * gains and loses an entry per request keeps per-request objects alive across scavenges through
+   * its replaced tables (see in-flight.ts).
+   */
+  readonly #contexts = new WeakMap<ServerTransaction, ResponseContext>();
+  #openContexts = 0;
+  readonly #pending = new InFlight();
   /** DESIGN §5 tracing (only filled when the worker passes a span): the server span per transaction, a CLIENT span per branch. */
   readonly #spans = new Map<ServerTransaction, Span>();
   readonly #branchSpans = new WeakMap<Branch, Span>();
@@ -180,12 +187,17 @@ export class LocationProxy {
 
   /** Response contexts still open (graceful shutdown, metrics). */
   get openContexts(): number {
-    return this.#contexts.size;
+    return this.#openContexts;
   }
 
   /** Resolves when every location lookup started so far has finished. */
-  async settled(): Promise<void> {
-    while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+  settled(): Promise<void> {
+    return this.#pending.settled();
+  }
+
+  /** The context is done: no longer found by CANCEL, no longer counted as open. */
+  #closeContext(ctx: ResponseContext): void {
+    if (this.#contexts.delete(ctx.server)) this.#openContexts--;
   }
 
   /** A new server transaction for a request other than REGISTER, CANCEL, ACK (§16.3 onwards). */
@@ -248,6 +260,7 @@ export class LocationProxy {
     span?.setAttribute(SipAttr.aor, aor);
     const ctx = new ResponseContext(req, server, aor);
     ctx.popOwnRoute = popOwnRoute;
+    if (!this.#contexts.has(server)) this.#openContexts++;
     this.#contexts.set(server, ctx);
     const p = this.#authorizeThenFork(ctx).catch((err: unknown) => {
       if (ctx.finalSent) return;
@@ -262,8 +275,7 @@ export class LocationProxy {
       this.#o.logger.error({ err, aor, callId: req.callId }, "location proxy failed");
       this.#sendFinalLocal(ctx, 500, "Server Internal Error");
     });
-    this.#pending.add(p);
-    void p.finally(() => this.#pending.delete(p));
+    this.#pending.track(p);
   }
 
   /** §16.10: CANCEL matched an INVITE server transaction: 200 to it, cancel pending branches. */
@@ -348,7 +360,7 @@ export class LocationProxy {
         }
         const status = Number(refusal.toString("latin1", 8, 11));
         ctx.finalSent = true;
-        this.#contexts.delete(ctx.server);
+        this.#closeContext(ctx);
         this.stats.rejected++;
         this.#o.logger.info({ status, aor: ctx.aor, method: ctx.req.method, callId: ctx.req.callId }, "request not authorised");
         this.#endSpan(ctx.server, status);
@@ -503,7 +515,7 @@ export class LocationProxy {
       this.#startNextGroup(ctx);
       return;
     }
-    this.#contexts.delete(ctx.server);
+    this.#closeContext(ctx);
     if (ctx.finalSent) return;
     const best = chooseBest(ctx.branches);
     if (best.kind === "response") {
@@ -562,7 +574,7 @@ export class LocationProxy {
 
   #sendFinalLocal(ctx: ResponseContext, status: number, reason: string, detail?: string, headers?: ReadonlyArray<readonly [string, string]>): void {
     ctx.finalSent = true;
-    this.#contexts.delete(ctx.server);
+    this.#closeContext(ctx);
     if (status >= 300) {
       this.stats.rejected++;
       this.#o.logger.info(

@@ -24,6 +24,7 @@ import type { RegisterContext, RegistrarSettings } from "./register.js";
 import { LocationProxy } from "./location-proxy.js";
 import type { LocationProxyOptions } from "./location-proxy.js";
 import { formatHostPort, responseTarget } from "./targets.js";
+import { InFlight } from "./in-flight.js";
 import { QueueDelayGuard } from "./overload.js";
 import { busTraceHeaders, contextFromBusHeaders, contextFromTraceHeader, endSipSpan, SipAttr, SpanKind, startSpan, traceAsyncMethods, TRACE_HEADER, tracingEnabled, withSpan, type Span } from "@edgepath/telemetry";
 
@@ -100,7 +101,8 @@ export class RegistrarWorker {
   #draining = false;
   /** performance.now() of the last new server transaction (drain waits for quiet). */
   #lastRequestAt = 0;
-  readonly #pending = new Set<Promise<unknown>>();
+  /** REGISTERs being written and bus-driven store updates (see InFlight: not a Set of promises). */
+  readonly #pending = new InFlight();
   readonly #guard: QueueDelayGuard;
   /** Date.now() of the last overload log line (one per second at most while shedding) */
   #shedLoggedAt = 0;
@@ -450,8 +452,7 @@ export class RegistrarWorker {
   }
 
   #track(p: Promise<unknown>): void {
-    this.#pending.add(p);
-    void p.finally(() => this.#pending.delete(p));
+    this.#pending.track(p);
   }
 }
 
