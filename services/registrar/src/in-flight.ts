@@ -4,11 +4,12 @@
  *
  * Why not a `Set<Promise>`: a Set or Map that gains and loses an entry per request is rehashed
  * every few requests, and V8 links each replaced (obsolete) table to its successor for live
- * iterators. Once one obsolete table has been promoted, the young tables after it, and the
- * per-request objects their entries held at the time, survive every scavenge until a full GC. In a
- * worker at 1,250 proxied MESSAGE/s this `Set` together with the location proxy's context `Map`
- * kept ~1.4 MB alive per scavenge and lengthened every pause by 1-2 ms (packages/bench README,
- * "What is left in the MESSAGE tail").
+ * iterators. As far as we can tell (measured, not traced inside V8), once one obsolete table has
+ * been promoted, the young tables after it, and the per-request objects their entries held at the
+ * time, survive every scavenge until a full GC. In a worker at 1,250 proxied MESSAGE/s this `Set`
+ * together with the location proxy's context `Map` kept ~1.4 MB alive per scavenge and lengthened
+ * every pause by 1-2 ms (packages/bench README, "The MESSAGE tail: per-request Map and Set
+ * entries").
  */
 export class InFlight {
   #count = 0;

@@ -173,7 +173,8 @@ export class LocationProxy {
   #openContexts = 0;
   readonly #pending = new InFlight();
   /** DESIGN §5 tracing (only filled when the worker passes a span): the server span per transaction, a CLIENT span per branch. */
-  readonly #spans = new Map<ServerTransaction, Span>();
+  /** Server spans while tracing is on; a WeakMap for the reason #contexts is one. */
+  readonly #spans = new WeakMap<ServerTransaction, Span>();
   readonly #branchSpans = new WeakMap<Branch, Span>();
 
   constructor(opts: LocationProxyOptions) {
