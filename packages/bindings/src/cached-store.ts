@@ -17,6 +17,7 @@
  * Only lookups that found bindings are cached (unknown users, and 404-vs-480 "known" windows,
  * are always asked of the store). Bounded LRU (Map insertion order).
  */
+import { ownedString } from "@edgepath/sip";
 import type { Binding, BindingStore, RegisterOp, RegisterResult, UnreachableSelector } from "./types.js";
 
 export interface CachedBindingStoreOptions {
@@ -27,6 +28,12 @@ export interface CachedBindingStoreOptions {
 }
 
 interface Entry {
+  /**
+   * The AOR, as the entry's own copy. Callers pass AORs cut from a request's text (a V8 substring
+   * keeps its whole parent string alive), and the LRU re-keys an entry on every hit: with the
+   * caller's string as the key, each cached AOR would keep the last request to it alive.
+   */
+  readonly aor: string;
   readonly at: number;
   readonly bindings: readonly Binding[];
 }
@@ -70,7 +77,7 @@ export class CachedBindingStore implements BindingStore {
       if (e.bindings.every((b) => b.expiresAt > now)) {
         this.stats.hits++;
         this.#entries.delete(aor);
-        this.#entries.set(aor, e);
+        this.#entries.set(e.aor, e);
         return { known: true, bindings: [...e.bindings] };
       }
     }
@@ -84,7 +91,8 @@ export class CachedBindingStore implements BindingStore {
         const oldest = this.#entries.keys().next();
         if (oldest.done !== true) this.#entries.delete(oldest.value);
       }
-      this.#entries.set(aor, { at: now, bindings: [...r.bindings] });
+      const own = ownedString(aor);
+      this.#entries.set(own, { aor: own, at: now, bindings: [...r.bindings] });
     }
     return r;
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ownedBytes } from "./owned-bytes.js";
+import { ownedBytes, ownedString } from "./owned-bytes.js";
 
 describe("ownedBytes", () => {
   it("copies a pool view to a buffer of its own size and returns a buffer that owns its bytes as it is", () => {
@@ -10,5 +10,17 @@ describe("ownedBytes", () => {
     expect(own.buffer.byteLength).toBe(own.length);
     expect(own.byteOffset).toBe(0);
     expect(ownedBytes(own)).toBe(own);
+  });
+});
+
+describe("ownedString", () => {
+  // Whether V8 keeps a view of the parent is not observable from JS; what callers rely on is an
+  // equal string (used as a Map key, compared with ===).
+  it("returns a string equal to its input, also for a slice of a larger text and the empty string", () => {
+    const text = "MESSAGE sip:bob@example.com SIP/2.0\r\nTo: <sip:bob@example.com>\r\n";
+    const aor = text.slice(8, 27);
+    expect(ownedString(aor)).toBe("sip:bob@example.com");
+    expect(new Map([[ownedString(aor), 1]]).get(aor)).toBe(1);
+    expect(ownedString("")).toBe("");
   });
 });

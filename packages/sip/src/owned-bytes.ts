@@ -11,3 +11,12 @@ export function ownedBytes(bytes: Buffer): Buffer {
   bytes.copy(copy);
   return copy;
 }
+
+/**
+ * A copy of `s` that does not point into the string it was cut from. V8 keeps a substring of 13
+ * characters or more as a view of its parent, so a value sliced from a message's text and kept
+ * long (a transaction key for Timer J, a cache key) would otherwise keep the whole message alive.
+ */
+export function ownedString(s: string): string {
+  return (" " + s).slice(1);
+}

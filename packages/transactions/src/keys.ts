@@ -16,7 +16,7 @@
  * the whole top Via; the To tag is checked by the layer (the INVITE's own To tag for INVITE retransmissions,
  * the tag of the response we sent for the ACK).
  */
-import { BRANCH_MAGIC_COOKIE } from "@edgepath/sip";
+import { BRANCH_MAGIC_COOKIE, ownedString } from "@edgepath/sip";
 import type { SipRequest, SipResponse } from "@edgepath/sip";
 import type { SendTarget } from "./types.js";
 
@@ -53,13 +53,10 @@ export function serverKey(req: SipRequest, methodOverride?: string): string {
 }
 
 /**
- * A copy of `s` that does not point into the string it was cut from. Keys are built from slices of the
- * parsed message's text (V8 keeps a substring as a view of its parent), so a key held for Timer J would
- * otherwise keep the whole request text alive after the transaction released the request.
+ * Keys are built from slices of the parsed message's text, so a key held for Timer J would otherwise
+ * keep the whole request text alive after the transaction released the request (see ownedString).
  */
-export function own(s: string): string {
-  return (" " + s).slice(1);
-}
+export const own = ownedString;
 
 const TARGETS = new Map<string, SendTarget>();
 const TARGETS_MAX = 4096;
