@@ -20,7 +20,11 @@ export const F_STRIDE = 5;
 export const F_FOLDED = 1;
 
 /** Which grammar _parseList applies to each list element. */
-const enum ListKind { via, nameAddr, contact }
+/** What _parseList makes of each element; `count` makes nothing (valueCount only needs how many). */
+const enum ListKind { via, nameAddr, contact, count }
+
+/** The placeholder _parseList counts for ListKind.count: the elements' bounds, no value strings. */
+const COUNTED = "*";
 
 const FOLD_RE = /[ \t]*\r\n[ \t]+/g;
 
@@ -142,6 +146,7 @@ export abstract class LazyMessage {
         if (y > x) {
           if (kind === ListKind.via) out.push(parseViaAt(u, s, x, y));
           else if (kind === ListKind.nameAddr) out.push(parseNameAddrAt(u, s, x, y, display));
+          else if (kind === ListKind.count) out.push(COUNTED);
           else {
             const isStar = y - x === 1 && u[x] === 42;
             if ((isStar && out.length > 0) || (out.length > 0 && out[0] === "*")) throw badHeader("Contact", "'*' mixed with other contacts");
@@ -206,31 +211,10 @@ export abstract class LazyMessage {
 
   valueCount(name: string): number {
     const canon = canonicalName(name);
-    const names = this._names;
-    const list = isListHeader(canon);
+    if (isListHeader(canon)) return this._parseList(canon, ListKind.count, "").length;
+    // headerValues keeps a non-list field's value whole, empty or not: one per line
     let n = 0;
-    for (let i = names.indexOf(canon); i >= 0 && i < names.length; i++) {
-      if (names[i] !== canon) continue;
-      if (!list) {
-        n++; // headerValues keeps a non-list field's value whole, empty or not
-        continue;
-      }
-      const s = this._span(i);
-      const u = SPAN.u;
-      const end = SPAN.b;
-      let a = SPAN.a;
-      // the elements splitList keeps: the stretches between top-level commas that hold
-      // something other than whitespace
-      for (;;) {
-        const comma = firstListComma(s, a, end);
-        const b = comma < 0 ? end : comma;
-        let x = a;
-        while (x < b && isWsOctet(u[x]!)) x++;
-        if (x < b) n++;
-        if (comma < 0) break;
-        a = comma + 1;
-      }
-    }
+    for (const field of this._names) if (field === canon) n++;
     return n;
   }
 
