@@ -19,8 +19,7 @@ import type { AuthParams, Contact, NameAddr, SipUri, TelUri, Via } from "./types
 export const F_STRIDE = 5;
 export const F_FOLDED = 1;
 
-/** Which grammar _parseList applies to each list element. */
-/** What _parseList makes of each element; `count` makes nothing (valueCount only needs how many). */
+/** Which grammar _parseList applies to each list element; `count` parses nothing (valueCount only needs how many). */
 const enum ListKind { via, nameAddr, contact, count }
 
 /** The placeholder _parseList counts for ListKind.count: the elements' bounds, no value strings. */

@@ -9,9 +9,8 @@
  * RFC 6026 keeps the transaction after a 2xx so a retransmitted INVITE is absorbed instead of creating a
  * new transaction (which would make a proxy fork the call again).
  */
-import { buildResponse } from "@edgepath/sip";
+import { buildResponse, ownedString } from "@edgepath/sip";
 import type { SipRequest } from "@edgepath/sip";
-import { own } from "./keys.js";
 import { TransactionBase } from "./transaction.js";
 import type { TransactionEnvironment, TransitionTable } from "./transaction.js";
 import type { SendTarget, ServerTransactionUser } from "./types.js";
@@ -91,7 +90,7 @@ export class InviteServerTransaction extends TransactionBase<InviteServerState> 
           return this.send(bytes);
         }
         this.#finalStatus = status;
-        this.#toTag = toTag === undefined ? undefined : own(toTag);
+        this.#toTag = toTag === undefined ? undefined : ownedString(toTag);
         if (status < 300) {
           // RFC 6026 §7.1: "If, while in the 'Proceeding' state, the TU passes a 2xx response to the server
           // transaction, the server transaction MUST pass this response to the transport layer for

@@ -52,12 +52,6 @@ export function serverKey(req: SipRequest, methodOverride?: string): string {
   return "2543" + SEP + req.uri + SEP + (req.fromTag() ?? "") + SEP + req.callId + SEP + req.cseq().seq + SEP + topVia + SEP + method;
 }
 
-/**
- * Keys are built from slices of the parsed message's text, so a key held for Timer J would otherwise
- * keep the whole request text alive after the transaction released the request (see ownedString).
- */
-export const own = ownedString;
-
 const TARGETS = new Map<string, SendTarget>();
 const TARGETS_MAX = 4096;
 
@@ -73,7 +67,7 @@ export function ownTarget(t: SendTarget): SendTarget {
   const hit = TARGETS.get(key);
   if (hit !== undefined) return hit;
   if (TARGETS.size >= TARGETS_MAX) TARGETS.clear();
-  const owned: SendTarget = Object.freeze({ transport: t.transport, address: own(t.address), port: t.port });
-  TARGETS.set(own(key), owned);
+  const owned: SendTarget = Object.freeze({ transport: t.transport, address: ownedString(t.address), port: t.port });
+  TARGETS.set(ownedString(key), owned);
   return owned;
 }

@@ -4,12 +4,12 @@
  * them when they terminate. Transport-agnostic: bytes go out through a TransportSender; the TU feeds parsed
  * messages in. Time comes from an injected Scheduler.
  */
-import { ownedBytes, parseMessage } from "@edgepath/sip";
+import { ownedBytes, ownedString, parseMessage } from "@edgepath/sip";
 import type { SipRequest, SipResponse } from "@edgepath/sip";
 import { TransactionError, TransactionErrorCode } from "./errors.js";
 import { InviteClientTransaction } from "./invite-client.js";
 import { InviteServerTransaction } from "./invite-server.js";
-import { clientKey, clientKeyOfResponse, isRfc3261Branch, own, serverKey } from "./keys.js";
+import { clientKey, clientKeyOfResponse, isRfc3261Branch, serverKey } from "./keys.js";
 import { NonInviteClientTransaction } from "./non-invite-client.js";
 import { NonInviteServerTransaction } from "./non-invite-server.js";
 import { resolveTimers, systemScheduler } from "./timers.js";
@@ -116,7 +116,7 @@ export class TransactionLayer {
     if (req.method === "CANCEL") {
       const inviteTx = this.findInviteServerTransactionForCancel(req);
       if (inviteTx === undefined) return { kind: "stray-cancel" };
-      const owned = own(key);
+      const owned = ownedString(key);
       const tx = this.#fileServer(owned, new NonInviteServerTransaction(req, source, user ?? this.#serverUser, this.#serverEnv));
       return { kind: "cancel", tx, inviteTx };
     }
@@ -131,7 +131,8 @@ export class TransactionLayer {
   createServer(req: SipRequest, source: SendTarget, user?: ServerTransactionUser): ServerTransaction {
     this.#assertRunning();
     if (req.method === "ACK") throw new TransactionError(TransactionErrorCode.ackNotTransaction, "ACK does not create a server transaction (RFC 3261 §17.2.3)");
-    const key = own(serverKey(req));
+    // keys are slices of the message text; a key held for Timer J must not keep the whole request alive
+    const key = ownedString(serverKey(req));
     if (this.#server.has(key)) throw new TransactionError(TransactionErrorCode.duplicate, `a server transaction for ${req.method} branch ${req.topVia().branch ?? "(none)"} exists`);
     const env = this.#serverEnv;
     const u = user ?? this.#serverUser;
@@ -154,7 +155,7 @@ export class TransactionLayer {
     if (req.method === "ACK") throw new TransactionError(TransactionErrorCode.ackNotTransaction, "ACK is not sent in a client transaction (RFC 3261 §17.1)");
     const branch = req.topVia().branch;
     if (!isRfc3261Branch(branch)) throw new TransactionError(TransactionErrorCode.missingBranch, `client request top Via needs a branch starting with z9hG4bK (RFC 3261 §8.1.1.7), got ${branch ?? "none"}`);
-    const key = own(clientKey(branch, req.method) as string);
+    const key = ownedString(clientKey(branch, req.method) as string);
     if (this.#client.has(key)) throw new TransactionError(TransactionErrorCode.duplicate, `a client transaction for ${req.method} branch ${branch} exists`);
     const env = this.#clientEnv;
     const tx: ClientTransaction = req.method === "INVITE"

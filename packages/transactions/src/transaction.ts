@@ -3,9 +3,9 @@
  * named timers (A..M as the RFCs name them) on an injected scheduler, and sending through the
  * transport with failure reporting (§17.1.4, §17.2.4). The four state machines live in their own files.
  */
-import { ownedBytes, type SipRequest } from "@edgepath/sip";
+import { ownedBytes, ownedString, type SipRequest } from "@edgepath/sip";
 import { TransactionError, TransactionErrorCode, TransactionStateError } from "./errors.js";
-import { own, ownTarget } from "./keys.js";
+import { ownTarget } from "./keys.js";
 import { timerQueue, type TimerName, type TimerOwner, type TimerQueue } from "./timer-queue.js";
 import type { ClientTransactionUser, Scheduler, SendTarget, TransactionKind, TransactionTimers, TransportSender } from "./types.js";
 
@@ -64,9 +64,9 @@ export abstract class TransactionBase<S extends string> implements TimerOwner {
     this.env = env;
     this.#state = initial;
     this.#table = table;
-    this.method = KNOWN_METHODS.get(request.method) ?? own(request.method);
+    this.method = KNOWN_METHODS.get(request.method) ?? ownedString(request.method);
     const branch = request.topVia().branch;
-    this.branch = branch === undefined ? "" : own(branch);
+    this.branch = branch === undefined ? "" : ownedString(branch);
     this.createdAt = env.scheduler.now();
     this.reliable = env.sender.reliable(target);
   }

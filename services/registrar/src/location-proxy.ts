@@ -172,8 +172,10 @@ export class LocationProxy {
   readonly #contexts = new WeakMap<ServerTransaction, ResponseContext>();
   #openContexts = 0;
   readonly #pending = new InFlight();
-  /** DESIGN §5 tracing (only filled when the worker passes a span): the server span per transaction, a CLIENT span per branch. */
-  /** Server spans while tracing is on; a WeakMap for the reason #contexts is one. */
+  /**
+   * DESIGN §5 tracing (only filled when the worker passes a span): the server span per transaction
+   * (a WeakMap for the reason #contexts is one), a CLIENT span per branch.
+   */
   readonly #spans = new WeakMap<ServerTransaction, Span>();
   readonly #branchSpans = new WeakMap<Branch, Span>();
 

@@ -391,7 +391,7 @@ export class RegistrarWorker {
         endSipSpan(span, 500, "REGISTER failed");
         tx.respond(500, buildResponse(req, 500, "Server Internal Error"));
       });
-    this.#track(p);
+    this.#pending.track(p);
   }
 
   #onFlowFailed(m: BusMessage): void {
@@ -420,7 +420,7 @@ export class RegistrarWorker {
     const ev = eventOf<EdgeUp>(m);
     if (ev === undefined) return;
     if (typeof ev.edge !== "string" || typeof ev.startedAt !== "number" || !Number.isFinite(ev.startedAt)) return;
-    this.#track(
+    this.#pending.track(
       this.#o.store
         .edgeRestarted(ev.edge, ev.startedAt, Date.now())
         .then((aors) => {
@@ -431,7 +431,7 @@ export class RegistrarWorker {
   }
 
   #mark(sel: { flowToken: string } | { edge: string }, reason: string): void {
-    this.#track(
+    this.#pending.track(
       this.#o.store
         .markUnreachable(sel, reason, Date.now())
         .then((aors) => {
@@ -449,10 +449,6 @@ export class RegistrarWorker {
     } catch {
       // no usable Via: nothing to answer to
     }
-  }
-
-  #track(p: Promise<unknown>): void {
-    this.#pending.track(p);
   }
 }
 
