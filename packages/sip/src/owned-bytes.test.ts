@@ -23,4 +23,12 @@ describe("ownedString", () => {
     expect(new Map([[ownedString(aor), 1]]).get(aor)).toBe(1);
     expect(ownedString("")).toBe("");
   });
+
+  it("keeps every character: latin1 above U+007F, and text a latin1 copy cannot carry (U+20AC, an emoji, a lone surrogate)", () => {
+    const latin1 = "sip:j\u00fcrgen@example.com;tag=\u00ff\u0080";
+    expect(ownedString(`x${latin1}`.slice(1))).toBe(latin1);
+    for (const wide of ["sip:euro\u20ac@example.com", "From: \"\u{1F600}\" <sip:a@example.com>", "lone \ud800 surrogate here"]) {
+      expect(ownedString(`x${wide}`.slice(1))).toBe(wide);
+    }
+  });
 });
