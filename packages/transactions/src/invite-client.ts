@@ -123,7 +123,7 @@ export class InviteClientTransaction extends TransactionBase<InviteClientState> 
           this.clearTimer("A");
           this.clearTimer("B");
           this.transition("Completed");
-          this.#ack = this.hold(buildAckForNon2xx(this.request, response));
+          this.#ack = this.holdUntilTimer(buildAckForNon2xx(this.request, response));
           this.user.onResponse(response, this);
           // Completed resends only the ACK built above (§17.1.1.2).
           this.releaseRequest();

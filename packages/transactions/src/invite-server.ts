@@ -112,7 +112,7 @@ export class InviteServerTransaction extends TransactionBase<InviteServerState> 
         // to fire in T1 seconds, and is not set to fire for reliable transports." ... "When the 'Completed'
         // state is entered, timer H MUST be set to fire in 64*T1 seconds for all transports."
         if (!this.send(bytes)) return false;
-        this.#final = this.hold(bytes);
+        this.#final = this.holdUntilTimer(bytes);
         this.transition("Completed");
         // Completed resends #final (Timer G, retransmitted INVITEs) and matches the ACK by the layer's key
         // (or #toTag for RFC 2543 peers): nothing else of the request is needed (§17.2.1, §17.2.3).

@@ -61,7 +61,7 @@ export class NonInviteServerTransaction extends TransactionBase<NonInviteServerS
         // seconds for reliable transports."
         this.#finalStatus = status;
         if (!this.send(bytes)) return false;
-        this.#final = this.hold(bytes);
+        this.#final = this.holdUntilTimer(bytes);
         this.transition("Completed");
         // Completed only resends #final (§17.2.2): drop the request and the last 1xx for the 32 s of Timer J.
         this.#lastProvisional = undefined;

@@ -42,17 +42,35 @@ describe("transactions release the request after the final response", () => {
     expect(e.sender.sent.map((s) => s.bytes.equals(final))).toEqual([true, true]);
   });
 
-  it("RFC 3261 §17.2.2: the held final is an exact-size copy over UDP (a pooled Buffer view would pin its 8 KiB slab for Timer J)", () => {
+  it("RFC 3261 §17.2.2: the held final over UDP is a copy in the retransmission slab, not a view pinning the pool's 8 KiB slab for Timer J", () => {
+    const e = env();
+    const reqs = [request({ method: "REGISTER", branch: "z9hG4bKslab1" }), request({ method: "REGISTER", branch: "z9hG4bKslab2" })];
+    const pooled = reqs.map((r) => responseBytes(r, 200));
+    expect(pooled[0]!.buffer.byteLength).toBeGreaterThan(pooled[0]!.length); // Buffer.from(string) is a pool view
+    const txs = reqs.map((r, i) => {
+      const tx = new NonInviteServerTransaction(r, UDP, new RecordingServerUser(), e.env);
+      tx.respond(200, pooled[i]!);
+      tx.receiveRetransmission();
+      return tx;
+    });
+    expect(txs.map((t) => t.state)).toEqual(["Completed", "Completed"]);
+    const resent = [e.sender.sent[1]!.bytes, e.sender.sent[3]!.bytes];
+    expect(resent.map((b, i) => b.equals(pooled[i]!))).toEqual([true, true]);
+    // Not the pool's slab, and both finals side by side in one shared retransmission slab.
+    expect(resent[0]!.buffer).not.toBe(pooled[0]!.buffer);
+    expect(resent[0]!.buffer.byteLength).toBe(64 * 1024);
+    expect(resent[1]!.buffer).toBe(resent[0]!.buffer);
+    expect(resent[1]!.byteOffset).toBe(resent[0]!.byteOffset + resent[0]!.length);
+  });
+
+  it("RFC 3261 §17.2.2: over TCP the final is kept as it came (Timer J is zero, nothing is resent)", () => {
     const e = env();
     const req = request({ method: "REGISTER" });
-    const tx = new NonInviteServerTransaction(req, UDP, new RecordingServerUser(), e.env);
-    const pooled = responseBytes(req, 200);
-    expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.length); // Buffer.from(string) is a pool view
-    tx.respond(200, pooled);
-    tx.receiveRetransmission();
-    const resent = e.sender.sent[1]!.bytes;
-    expect(resent.equals(pooled)).toBe(true);
-    expect(resent.buffer.byteLength).toBe(resent.length);
+    const tx = new NonInviteServerTransaction(req, TCP, new RecordingServerUser(), e.env);
+    const final = responseBytes(req, 200);
+    tx.respond(200, final);
+    expect(tx.state).toBe("Terminated");
+    expect(e.sender.sent[0]!.bytes).toBe(final);
   });
 
   it("RFC 3261 §17.2.1: an INVITE server's last provisional, resent for retransmissions while the phone rings, is an exact-size copy over UDP", () => {

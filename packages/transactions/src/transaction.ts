@@ -6,6 +6,7 @@
 import { ownedBytes, ownedString, type SipRequest } from "@edgepath/sip";
 import { TransactionError, TransactionErrorCode, TransactionStateError } from "./errors.js";
 import { ownTarget } from "./keys.js";
+import { keepForRetransmission } from "./retransmit-arena.js";
 import { timerQueue, type TimerName, type TimerOwner, type TimerQueue } from "./timer-queue.js";
 import type { ClientTransactionUser, Scheduler, SendTarget, TransactionKind, TransactionTimers, TransportSender } from "./types.js";
 
@@ -49,11 +50,18 @@ export abstract class TransactionBase<S extends string> implements TimerOwner {
   #state: S;
   readonly #table: TransitionTable<S>;
   /**
-   * Running timers as [name, queue, ticket, fire, ...] (see TimerQueue): at most two run at once
-   * (A+B, E+F, G+H), so a flat array is smaller than a Map and as fast to search. Replaced rather
-   * than grown: a pushed-to array reserves 17 slots, an array literal exactly what it holds.
+   * The running timers, in two inline slots (name, queue, ticket, callback; see TimerQueue): at most two
+   * run at once (A+B, E+F, G+H), and a UDP transaction lives 32 s in Completed with one (J, D, H, L), so
+   * fields cost less than an array and its backing store per transaction. Empty slots hold undefined.
    */
-  #timers: TimerSlots = NO_TIMERS;
+  #timer0: TimerName | undefined;
+  #queue0: TimerQueue | undefined;
+  #ticket0 = 0;
+  #fire0: TimerCallback | undefined;
+  #timer1: TimerName | undefined;
+  #queue1: TimerQueue | undefined;
+  #ticket1 = 0;
+  #fire1: TimerCallback | undefined;
 
   /** Undefined once released (see releaseRequest). */
   #request: SipRequest | undefined;
@@ -94,15 +102,25 @@ export abstract class TransactionBase<S extends string> implements TimerOwner {
   }
 
   /**
-   * The bytes a transaction keeps to resend while it waits out a timer (Timer G/H/J, D). Small Buffers made
-   * by `Buffer.from(string)` are views into a shared 8 KiB pool slab, and one held view pins the whole slab
-   * with everything else allocated next to it; for an unreliable transport (held for 32 s) keep an exact-size
-   * copy instead. Over a reliable transport nothing is resent (Timer G/E run only over UDP) and most waits are
-   * zero-length (J, K, I, D); an INVITE server's final waits for the ACK under Timer H on any transport, and
-   * keeps the bytes as they came.
+   * Bytes kept for an unbounded time (an INVITE server's last provisional while the phone rings). Small
+   * Buffers made by `Buffer.from(string)` are views into a shared 8 KiB pool slab, and one held view pins the
+   * whole slab with everything else allocated next to it; over an unreliable transport keep an exact-size copy
+   * instead. Over a reliable transport nothing is resent (Timer G/E run only over UDP), so the bytes are kept
+   * as they came.
    */
   protected hold(bytes: Buffer): Buffer {
     return this.reliable ? bytes : ownedBytes(bytes);
+  }
+
+  /**
+   * Bytes kept only until the transaction's last timer ends it (a final response under Timer J or G/H/I, the
+   * ACK under Timer D): over an unreliable transport a copy in the shared retransmission slab, which suits
+   * bytes that die in the order they were kept (see retransmit-arena.ts). Over a reliable transport most of
+   * these waits are zero-length (J, K, I, D); an INVITE server's final waits for the ACK under Timer H on any
+   * transport, and keeps the bytes as they came.
+   */
+  protected holdUntilTimer(bytes: Buffer): Buffer {
+    return this.reliable ? bytes : keepForRetransmission(bytes);
   }
 
   /** Drops the parsed request (and with it the received datagram it points into). */
@@ -155,24 +173,42 @@ export abstract class TransactionBase<S extends string> implements TimerOwner {
     this.clearTimer(name);
     const queue = timerQueue(this.env.scheduler, ms);
     const ticket = queue.add(this);
-    const t = this.#timers;
-    this.#timers = t.length === 0 ? [name, queue, ticket, fire] : [...t, name, queue, ticket, fire];
-  }
-
-  protected clearTimer(name: TimerName): void {
-    const t = this.#timers;
-    for (let i = 0; i < t.length; i += SLOT) {
-      if (t[i] === name) {
-        (t[i + 1] as TimerQueue).cancel(t[i + 2] as number);
-        this.#dropSlot(i);
-        return;
-      }
+    if (this.#timer0 === undefined) {
+      this.#timer0 = name;
+      this.#queue0 = queue;
+      this.#ticket0 = ticket;
+      this.#fire0 = fire as TimerCallback;
+    } else if (this.#timer1 === undefined) {
+      this.#timer1 = name;
+      this.#queue1 = queue;
+      this.#ticket1 = ticket;
+      this.#fire1 = fire as TimerCallback;
+    } else {
+      queue.cancel(ticket);
+      throw new Error(`${this.kind} transaction: timer ${name} with ${this.#timer0} and ${this.#timer1} running (at most two run at once)`);
     }
   }
 
-  #dropSlot(i: number): void {
-    if (this.#timers.length === SLOT) this.#timers = NO_TIMERS;
-    else this.#timers.splice(i, SLOT);
+  protected clearTimer(name: TimerName): void {
+    if (this.#timer0 === name) {
+      this.#queue0!.cancel(this.#ticket0);
+      this.#clearSlot0();
+    } else if (this.#timer1 === name) {
+      this.#queue1!.cancel(this.#ticket1);
+      this.#clearSlot1();
+    }
+  }
+
+  #clearSlot0(): void {
+    this.#timer0 = undefined;
+    this.#queue0 = undefined;
+    this.#fire0 = undefined;
+  }
+
+  #clearSlot1(): void {
+    this.#timer1 = undefined;
+    this.#queue1 = undefined;
+    this.#fire1 = undefined;
   }
 
   /**
@@ -181,26 +217,28 @@ export abstract class TransactionBase<S extends string> implements TimerOwner {
    * @internal
    */
   expireTimer(queue: TimerQueue, ticket: number): void {
-    const t = this.#timers;
-    for (let i = 0; i < t.length; i += SLOT) {
-      if (t[i + 1] === queue && t[i + 2] === ticket) {
-        const fire = t[i + 3] as (this: this) => void;
-        this.#dropSlot(i);
-        if (!this.terminated) fire.call(this);
-        return;
-      }
+    let fire: TimerCallback | undefined;
+    if (this.#queue0 === queue && this.#ticket0 === ticket) {
+      fire = this.#fire0;
+      this.#clearSlot0();
+    } else if (this.#queue1 === queue && this.#ticket1 === ticket) {
+      fire = this.#fire1;
+      this.#clearSlot1();
     }
+    if (fire !== undefined && !this.terminated) fire.call(this);
   }
 
   /** Names of running timers (observability and tests). */
   activeTimers(): TimerName[] {
-    return this.#timers.filter((_, i) => i % SLOT === 0) as TimerName[];
+    const names: TimerName[] = [];
+    if (this.#timer0 !== undefined) names.push(this.#timer0);
+    if (this.#timer1 !== undefined) names.push(this.#timer1);
+    return names;
   }
 
   private clearAllTimers(): void {
-    const t = this.#timers;
-    this.#timers = NO_TIMERS;
-    for (let i = 0; i < t.length; i += SLOT) (t[i + 1] as TimerQueue).cancel(t[i + 2] as number);
+    if (this.#timer0 !== undefined) this.clearTimer(this.#timer0);
+    if (this.#timer1 !== undefined) this.clearTimer(this.#timer1);
   }
 
   /**
@@ -246,11 +284,8 @@ const KNOWN_METHODS: ReadonlyMap<string, string> = new Map(
   ["REGISTER", "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER", "INFO", "UPDATE", "PRACK", "PUBLISH"].map((m) => [m, m]),
 );
 
-/** One running timer in TransactionBase's #timers: name, queue, ticket, callback. */
-const SLOT = 4;
-type TimerSlots = (TimerName | TimerQueue | number | ((this: never) => void))[];
-/** Shared by every transaction without a running timer; never mutated (replaced on start). */
-const NO_TIMERS: TimerSlots = [];
+/** A state machine's timer method, called with the transaction as `this`. */
+type TimerCallback = (this: TransactionBase<string>) => void;
 
 const RELEASED_USER: ClientTransactionUser = Object.freeze({
   onResponse: () => undefined,

@@ -1,0 +1,41 @@
+/**
+ * Where an unreliable-transport transaction keeps the bytes it may have to send again while it waits
+ * out its last timer: a non-INVITE server's final response (Timer J), an INVITE server's non-2xx final
+ * (Timers G/H, then I) and an INVITE client's ACK for a non-2xx (Timer D).
+ *
+ * Those waits are all bounded by the RFC 3261 §17 timers (64*T1 plus at most T4, 37 s with the
+ * defaults) and start in the order the bytes are kept, so the copies die in about the order they were
+ * made. That is the one lifetime a bump allocator suits: copies go one after another into a shared
+ * 64 KiB slab, and a slab is freed by the GC once its last copy's transaction has ended, about one
+ * wait after the slab filled. An exact-size copy per transaction (what `ownedBytes` makes) costs an
+ * ArrayBuffer object, its GC bookkeeping and a malloc'd backing store for each of the rate x 32 s
+ * transactions a UDP worker holds; here each one costs only the Buffer view.
+ *
+ * Not for bytes kept an unbounded time (an INVITE server's last provisional while the phone rings,
+ * a client INVITE while Timer C runs): one such copy would keep its whole slab alive. Those use
+ * `ownedBytes`.
+ */
+const SLAB_BYTES = 64 * 1024;
+/** Larger messages get a slab of their own rather than wasting the rest of the current one. */
+const LARGEST_SHARED = 8 * 1024;
+
+let slab = new ArrayBuffer(0);
+let used = 0;
+
+/** A copy of `bytes` in the shared retransmission slab (see the module comment for when to use it). */
+export function keepForRetransmission(bytes: Buffer): Buffer {
+  const n = bytes.length;
+  if (n > LARGEST_SHARED) {
+    const copy = Buffer.allocUnsafeSlow(n);
+    bytes.copy(copy);
+    return copy;
+  }
+  if (used + n > slab.byteLength) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    used = 0;
+  }
+  const copy = Buffer.from(slab, used, n);
+  bytes.copy(copy);
+  used += n;
+  return copy;
+}
