@@ -123,4 +123,22 @@ describe("transaction timers on per-duration queues", () => {
     expect(ref.deref()).toBeUndefined();
     expect(keep.terminated).toBe(false);
   });
+
+  it("a transaction runs at most two timers (its two inline slots, RFC 3261 §17 never needs more); a third is refused and the two keep running", () => {
+    class ThreeTimers extends NonInviteServerTransaction {
+      start(name: "E" | "F" | "G"): void {
+        this.startTimer(name, 1000, () => undefined);
+      }
+    }
+    const e = env();
+    const tx = new ThreeTimers(request({ method: "OPTIONS" }), UDP, new RecordingServerUser(), e.env);
+    tx.start("E");
+    tx.start("F");
+    tx.start("E"); // a restart replaces, it does not add
+    expect(tx.activeTimers().sort()).toEqual(["E", "F"]);
+    expect(() => tx.start("G")).toThrow("timer G with E and F running (at most two run at once)");
+    expect(tx.activeTimers().sort()).toEqual(["E", "F"]);
+    tx.abort(); // clears both; the refused G left no queue entry behind to keep a scheduler timer armed
+    expect(e.scheduler.pending).toBe(0);
+  });
 });
