@@ -118,10 +118,17 @@ describe("buildRequest, branch and tag", () => {
     expect(seen.size).toBe(1000);
   });
 
-  it("RFC 3261 §19.3: tags carry at least 32 random bits", () => {
+  it("RFC 3261 §19.3: tags carry at least 32 random bits (64, as 16 hex digits)", () => {
     const t = generateTag();
-    expect(t.length).toBeGreaterThanOrEqual(6);
+    expect(t).toMatch(/^[0-9a-f]{16}$/);
     expect(generateTag()).not.toBe(t);
+  });
+
+  it("a tag is lowercase, so it can never contain \"CSeq\" (sipp reads a response's CSeq method at the first \"CSeq\" anywhere, and To comes first)", () => {
+    for (let i = 0; i < 1000; i++) expect(generateTag()).toMatch(/^[0-9a-f]+$/);
+    const text = buildResponse(request(INV), 200, "OK", { toTag: generateTag() }).toString("latin1");
+    expect(text.indexOf(";tag=")).toBeLessThan(text.indexOf("\r\nCSeq:"));
+    expect(text.indexOf("CSeq")).toBe(text.indexOf("\r\nCSeq:") + 2);
   });
 });
 

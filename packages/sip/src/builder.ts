@@ -42,24 +42,30 @@ export function reasonPhrase(status: number): string {
 // random tokens from a pooled CSPRNG buffer (randomFillSync per call costs more than the parse)
 const POOL = Buffer.allocUnsafe(4096);
 let poolPos = POOL.length;
-function randomToken(bytes: number): string {
+function randomToken(bytes: number, encoding: "base64url" | "hex"): string {
   if (poolPos + bytes > POOL.length) {
     randomFillSync(POOL);
     poolPos = 0;
   }
-  const s = POOL.toString("base64url", poolPos, poolPos + bytes);
+  const s = POOL.toString(encoding, poolPos, poolPos + bytes);
   poolPos += bytes;
   return s;
 }
 
 /** RFC 3261 §8.1.1.7: "z9hG4bK" + 96 random bits, base64url (token characters only). */
 export function generateBranch(): string {
-  return BRANCH_MAGIC_COOKIE + randomToken(12);
+  return BRANCH_MAGIC_COOKIE + randomToken(12, "base64url");
 }
 
-/** RFC 3261 §19.3: at least 32 random bits; we use 64. */
+/**
+ * RFC 3261 §19.3: at least 32 random bits; we use 64, as 16 lowercase hex digits. Not base64url:
+ * a To tag sits before CSeq in every response we build (§8.2.6.2 copies To, then Call-ID, CSeq),
+ * and sipp finds a response's CSeq method with `strstr(msg, "CSeq")` (extract_cseq_method), so a
+ * random mixed-case tag that happens to contain "CSeq" (about 1 in 2 million with 11 base64url
+ * characters) made sipp abort that call as an unexpected message. Lowercase hex cannot spell it.
+ */
 export function generateTag(): string {
-  return randomToken(8);
+  return randomToken(8, "hex");
 }
 
 export interface ResponseOptions {
