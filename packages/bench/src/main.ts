@@ -77,7 +77,7 @@ const seconds = Number(args.seconds ?? (smoke ? 2 : 5));
 const users = Number(args.users ?? (smoke ? 50 : 2000));
 const rates = (s: string | undefined, dflt: number[]): number[] => (s === undefined ? dflt : s.split(",").map(Number).filter((n) => n > 0));
 const edgeAlone = args["edge-alone"] === true;
-const registerRates = rates(args["register-rates"], smoke ? [50] : edgeAlone ? [2500, 5000, 7500, 10_000, 12_500] : [1000, 3000, 5000, 6000, 7000, 8000]);
+const registerRates = rates(args["register-rates"], smoke ? [50] : edgeAlone ? [2500, 5000, 7500, 10_000, 12_500, 15_000, 17_500] : [1000, 3000, 5000, 6000, 7000, 8000]);
 const messageRates = rates(args["message-rates"], smoke ? [50] : [1000, 2500, 3500, 4000, 4500, 5000, 5500]);
 const inviteRates = rates(args["invite-rates"], smoke ? [20] : [250, 500, 1000, 1500, 2000]);
 const sippTransport = args.transport === "tcp" ? "t1" : "u1";
