@@ -83,7 +83,8 @@ function main(): void {
     const text = register(i);
     const req = parseRequest(text);
     // The worker makes other small Buffers per request (the store and bus writes, log lines) from the
-    // same shared pool as the response; they die at once, but a held response view pins their slab.
+    // same shared pool as the response; they die at once, but a held view of the response into that
+    // pool would pin their slab (the transaction keeps a copy in its retransmission slab instead).
     transientBytes += Buffer.from(text, "latin1").length;
     const d = layer.handleRequest(req, source);
     if (d.kind !== "new") throw new Error(`unexpected ${d.kind}`);

@@ -23,14 +23,16 @@ export class InFlight {
   /** Counts `work` until it settles (fulfilled or rejected: a rejection is the caller's to handle). */
   track(work: Promise<unknown>): void {
     this.#count++;
-    const done = (): void => {
-      if (--this.#count > 0) return;
-      const idle = this.#idle;
-      this.#idle = [];
-      for (const resolve of idle) resolve();
-    };
-    work.then(done, done);
+    work.then(this.#done, this.#done);
   }
+
+  /** One settle callback per instance, not a closure per tracked request. */
+  readonly #done = (): void => {
+    if (--this.#count > 0) return;
+    const idle = this.#idle;
+    this.#idle = [];
+    for (const resolve of idle) resolve();
+  };
 
   /** Resolves once nothing is in flight, including work started while waiting. */
   settled(): Promise<void> {
