@@ -169,4 +169,40 @@ describe("MessageEditor (RFC 3261 §16.6: change only what the proxy must)", () 
     expect(back.body.equals(m.body)).toBe(true);
     expect(back.callId).toBe(m.callId);
   });
+
+  it("a line made once is shared only where name, spelling and value all match (each message keeps its own spelling)", () => {
+    const plain = ok(INVITE);
+    const odd = ok(ODD); // "max-forwards:   12"
+    const a = plain.edit().setMaxForwards(69).toBuffer().toString("latin1");
+    const b = odd.edit().setMaxForwards(69).toBuffer().toString("latin1");
+    const c = plain.edit().setMaxForwards(68).toBuffer().toString("latin1");
+    const d = plain.edit().setMaxForwards(69).toBuffer().toString("latin1");
+    expect(a).toBe(INVITE.replace("Max-Forwards: 70", "Max-Forwards: 69"));
+    expect(b).toBe(ODD.replace("max-forwards:   12", "max-forwards: 69"));
+    expect(c).toBe(INVITE.replace("Max-Forwards: 70", "Max-Forwards: 68"));
+    expect(d).toBe(a);
+    const rr1 = plain.edit().prependHeader("Record-Route", "<sip:e1.example.net;lr>").toBuffer().toString("latin1");
+    const rr2 = plain.edit().prependHeader("Record-Route", "<sip:e2.example.net;lr>").toBuffer().toString("latin1");
+    expect(ok(rr1).recordRoutes()[0]!.uri).toBe("sip:e1.example.net;lr");
+    expect(ok(rr2).recordRoutes()[0]!.uri).toBe("sip:e2.example.net;lr");
+  });
+
+  it("edited messages are separate bytes: one message's buffer changing leaves the next one's alone", () => {
+    const m = ok(INVITE);
+    const first = m.edit().setMaxForwards(10).toBuffer();
+    const second = m.edit().setMaxForwards(11).toBuffer();
+    const secondText = second.toString("latin1");
+    first.fill(0x78);
+    expect(second.toString("latin1")).toBe(secondText);
+    expect(ok(second).maxForwards()).toBe(11);
+  });
+
+  it("a message whose header block ends the datagram (no empty line) is written with one, body empty", () => {
+    const bare = crlf("OPTIONS sip:bob@example.com SIP/2.0", "Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1", "From: <sip:a@example.com>;tag=1", "To: <sip:bob@example.com>", "Call-ID: bare", "CSeq: 1 OPTIONS", "");
+    const m = ok(bare);
+    const out = m.edit().setMaxForwards(5).toBuffer().toString("latin1");
+    expect(out).toBe(`${bare}Max-Forwards: 5\r\n\r\n`);
+    const start = m.edit().setRequestUri("sip:bob@192.0.2.9").toBuffer().toString("latin1");
+    expect(start).toBe(`${bare.replace("sip:bob@example.com SIP", "sip:bob@192.0.2.9 SIP")}\r\n`);
+  });
 });

@@ -7,6 +7,7 @@
  * message keeps the sender's spelling, compact forms and whitespace for every header it did not
  * change (RFC 3261 §16.6: a proxy only adds/changes what the procedure says).
  */
+import { ByteSlab } from "./byte-slab.js";
 import { canonicalName, firstListComma, isListHeader, isToken, knownDisplayName } from "./headers.js";
 import type { LazyMessage } from "./lazy-message.js";
 
@@ -68,6 +69,12 @@ function utf8AsLatin1(text: string): string {
 interface NameInfo {
   readonly canon: string;
   readonly spelling: string;
+  /**
+   * The last line made for this name (NewLine is immutable, so editors can share it): an edge writes
+   * the same Record-Route, Path or Max-Forwards line into message after message, and reusing it skips
+   * the checks and the concatenation. One compare when the value differs (a Via's new branch).
+   */
+  last: NewLine | undefined;
 }
 const NAME_INFO = new Map<string, NameInfo>();
 const NAME_INFO_MAX = 256;
@@ -78,7 +85,7 @@ function nameInfo(name: string): NameInfo {
   // a name is a token (RFC 3261 §25.1): anything else would write a broken or injected line
   if (!isToken(name)) throw new TypeError(`header name ${JSON.stringify(name.slice(0, 32))} is not a token`);
   const canon = canonicalName(name);
-  const info = { canon, spelling: knownDisplayName(canon) ?? name };
+  const info: NameInfo = { canon, spelling: knownDisplayName(canon) ?? name, last: undefined };
   if (NAME_INFO.size < NAME_INFO_MAX) NAME_INFO.set(name, info);
   return info;
 }
@@ -127,22 +134,30 @@ class Editor implements MessageEditor {
   }
 
   /** How the header was spelled on the line being rewritten (keeps "v:" for a compact Via). */
-  private spellingOf(code: number): string {
+  private spellingOf(code: number, info: NameInfo): string {
     if (code < 0) return this.added[~code]!.spelling;
     const s = this.msg._s;
     const start = this.msg._meta[code * 5]!;
+    // the usual line is spelled as we would write it: the shared constant, no slice
+    const usual = info.spelling;
+    const after = s.charCodeAt(start + usual.length);
+    if ((after === 58 || after === 32 || after === 9) && s.startsWith(usual, start)) return usual;
     let ne = s.indexOf(":", start);
     while (ne > start && (s.charCodeAt(ne - 1) === 32 || s.charCodeAt(ne - 1) === 9)) ne--;
     return s.slice(start, ne);
   }
 
-  private line(canon: string, spelling: string, value: string): number {
+  private line(info: NameInfo, spelling: string, value: string): number {
+    const last = info.last;
+    if (last !== undefined && last.value === value && last.spelling === spelling) return this.code(last);
     checkValue(value);
     const text = `${spelling}: ${value}\r\n`;
     // the spelling is a token (nameInfo checks a caller's, the parser a received one), so ASCII;
     // the value is checked flat, not the concatenation (indexing a cons string is slow)
     const wire = isAsciiText(value) ? text : utf8AsLatin1(text);
-    return this.code({ canon, spelling, value, wire });
+    const nl: NewLine = { canon: info.canon, spelling, value, wire };
+    info.last = nl;
+    return this.code(nl);
   }
 
   private find(canon: string): number {
@@ -166,21 +181,22 @@ class Editor implements MessageEditor {
   }
 
   prependHeader(name: string, value: string): this {
-    const { canon, spelling } = nameInfo(name);
-    const nl = this.line(canon, spelling, value);
-    const at = this.find(canon);
+    const info = nameInfo(name);
+    const nl = this.line(info, info.spelling, value);
+    const at = this.find(info.canon);
     insertAt(this.list(), at < 0 ? 0 : at, nl);
     return this;
   }
 
   appendHeader(name: string, value: string): this {
-    const { canon, spelling } = nameInfo(name);
-    this.list().push(this.line(canon, spelling, value));
+    const info = nameInfo(name);
+    this.list().push(this.line(info, info.spelling, value));
     return this;
   }
 
   removeTopValue(name: string): this {
-    const { canon } = nameInfo(name);
+    const info = nameInfo(name);
+    const canon = info.canon;
     const at = this.find(canon);
     if (at < 0) return this;
     const order = this.list();
@@ -189,12 +205,13 @@ class Editor implements MessageEditor {
     const comma = isListHeader(canon) ? firstListComma(v) : -1;
     const rest = comma < 0 ? "" : v.slice(comma + 1).trim();
     if (rest.length === 0) removeAt(order, at);
-    else order[at] = this.line(canon, this.spellingOf(e), rest);
+    else order[at] = this.line(info, this.spellingOf(e, info), rest);
     return this;
   }
 
   replaceTopValue(name: string, value: string): this {
-    const { canon } = nameInfo(name);
+    const info = nameInfo(name);
+    const canon = info.canon;
     const at = this.find(canon);
     if (at < 0) return this.prependHeader(name, value);
     const order = this.list();
@@ -202,7 +219,7 @@ class Editor implements MessageEditor {
     const v = this.valueOf(e);
     const comma = isListHeader(canon) ? firstListComma(v) : -1;
     const rest = comma < 0 ? "" : v.slice(comma + 1).trim();
-    order[at] = this.line(canon, this.spellingOf(e), rest.length === 0 ? value : `${value}, ${rest}`);
+    order[at] = this.line(info, this.spellingOf(e, info), rest.length === 0 ? value : `${value}, ${rest}`);
     return this;
   }
 
@@ -214,11 +231,12 @@ class Editor implements MessageEditor {
   }
 
   setHeader(name: string, value: string): this {
-    const { canon } = nameInfo(name);
+    const info = nameInfo(name);
+    const canon = info.canon;
     const at = this.find(canon);
     if (at < 0) return this.appendHeader(name, value);
     const order = this.list();
-    const nl = this.line(canon, this.spellingOf(order[at]!), value);
+    const nl = this.line(info, this.spellingOf(order[at]!, info), value);
     let more = false;
     for (let i = at + 1; i < order.length && !more; i++) more = this.nameOf(order[i]!) === canon;
     if (!more) {
@@ -247,7 +265,8 @@ class Editor implements MessageEditor {
    * The message is spliced as text: `_s` is the latin1 decode of the received octets (one char per
    * octet, so any byte range of `raw` is the same char range of `_s`), new lines are added as their
    * UTF-8 octets, and one latin1 encode turns the result back into bytes. One native call per
-   * message instead of one per copied run.
+   * message instead of one per copied run (copying the runs from `raw` with Buffer#copy, seven
+   * calls for a proxied INVITE, measured slower than concatenating and encoding once).
    */
   toBuffer(): Buffer {
     const msg = this.msg;
@@ -260,12 +279,19 @@ class Editor implements MessageEditor {
     // end of the last header line (CRLF included); the empty line is always written anew, so a
     // datagram that lacked it (see parser) still comes out as a well-formed message
     const headEnd = nf > 0 ? meta[(nf - 1) * 5 + 3]! : msg._startLineEnd;
+    // The body is part of the decoded text unless it was replaced or only the header block was
+    // decoded (a large message, see the parser); then it is copied as bytes after the head.
+    const bodyAsBytes = this.body ?? (s.length < raw.length ? raw.subarray(msg._bodyStart) : undefined);
+    // Where the text to copy ends: with the body in the text and the empty line as received
+    // (CRLF right after the last header line), the last untouched run goes on to the end of the
+    // message and takes the empty line and the body with it.
+    const textEnd = bodyAsBytes === undefined && msg._bodyStart === headEnd + 2 ? raw.length : headEnd;
     let out = this.startLine !== undefined ? wireOf(this.startLine) : s.slice(0, msg._startLineEnd);
-    if (order === undefined) out += s.slice(msg._startLineEnd, headEnd);
-    else {
+    let runStart = msg._startLineEnd;
+    let runEnd = headEnd;
+    if (order !== undefined) {
       const added = this.added;
-      let runStart = -1;
-      let runEnd = -1;
+      runStart = runEnd = -1;
       for (let i = 0; i < order.length; i++) {
         const e = order[i]!;
         if (e >= 0) {
@@ -285,22 +311,27 @@ class Editor implements MessageEditor {
           out += added[~e]!.wire;
         }
       }
-      if (runStart >= 0) out += s.slice(runStart, runEnd);
     }
-    out += "\r\n";
-    // A body that is not part of the decoded text (a replaced one, or a large message whose header
-    // block alone was decoded, see the parser) is copied as bytes after the head, not made text.
-    const body = this.body ?? (s.length < raw.length ? raw.subarray(msg._bodyStart) : undefined);
-    // Node's pool, not a larger private slab: a view pins its whole slab, and a forwarded request
-    // can be kept for minutes (a client transaction while the phone rings, a queued TCP write to a
-    // stalled peer). A 64 KiB slab saved ~90 ns per message and would pin 8x more per kept view.
-    if (body === undefined) return Buffer.from(out + s.slice(msg._bodyStart, raw.length), "latin1");
-    const bytes = Buffer.allocUnsafe(out.length + body.length);
-    bytes.write(out, 0, "latin1");
-    body.copy(bytes, out.length);
+    if (runEnd === headEnd && textEnd !== headEnd) out += s.slice(runStart, textEnd);
+    else {
+      if (runStart >= 0) out += s.slice(runStart, runEnd);
+      out += textEnd === headEnd ? "\r\n" : `\r\n${s.slice(msg._bodyStart, raw.length)}`;
+    }
+    const head = out.length;
+    const bytes = OUTPUT.take(head + (bodyAsBytes === undefined ? 0 : bodyAsBytes.length));
+    bytes.write(out, 0, head, "latin1");
+    if (bodyAsBytes !== undefined) bodyAsBytes.copy(bytes, head);
     return bytes;
   }
 }
+
+/**
+ * Where toBuffer's bytes go. What is made here is sent and dropped: whatever keeps a message longer
+ * (a transaction's retransmission copy, a write queued for a slow peer) copies it first, so a
+ * larger slab than Node's 8 KiB pool pins nothing for long (see ByteSlab). Messages up to 16 KiB
+ * share a slab; larger ones get their own buffer.
+ */
+const OUTPUT = new ByteSlab(64 * 1024, 16 * 1024);
 
 /*
  * Array#splice allocates the array of removed elements and takes a generic path: 139 ns to insert

@@ -23,6 +23,7 @@ export type { FrameEvent, FramerOptions } from "./framer.js";
 export { parseUri, parseSipUri, parseTelUri, formatUri, canonicalAor } from "./uri.js";
 export { canonicalHost, ServedDomains } from "./served-domains.js";
 export { ownedBytes, ownedString } from "./owned-bytes.js";
+export { ByteSlab } from "./byte-slab.js";
 export { parseNameAddr, formatNameAddr } from "./name-addr.js";
 export { parseVia, viaWithReceived } from "./via.js";
 export { parseAuthParams } from "./auth.js";

@@ -15,28 +15,22 @@
  * a client INVITE while Timer C runs): one such copy would keep its whole slab alive. Those use
  * `ownedBytes`.
  */
-import { ownedBytes } from "@edgepath/sip";
+import { ByteSlab, ownedBytes } from "@edgepath/sip";
 
 const SLAB_BYTES = 64 * 1024;
 /** Larger messages get an exact-size buffer of their own rather than wasting the rest of a slab. */
 const LARGEST_SHARED = 8 * 1024;
 
-let slab = new ArrayBuffer(0);
-let used = 0;
+/** Retransmission copies only: mixing in bytes of another lifetime would change what pins a slab. */
+const RETRANSMISSION_SLAB = new ByteSlab(SLAB_BYTES, LARGEST_SHARED);
 
 /**
  * A copy of `bytes` in the shared retransmission slab (see the module comment for when to use it).
  * Over 8 KiB, what `ownedBytes` gives: bytes that own their buffer as they are, a view copied out.
  */
 export function keepForRetransmission(bytes: Buffer): Buffer {
-  const n = bytes.length;
-  if (n > LARGEST_SHARED) return ownedBytes(bytes);
-  if (used + n > slab.byteLength) {
-    slab = new ArrayBuffer(SLAB_BYTES);
-    used = 0;
-  }
-  const copy = Buffer.from(slab, used, n);
+  if (bytes.length > LARGEST_SHARED) return ownedBytes(bytes);
+  const copy = RETRANSMISSION_SLAB.take(bytes.length);
   bytes.copy(copy);
-  used += n;
   return copy;
 }
