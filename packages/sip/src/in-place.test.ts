@@ -59,6 +59,29 @@ describe("values read in place (RFC 3261 §7.3)", () => {
     expect(m.to().uri).toBe("sip:alice@example.com");
   });
 
+  it("RFC 3261 §19.3: the From and To tags are read without the params Map and agree with it (case, repeats, flags)", () => {
+    const text = crlf(
+      "OPTIONS sip:bob@example.com SIP/2.0",
+      "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1",
+      'From: "A" <sip:a@example.com;tag=inuri>;x=1;TAG=first;tag=second',
+      "To: <sip:bob@example.com>;tag",
+      "Call-ID: tags",
+      "CSeq: 1 OPTIONS",
+      "",
+      "",
+    );
+    const m = ok(text);
+    expect(m.fromTag()).toBe("second"); // a repeated parameter: the last, as the params Map keeps it
+    expect(m.toTag()).toBeUndefined(); // a flag has no value
+    expect(m.from().params.get("tag")).toBe("second");
+    expect(m.fromTag()).toBe("second"); // and the same once the Map exists
+    expect(m.from().uri).toBe("sip:a@example.com;tag=inuri"); // a URI parameter is not a header parameter
+    expect(m.from().displayName).toBe("A");
+    const plain = ok(text.replace(";x=1;TAG=first;tag=second", "").replace("To: <sip:bob@example.com>;tag", "To: sip:bob@example.com;tag=t2"));
+    expect(plain.fromTag()).toBeUndefined();
+    expect(plain.toTag()).toBe("t2");
+  });
+
   it("RFC 3261 §7.3.1: folded From, Via and Contact values are parsed from the unfolded text", () => {
     const m = ok(
       reg("Contact: <sip:a@192.0.2.1>;", "  expires=30")

@@ -7,7 +7,7 @@
 import { badHeader, missingHeader, SipParseError } from "./errors.js";
 import { canonicalName, displayName, firstListComma, isListHeader, methodAtOctets, splitList } from "./headers.js";
 import { parseAuthParamsIn } from "./auth.js";
-import { parseContactAt, parseDeltaSeconds, parseNameAddrAt } from "./name-addr.js";
+import { parseContactAt, parseDeltaSeconds, parseNameAddrAt, tagOf } from "./name-addr.js";
 import { parseUri } from "./uri.js";
 import { parseViaAt } from "./via.js";
 import { decimalAt, isWsOctet, octetsOf, scanDigits } from "./lex.js";
@@ -275,11 +275,11 @@ export abstract class LazyMessage {
   }
 
   fromTag(): string | undefined {
-    return this.from().params.get("tag") ?? undefined;
+    return tagOf(this.from()) ?? undefined;
   }
 
   toTag(): string | undefined {
-    return this.to().params.get("tag") ?? undefined;
+    return tagOf(this.to()) ?? undefined;
   }
 
   vias(): Via[] {

@@ -11,22 +11,62 @@ const EMPTY: ReadonlyMap<string, string | null> = new Map();
 
 /**
  * Header params are validated when parsed and turned into a Map only when asked for. The value is
- * kept as offsets into the string it was parsed from (usually the whole message text): `raw` is
- * sliced and `params` built only on access.
+ * kept as offsets into the string it was parsed from (usually the whole message text): the display
+ * name, the URI and `raw` are sliced, and `params` built, only on access. The parser validates From
+ * and To of every message, and a proxy reads little more than their tags (`_param`).
  */
 class NameAddrValue implements NameAddr {
   private _params: ReadonlyMap<string, string | null> | undefined = undefined;
   private _raw: string | undefined = undefined;
+  private _uri: string | undefined = undefined;
+  /** null: not sliced yet (undefined is a valid answer: no display name) */
+  private _display: string | undefined | null = null;
   constructor(
-    readonly displayName: string | undefined,
-    readonly uri: string,
     /** source text, its octets (lex.ts) and the trimmed value's bounds in it; `_ps` = params start or -1 */
     readonly _u: Uint8Array,
     readonly _src: string,
     readonly _a: number,
     readonly _b: number,
     readonly _ps: number,
+    /** the display name's bounds (a quoted-string with its quotes when `_dq`), `_da` -1 when absent */
+    private readonly _da: number,
+    private readonly _db: number,
+    private readonly _dq: boolean,
+    /** the URI's bounds (no <>) */
+    private readonly _ua: number,
+    private readonly _ub: number,
   ) {}
+
+  get displayName(): string | undefined {
+    if (this._display === null) {
+      const { _da: a, _db: b } = this;
+      this._display = a < 0 ? undefined : this._dq ? unquoteAt(this._src, a, b) : this._src.slice(a, b);
+    }
+    return this._display;
+  }
+
+  get uri(): string {
+    return (this._uri ??= this._src.slice(this._ua, this._ub));
+  }
+
+  /**
+   * The value of the header parameter `key` (lower case; `name` its nameOctets), as `params.get` gives it,
+   * without building the Map: `null` for a flag, undefined when absent. The params were validated
+   * when the value was parsed. For the tags a proxy reads from every request's From and To.
+   */
+  _param(key: string, name: Uint8Array): string | null | undefined {
+    if (this._params !== undefined) return this._params.get(key);
+    const u = this._u;
+    const s = this._src;
+    let found: string | null | undefined;
+    for (let i = this._ps; i >= 0 && i < this._b;) {
+      i = scanGenericParam(u, s, i, this._b);
+      if (i < 0) break;
+      // the last occurrence, as Map#set in parseGenericParams would leave it
+      if (nameIs(u, PARAM.ns, PARAM.ne, name)) found = PARAM.vs < 0 ? null : s.slice(PARAM.vs, PARAM.ve);
+    }
+    return found;
+  }
 
   get raw(): string {
     if (this._raw === undefined) {
@@ -66,11 +106,20 @@ export function parseNameAddrIn(input: string, hdr: string, checkParams = true):
  */
 export function parseNameAddrAt(u: Uint8Array, src: string, a: number, b: number, hdr: string, checkParams = true): NameAddr {
   scanNameAddr(u, src, a, b, hdr, checkParams);
-  return new NameAddrValue(SCAN.display, SCAN.uri, u, src, SCAN.a, SCAN.b, SCAN.ps);
+  return new NameAddrValue(u, src, SCAN.a, SCAN.b, SCAN.ps, SCAN.da, SCAN.db, SCAN.dq, SCAN.ua, SCAN.ub);
 }
 
-/** Results of scanNameAddr (parsing is synchronous: one scratch object serves every call). */
-const SCAN = { display: undefined as string | undefined, uri: "", a: 0, b: 0, ps: -1 };
+/** `params.get("tag")` of a NameAddr this module made, without building the params Map. */
+export function tagOf(n: NameAddr): string | null | undefined {
+  return n instanceof NameAddrValue ? n._param("tag", N_TAG) : n.params.get("tag");
+}
+
+/**
+ * Results of scanNameAddr (parsing is synchronous: one scratch object serves every call): the value's
+ * trimmed bounds, its params' start (-1: none), the display name's bounds (da -1: none; dq: quoted,
+ * the quotes included) and the URI's.
+ */
+const SCAN = { a: 0, b: 0, ps: -1, da: -1, db: -1, dq: false, ua: 0, ub: 0 };
 
 function scanNameAddr(u: Uint8Array, src: string, a: number, b: number, hdr: string, checkParams: boolean): void {
   const s = src;
@@ -78,14 +127,19 @@ function scanNameAddr(u: Uint8Array, src: string, a: number, b: number, hdr: str
   while (b > a && isWsOctet(u[b - 1]!)) b--;
   const end = b;
   let i = a;
-  let display: string | undefined;
-  let uri: string;
+  let da = -1;
+  let db = -1;
+  let dq = false;
+  let ua: number;
+  let ub: number;
   const c0 = i < end ? u[i]! : -1;
   let laquot = -1;
   if (c0 === 34) {
     const q = scanQuoted(u, s, i, end);
     if (q < 0) throw badHeader(hdr, "unterminated quoted display name");
-    display = unquoteAt(s, i, q);
+    da = i;
+    db = q;
+    dq = true;
     i = skipWs(u, q, end);
     if (i >= end || u[i] !== 60) throw badHeader(hdr, "quoted display name not followed by <");
     laquot = i;
@@ -104,7 +158,10 @@ function scanNameAddr(u: Uint8Array, src: string, a: number, b: number, hdr: str
       laquot = j;
       let de = j;
       while (de > i && isWsOctet(u[de - 1]!)) de--;
-      display = de > i ? s.slice(i, de) : undefined;
+      if (de > i) {
+        da = i;
+        db = de;
+      }
     } else if (j < end && schemeLength(u, i, end) < 0) {
       throw badHeader(hdr, "display name is not a token list or quoted string");
     }
@@ -123,7 +180,8 @@ function scanNameAddr(u: Uint8Array, src: string, a: number, b: number, hdr: str
     if (ra >= end) throw badHeader(hdr, "missing >");
     if (white) throw badHeader(hdr, "whitespace inside <>");
     if (schemeLength(u, laquot + 1, ra) <= 0) throw noScheme(hdr, s.slice(laquot + 1, ra));
-    uri = s.slice(laquot + 1, ra);
+    ua = laquot + 1;
+    ub = ra;
     pstart = skipWs(u, ra + 1, end);
   } else {
     let j = i;
@@ -134,18 +192,22 @@ function scanNameAddr(u: Uint8Array, src: string, a: number, b: number, hdr: str
       j++;
     }
     if (schemeLength(u, i, j) <= 0) throw noScheme(hdr, s.slice(i, j));
-    uri = s.slice(i, j);
+    ua = i;
+    ub = j;
     pstart = skipWs(u, j, end);
   }
   if (pstart < end && checkParams) {
     const err = checkGenericParams(u, s, pstart, end);
     if (err !== undefined) throw badHeader(hdr, err);
   }
-  SCAN.display = display;
-  SCAN.uri = uri;
   SCAN.a = a;
   SCAN.b = end;
   SCAN.ps = pstart < end ? pstart : -1;
+  SCAN.da = da;
+  SCAN.db = db;
+  SCAN.dq = dq;
+  SCAN.ua = ua;
+  SCAN.ub = ub;
 }
 
 function noScheme(hdr: string, uri: string): SipParseError {
@@ -170,20 +232,23 @@ export function formatNameAddr(n: NameAddr): string {
 
 class ContactValue extends NameAddrValue implements Contact {
   constructor(
-    displayName: string | undefined,
-    uri: string,
     u: Uint8Array,
     src: string,
     a: number,
     b: number,
     ps: number,
+    da: number,
+    db: number,
+    dq: boolean,
+    ua: number,
+    ub: number,
     readonly expires: number | undefined,
     readonly q: number | undefined,
     readonly instance: string | undefined,
     readonly regId: number | undefined,
   ) {
     // the params Map is still built only when asked for
-    super(displayName, uri, u, src, a, b, ps);
+    super(u, src, a, b, ps, da, db, dq, ua, ub);
   }
 }
 
@@ -217,11 +282,10 @@ export function parseContactIn(s: string): Contact {
 export function parseContactAt(u: Uint8Array, src: string, a: number, b: number): Contact {
   // the params are validated by the scan below (one pass instead of two)
   scanNameAddr(u, src, a, b, "Contact", false);
-  const display = SCAN.display;
-  const uri = SCAN.uri;
   const va = SCAN.a;
   const end = SCAN.b;
   const ps = SCAN.ps;
+  const { da, db, dq, ua, ub } = SCAN;
   let expires: number | undefined;
   let q: number | undefined;
   let instance: string | undefined;
@@ -264,9 +328,10 @@ export function parseContactAt(u: Uint8Array, src: string, a: number, b: number)
       if (regId === undefined) throw contactError(`bad reg-id "${vs < 0 ? "null" : raw.slice(vs, ve)}"`);
     }
   }
-  return new ContactValue(display, uri, u, src, va, end, ps, expires, q, instance, regId);
+  return new ContactValue(u, src, va, end, ps, da, db, dq, ua, ub, expires, q, instance, regId);
 }
 
+const N_TAG = nameOctets("tag");
 const N_EXPIRES = nameOctets("expires");
 const N_INSTANCE = nameOctets("+sip.instance");
 const N_REG_ID = nameOctets("reg-id");
