@@ -183,6 +183,17 @@ describe.each<TestUaTransport>(["udp", "tcp"])("requests the edge refuses, over 
     await stillServing(transport);
   });
 
+  it("RFC 4475 §3.1.2.13 / RFC 3261 §10.3 step 6: a REGISTER whose Contact is malformed gets 400 naming Contact", async () => {
+    // Contact is parsed when first read (RFC 3261 §16.3 step 1), not by the parser: the edge reads it
+    // from every REGISTER (RFC 5626 §5.1 Path) and answers; nothing is bound
+    await using ua = await TestUa.create({ transport });
+    const text = register(ua, `badct-${randomToken(3)}`).replace(/^Contact: .*$/m, "Contact: sip:carol@example.org?Route=x,y");
+    expect(text).toContain("Contact: sip:carol@example.org?Route=x,y\r\n");
+    const res = await ua.request(text, edge(), 10_000);
+    expect(statusLine(res)).toBe("SIP/2.0 400 Bad Header: Contact");
+    await stillServing(transport);
+  });
+
   it("RFC 3261 §7.1: a malformed Request-Line gets 400 Bad Request Line", async () => {
     const res = await answer(await mk({ method: "MESSAGE", startLine: "MESSAGE  sip:bob@example.com SIP/2.0" }), 400);
     expect(statusLine(res)).toMatch(/^SIP\/2\.0 400 Bad Request Line/);

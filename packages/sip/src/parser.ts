@@ -229,8 +229,10 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
       throw new SipParseError({ code: SipErrorCode.badUri, sipStatus: 400, reason: "Bad Request-URI", detail: "URI headers in the Request-URI" });
     }
     msg._ruri = ruri;
-    // a registrar must never see a malformed Contact (RFC 4475 §3.1.2.13)
-    if (msg.method === "REGISTER") msg.contacts();
+    // Contact, a REGISTER's included, is parsed on first read like every header outside the set
+    // above (RFC 3261 §16.3 step 1: components a proxy does not use are not its to judge). The edge
+    // (Path, RFC 5626 §5.1) and the registrar (RFC 3261 §10.3 step 6) read it from every REGISTER
+    // and answer a malformed one 400 naming Contact (RFC 4475 §3.1.2.13).
   }
   return msg;
 }

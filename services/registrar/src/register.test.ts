@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from "vitest";
 import { MemoryBindingStore } from "@edgepath/bindings";
 import type { BindingStore, RegisterOp, RegisterResult } from "@edgepath/bindings";
 import { FlowTokenCodec } from "@edgepath/flow-token";
-import { buildResponse, parseMessage, parseSipUri, ServedDomains } from "@edgepath/sip";
+import { buildResponse, parseSipUri, ServedDomains } from "@edgepath/sip";
 import { contactKey, handleRegister } from "./register.js";
 import type { RegisterContext, RegistrarSettings } from "./register.js";
 import { parseRequest, parseResponse, sipText } from "./test-support.js";
@@ -165,15 +165,17 @@ describe("handleRegister", () => {
     expect(res.status).toBe(400);
   });
 
-  it("RFC 3261 §10.3 step 6: Contact * alongside another Contact is rejected as 400 at parse time", () => {
-    // The parser validates Contact on REGISTER eagerly, so such a message never reaches
-    // handleRegister; the worker answers its parse error (400 naming Contact) statelessly.
-    const r = parseMessage(registerText({ contacts: ["*", "<sip:a@192.0.2.1>"], expires: "0" }));
-    expect(r.ok).toBe(false);
-    if (!r.ok) {
-      expect(r.error.sipStatus).toBe(400);
-      expect(r.error.reason).toMatch(/Contact/);
-    }
+  it("RFC 3261 §10.3 step 6: Contact * alongside another Contact -> 400 naming Contact, nothing changed", async () => {
+    // The parser leaves Contact to its first read (RFC 3261 §16.3 step 1); handleRegister reads it
+    // at step 6 and answers the SipParseError the accessor throws.
+    const store = new MemoryBindingStore();
+    await run({ contacts: ["<sip:a@192.0.2.1>"] }, store);
+    const { res, outcome } = await run({ contacts: ["*", "<sip:b@192.0.2.2>"], expires: "0", cseq: 2 }, store);
+    expect(res.status).toBe(400);
+    expect(res.reason).toBe("Bad Header: Contact");
+    expect(outcome).toMatchObject({ step: "contact" });
+    const after = await run({ contacts: [], cseq: 3 }, store);
+    expect(after.res.headerValues("contact")).toEqual(["<sip:a@192.0.2.1>;expires=3600"]);
   });
 
   it("RFC 3261 §10.3 step 6: Contact * with an older CSeq of the same Call-ID -> 500, bindings kept", async () => {
