@@ -97,13 +97,29 @@ export function buildResponse(req: SipRequest, status: number, reason?: string, 
   for (const v of req.fieldValues("via")) out += `Via: ${v}\r\n`;
   out += `From: ${req.header("from") ?? ""}\r\n`;
   let to = req.header("to") ?? "";
-  if (opts?.toTag !== undefined && status > 100 && req.toTag() === undefined) to += `;tag=${opts.toTag}`;
+  if (opts?.toTag !== undefined && status > 100 && !hasToTag(req, to)) to += `;tag=${opts.toTag}`;
   out += `To: ${to}\r\nCall-ID: ${req.callId}\r\nCSeq: ${req.header("cseq") ?? ""}\r\n`;
   if (status === 100) {
     const ts = req.header("timestamp");
     if (ts !== undefined) out += `Timestamp: ${ts}\r\n`;
   }
   return finish(out, opts?.headers, opts?.body, opts?.contentType);
+}
+
+/** A `;tag=` header parameter in a To value's text. */
+const TAG_PARAM = /;\s*tag\s*=/i;
+
+/**
+ * Whether the request's To has a tag. To is parsed when first read, and this response may be the
+ * answer to a To that does not parse (400 Bad Header: To): such a To is judged by its text, as
+ * buildErrorResponse does, so answering it never throws.
+ */
+function hasToTag(req: SipRequest, to: string): boolean {
+  try {
+    return req.toTag() !== undefined;
+  } catch {
+    return TAG_PARAM.test(to);
+  }
 }
 
 function finish(head: string, headers: ReadonlyArray<readonly [string, string]> | undefined, body: Buffer | undefined, contentType: string | undefined): Buffer {
@@ -167,7 +183,7 @@ export function buildErrorResponse(bytes: Buffer, error: SipParseError, toTag?: 
   if (from !== undefined) out += `From: ${from}\r\n`;
   let to = one.get("to");
   if (to !== undefined) {
-    if (!/;\s*tag\s*=/i.test(to)) to += `;tag=${toTag ?? generateTag()}`;
+    if (!TAG_PARAM.test(to)) to += `;tag=${toTag ?? generateTag()}`;
     out += `To: ${to}\r\n`;
   }
   const callId = one.get("call-id");

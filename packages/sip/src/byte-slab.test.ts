@@ -38,3 +38,20 @@ describe("ByteSlab", () => {
     expect(() => new ByteSlab(1024, 0)).toThrow(RangeError);
   });
 });
+
+describe("ByteSlab views", () => {
+  it("are real Buffers: Buffer.isBuffer, Buffer's prototype and constructor, and Buffer methods on the view's bytes only", () => {
+    const slab = new ByteSlab(256, 128);
+    slab.take(10);
+    const view = slab.take(5);
+    expect(Buffer.isBuffer(view)).toBe(true);
+    expect(Object.getPrototypeOf(view)).toBe(Buffer.prototype);
+    expect(view.constructor).toBe(Buffer);
+    expect(view.write("hello", 0, "latin1")).toBe(5);
+    expect(view.toString("latin1")).toBe("hello");
+    expect(Buffer.isBuffer(view.subarray(1, 3))).toBe(true);
+    expect(view.subarray(1, 3).toString("latin1")).toBe("el");
+    expect(view.equals(Buffer.from("hello"))).toBe(true);
+    expect(new Uint8Array(view.buffer, 10, 5)).toEqual(new Uint8Array(Buffer.from("hello")));
+  });
+});

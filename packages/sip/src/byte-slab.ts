@@ -10,6 +10,30 @@
  * dropped; whatever keeps bytes long copies them first, see `ownedBytes`), and the transactions'
  * retransmission copies (kept until their last timer, in the order they were made).
  */
+/**
+ * The class behind Node's own Buffers (`Buffer[Symbol.species]`, FastBuffer): `new` on it makes the
+ * same object `Buffer.from(arrayBuffer, offset, length)` returns, without that function's argument
+ * checks, which cost about as much as the view itself on the proxy's hot path. Checked once; if a
+ * Node version ever stops providing it, Buffer.from is used.
+ */
+type ViewClass = new (buffer: ArrayBuffer, byteOffset: number, length: number) => Buffer;
+const BUFFER_CLASS: ViewClass | undefined = (() => {
+  const species = (Buffer as unknown as { [Symbol.species]?: unknown })[Symbol.species];
+  if (typeof species !== "function") return undefined;
+  try {
+    const probe = new (species as ViewClass)(new ArrayBuffer(4), 1, 2);
+    return Buffer.isBuffer(probe) && Object.getPrototypeOf(probe) === Buffer.prototype && probe.byteOffset === 1 && probe.length === 2
+      ? (species as ViewClass)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+function viewOf(slab: ArrayBuffer, offset: number, length: number): Buffer {
+  return BUFFER_CLASS !== undefined ? new BUFFER_CLASS(slab, offset, length) : Buffer.from(slab, offset, length);
+}
+
 export class ByteSlab {
   readonly #slabBytes: number;
   readonly #largestShared: number;
@@ -36,7 +60,7 @@ export class ByteSlab {
       this.#slab = Buffer.allocUnsafeSlow(this.#slabBytes).buffer as ArrayBuffer;
       this.#used = 0;
     }
-    const view = Buffer.from(this.#slab, this.#used, n);
+    const view = viewOf(this.#slab, this.#used, n);
     this.#used += n;
     return view;
   }

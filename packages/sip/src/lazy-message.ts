@@ -4,11 +4,11 @@
  * offsets: the header block is decoded as latin1 once, so string index == byte index; values
  * are re-decoded as UTF-8 from the bytes when the block is not pure ASCII.
  */
-import { badHeader, missingHeader, SipParseError } from "./errors.js";
+import { badHeader, missingHeader, SipErrorCode, SipParseError } from "./errors.js";
 import { canonicalName, displayName, firstListComma, isListHeader, methodAtOctets, splitList } from "./headers.js";
 import { parseAuthParamsIn } from "./auth.js";
 import { parseContactAt, parseDeltaSeconds, parseNameAddrAt, tagOf } from "./name-addr.js";
-import { parseUri } from "./uri.js";
+import { parseUriAt } from "./uri.js";
 import { parseViaAt } from "./via.js";
 import { decimalAt, isWsOctet, octetsOf, scanDigits } from "./lex.js";
 import { createEditor, type MessageEditor } from "./editor.js";
@@ -443,8 +443,22 @@ export class LazyRequest extends LazyMessage implements SipRequest {
   uri!: string;
   _ruri: SipUri | TelUri | undefined = undefined;
 
+  /**
+   * RFC 3261 §19.1: parsed on first read (an unknown scheme is 416, garbage 400, RFC 3261 §8.2.1 /
+   * RFC 4475 §3.3.2), in place in the message's octets.
+   */
   requestUri(): SipUri | TelUri {
-    return (this._ruri ??= parseUri(this.uri));
+    if (this._ruri === undefined) {
+      // the Request-Line is `Method SP Request-URI SP SIP-Version`, the method a token (ASCII)
+      const a = this.method.length + 1;
+      const ruri = parseUriAt(this.raw, this._s, a, a + this.uri.length, this.uri);
+      // RFC 4475 §3.1.2.11: headers are not allowed in a Request-URI
+      if (ruri.scheme !== "tel" && ruri.headers.size > 0) {
+        throw new SipParseError({ code: SipErrorCode.badUri, sipStatus: 400, reason: "Bad Request-URI", detail: "URI headers in the Request-URI" });
+      }
+      this._ruri = ruri;
+    }
+    return this._ruri;
   }
 }
 

@@ -102,10 +102,19 @@ describe("start line (RFC 3261 §7.1, §7.2)", () => {
     expect(fails(crlf("SIP/2.0 700 High", "Via: SIP/2.0/UDP h", "", "")).code).toBe("bad-start-line");
   });
 
-  it("RFC 3261 §8.2.1: Request-URI with an unknown scheme is 416", () => {
-    const e = fails(req("OPTIONS", [], "mailto:bob@example.com"));
-    expect(e.sipStatus).toBe(416);
-    expect(e.code).toBe("unsupported-uri-scheme");
+  it("RFC 3261 §8.2.1: Request-URI with an unknown scheme is 416, when the Request-URI is read", () => {
+    // RFC 3261 §16.3 step 1: parsed when first read (the edge and the workers read it from every request)
+    const m = request(req("OPTIONS", [], "mailto:bob@example.com"));
+    expect(m.uri).toBe("mailto:bob@example.com");
+    let e: unknown;
+    try {
+      m.requestUri();
+    } catch (err) {
+      e = err;
+    }
+    expect(e).toBeInstanceOf(SipParseError);
+    expect((e as SipParseError).sipStatus).toBe(416);
+    expect((e as SipParseError).code).toBe("unsupported-uri-scheme");
   });
 
   it("RFC 3261 §8.2.1: tel Request-URI is accepted", () => {

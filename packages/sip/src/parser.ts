@@ -1,10 +1,18 @@
 /**
  * parseMessage: bytes -> { ok, message } | { ok: false, error }. Never throws.
  *
- * Eager work is kept to what an edge needs to reject garbage before forwarding (RFC 3261 §7,
- * §8.1.1, §16.3, §18.3; RFC 4475 §3.1.2): the start line, one cheap scan that splits header
- * lines (indexOf/charCodeAt, no regex), and validation of Content-Length, Call-ID, CSeq,
- * Max-Forwards, From, To, the top Via and the Request-URI. Everything else is parsed on access.
+ * Eager work is what every element needs before it can answer or match anything (RFC 3261 §7,
+ * §8.1.1, §17, §18.3): the start line, one cheap scan that splits header lines (indexOf /
+ * octet reads, no regex), the presence of every mandatory header, and the syntax of
+ * Content-Length (framing), Call-ID, CSeq (transaction matching, its method against the
+ * Request-Line's), Max-Forwards and the top Via (where a response goes).
+ *
+ * Everything else is parsed, and checked, when first read, as Kamailio and OpenSIPS do: From, To,
+ * the Request-URI, Contact and the rest (RFC 3261 §16.3 step 1: "Any other components, well-formed
+ * or not, SHOULD be ignored and remain unchanged when the message is forwarded"). An accessor that
+ * meets a malformed value throws the SipParseError the parse would have returned (400 naming the
+ * header, 416 for a Request-URI scheme we do not route); the edge and the workers read From, To and
+ * the Request-URI of every request they handle and answer that error.
  */
 import { isAscii } from "node:buffer";
 import {
@@ -14,7 +22,6 @@ import {
 import { canonicalName, isToken, isTokenChar, knownNameBeforeColon, methodAtOctets, NAME_AT } from "./headers.js";
 import { F_FOLDED, LazyRequest, LazyResponse, parseContentLength, SPAN, type LazyMessage } from "./lazy-message.js";
 import { forgetBackslash } from "./lex.js";
-import { parseUriAt } from "./uri.js";
 import type { SipMessage } from "./message.js";
 
 export type ParseResult = { ok: true; message: SipMessage } | { ok: false; error: SipParseError };
@@ -218,22 +225,9 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
     throw badHeader("CSeq", `method ${cseq.method} does not match request method ${msg.method}`);
   }
   if (iMF >= 0) msg._maxForwards = msg._maxForwardsAt(iMF);
-  msg._from = msg._nameAddrAt(iFrom, "From");
-  msg._to = msg._nameAddrAt(iTo, "To");
   msg._topVia = msg._topViaAt(iVia);
-  if (msg.kind === "request") {
-    // RFC 3261 §8.2.1 / RFC 4475 §3.3.2: unknown scheme -> 416; garbage -> 400
-    const ruri = parseUriAt(bytes, s, slA + 1, slB, msg.uri);
-    // RFC 4475 §3.1.2.11: headers are not allowed in a Request-URI
-    if (ruri.scheme !== "tel" && ruri.headers.size > 0) {
-      throw new SipParseError({ code: SipErrorCode.badUri, sipStatus: 400, reason: "Bad Request-URI", detail: "URI headers in the Request-URI" });
-    }
-    msg._ruri = ruri;
-    // Contact, a REGISTER's included, is parsed on first read like every header outside the set
-    // above (RFC 3261 §16.3 step 1: components a proxy does not use are not its to judge). The edge
-    // (Path, RFC 5626 §5.1) and the registrar (RFC 3261 §10.3 step 6) read it from every REGISTER
-    // and answer a malformed one 400 naming Contact (RFC 4475 §3.1.2.13).
-  }
+  // From, To, the Request-URI and Contact (a REGISTER's too) are parsed when first read: see the
+  // module comment
   return msg;
 }
 

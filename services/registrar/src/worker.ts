@@ -252,6 +252,11 @@ export class RegistrarWorker {
   }
 
   #onRequest(req: SipRequest, flow: FlowInfo): void {
+    // From and To are parsed when first read (@edgepath/sip, RFC 3261 §16.3): read them before any
+    // transaction exists, so a malformed one is answered statelessly by #onMessage (the edges read
+    // them first, so only a stray sender gets here with one) rather than from a half-made transaction
+    req.from();
+    req.to();
     const source = responseTarget(req.topVia(), flow);
     const d = this.#transactions!.handleRequest(req, source);
     const late = this.#queuedTooLong(req);

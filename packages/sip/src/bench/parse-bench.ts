@@ -6,9 +6,10 @@
  *   BENCH_MS=100 BENCH_ROUNDS=15   time per contender per round, rounds (the defaults); best kept
  *
  * Every contender does the same work from the same Buffer:
- * - "proxy accessors": parse, then read what a proxy reads — top Via (host, port, branch),
- *   Max-Forwards, the To AOR (user@host of the To URI, so the URI is parsed), Call-ID, CSeq,
- *   Route (the list of name-addrs).
+ * - "proxy accessors": parse, then read what a proxy reads — the Request-URI (parsed: its host),
+ *   top Via (host, port, branch), Max-Forwards, the From tag, the To AOR (user@host of the To URI,
+ *   so the URI is parsed), Call-ID, CSeq, Route (the list of name-addrs). Our parser reads the
+ *   Request-URI, From and To on first access, so they are read here, as a proxy reads them.
  * - "as our registrar reads it" (REGISTER only): the proxy accessors plus every Contact (URI,
  *   expires, +sip.instance, reg-id) and Expires. Not one of issue 2's goals; shown because our
  *   parser reads Contact on first access while our edge and registrar read it from every REGISTER.
@@ -162,10 +163,17 @@ interface Reads {
 }
 
 function oursAccessors(b: Buffer, r: Reads): void {
-  const m = oursParse(b);
+  oursReads(oursParse(b), r);
+}
+
+function oursReads(m: SipMessage, r: Reads): void {
+  if (m.kind !== "request") throw new Error("a request expected");
+  const u = m.requestUri();
+  sink += u.scheme === "tel" ? u.number.length : u.host.length;
   const v = m.topVia();
   sink += v.host.length + (v.port ?? 0) + len(v.branch);
   sink += m.maxForwards() ?? 0;
+  sink += len(m.fromTag());
   sink += canonicalAor(m.to().uri).length;
   sink += m.callId.length + m.cseq().seq;
   sink += m.routes().length;
@@ -180,10 +188,13 @@ function oursAccessors(b: Buffer, r: Reads): void {
  * The same reads from the headers object of an eager parse (sip.parse and drachtio-sip's
  * parseSipMessage give the same shape): parsed Via, To, CSeq, Route and Contact values.
  */
-function eagerReads(h: unknown, parseUri: Fn, r: Reads): void {
+function eagerReads(m: unknown, parseUri: Fn, r: Reads): void {
+  sink += len(need(get(parseUri(get(m, "uri")), "host"), "Request-URI host"));
+  const h = get(m, "headers");
   const v = get(h, "via", 0);
   sink += len(need(get(v, "host"), "via host")) + len(get(v, "port")) + len(get(v, "params", "branch"));
   sink += Number(get(h, "max-forwards") ?? 0);
+  sink += len(get(h, "from", "params", "tag"));
   const to = need(parseUri(get(h, "to", "uri")), "To URI");
   sink += `sip:${String(get(to, "user"))}@${String(get(to, "host"))}`.length;
   sink += len(need(get(h, "call-id"), "Call-ID")) + len(get(h, "cseq", "seq"));
@@ -203,20 +214,25 @@ function theirContacts(list: unknown): void {
 }
 
 function sipAccessors(p: Exclude<typeof sipPkg, Failed>["value"], b: Buffer, r: Reads): void {
-  eagerReads(get(need(p.parse(b), "sip.parse result"), "headers"), p.parseUri, r);
+  eagerReads(need(p.parse(b), "sip.parse result"), p.parseUri, r);
 }
 
 function drachtioEagerAccessors(p: Exclude<typeof drachtioPkg, Failed>["value"], b: Buffer, r: Reads): void {
-  eagerReads(get(need(p.parseSipMessage(b), "parseSipMessage result"), "headers"), p.parseUri, r);
+  eagerReads(need(p.parseSipMessage(b), "parseSipMessage result"), p.parseUri, r);
 }
 
 function drachtioLazyAccessors(p: Exclude<typeof drachtioPkg, Failed>["value"], b: Buffer, r: Reads): void {
-  const m = new p.SipMessage(b.toString("utf8"));
+  drachtioLazyReads(p, new p.SipMessage(b.toString("utf8")), r);
+}
+
+function drachtioLazyReads(p: Exclude<typeof drachtioPkg, Failed>["value"], m: Obj, r: Reads): void {
   const parsed = (name: string): unknown => fnOf(m, "getParsedHeader").call(m, name);
   const has = (name: string): unknown => fnOf(m, "has").call(m, name);
+  sink += len(need(get(p.parseUri(get(m, "uri")), "host"), "Request-URI host"));
   const v = get(parsed("via"), 0);
   sink += len(need(get(v, "host"), "via host")) + len(get(v, "port")) + len(get(v, "params", "branch"));
   sink += Number(get(m, "headers", "max-forwards") ?? 0);
+  sink += len(get(parsed("from"), "params", "tag"));
   const to = need(p.parseUri(get(parsed("to"), "uri")), "To URI");
   sink += `sip:${String(get(to, "user"))}@${String(get(to, "host"))}`.length;
   sink += len(need(get(m, "headers", "call-id"), "Call-ID")) + len(get(parsed("cseq"), "seq"));
@@ -229,14 +245,17 @@ function drachtioLazyAccessors(p: Exclude<typeof drachtioPkg, Failed>["value"], 
 const EDGE_VIA = "SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bK-edge-1";
 const EDGE_RR = "<sip:203.0.113.1;lr>";
 
-function oursRoundTrip(b: Buffer): void {
+/** `reads`: the proxy's reads (see oursReads) between the parse and the edits, as our edge makes them. */
+function oursRoundTrip(b: Buffer, reads?: Reads): void {
   const m = oursParse(b);
+  if (reads !== undefined) oursReads(m, reads);
   const out = m.edit().prependHeader("Via", EDGE_VIA).prependHeader("Record-Route", EDGE_RR).setMaxForwards((m.maxForwards() ?? 70) - 1).toBuffer();
   sink += out.length;
 }
 
-function sipRoundTrip(p: Exclude<typeof sipPkg, Failed>["value"], b: Buffer): void {
+function sipRoundTrip(p: Exclude<typeof sipPkg, Failed>["value"], b: Buffer, reads?: Reads): void {
   const m = need(p.parse(b), "sip.parse result") as Obj;
+  if (reads !== undefined) eagerReads(m, p.parseUri, reads);
   const h = need(get(m, "headers"), "headers") as Obj;
   const vias = need(h["via"], "via") as unknown[];
   vias.unshift({ version: "2.0", protocol: "UDP", host: "203.0.113.1", port: 5060, params: { branch: "z9hG4bK-edge-1" } });
@@ -248,8 +267,9 @@ function sipRoundTrip(p: Exclude<typeof sipPkg, Failed>["value"], b: Buffer): vo
   sink += Buffer.from(String(s), "binary").length;
 }
 
-function drachtioRoundTrip(p: Exclude<typeof drachtioPkg, Failed>["value"], b: Buffer): void {
+function drachtioRoundTrip(p: Exclude<typeof drachtioPkg, Failed>["value"], b: Buffer, reads?: Reads): void {
   const m = new p.SipMessage(b.toString("utf8"));
+  if (reads !== undefined) drachtioLazyReads(p, m, reads);
   const h = need(get(m, "headers"), "headers") as Obj;
   const via = h["via"];
   const rr = h["record-route"];
@@ -278,7 +298,7 @@ function accessorScenario(title: string, b: Buffer, r: Reads): void {
   ]);
 }
 
-const PROXY_READS = "parse + top Via, Max-Forwards, To AOR, Call-ID, CSeq, Route";
+const PROXY_READS = "parse + Request-URI, top Via, Max-Forwards, From tag, To AOR, Call-ID, CSeq, Route";
 accessorScenario(`REGISTER (${reg.length} bytes): ${PROXY_READS}`, reg, { registrar: false });
 // Not one of issue 2's three goals, shown beside them: our parser reads Contact on first access (RFC
 // 3261 §16.3 step 1), and our edge and registrar read it from every REGISTER, so this is what a
@@ -288,6 +308,13 @@ accessorScenario(`INVITE with SDP (${inv.length} bytes): ${PROXY_READS}`, inv, {
 scenario(`Proxy round trip on the INVITE: parse, add Via, prepend Record-Route, Max-Forwards - 1, to bytes`, check("@edgepath/sip parse + edit + toBuffer (splice)", () => oursRoundTrip(inv))!, [
   sipPkg.ok ? check("sip@0.0.6 parse + mutate + stringify", () => sipRoundTrip(sipPkg.value, inv)) : undefined,
   drachtioPkg.ok ? check("drachtio-sip@0.6.3 SipMessage + set + toString", () => drachtioRoundTrip(drachtioPkg.value, inv)) : undefined,
+]);
+
+// Not one of issue 2's goals, shown beside them: what our edge does with each request it forwards,
+// the proxy's reads (above) and then the round trip's edits.
+scenario(`INVITE through a proxy: the proxy reads above, then the round trip's edits and bytes`, check("@edgepath/sip parse + reads + edit + toBuffer", () => oursRoundTrip(inv, { registrar: false }))!, [
+  sipPkg.ok ? check("sip@0.0.6 parse + reads + mutate + stringify", () => sipRoundTrip(sipPkg.value, inv, { registrar: false })) : undefined,
+  drachtioPkg.ok ? check("drachtio-sip@0.6.3 SipMessage + reads + set + toString", () => drachtioRoundTrip(drachtioPkg.value, inv, { registrar: false })) : undefined,
 ]);
 
 // Not part of issue 2's goal (REGISTER, INVITE, the INVITE round trip): a large body, where only
