@@ -112,13 +112,8 @@ class Editor implements MessageEditor {
   }
 
   private list(): number[] {
-    if (this.order === undefined) {
-      const n = this.msg._names.length;
-      const e = new Array<number>(n);
-      for (let i = 0; i < n; i++) e[i] = i;
-      this.order = e;
-    }
-    return this.order;
+    // a copy of the shared 0..n-1: one native copy, and packed from the start (new Array(n) is holey)
+    return (this.order ??= identityOrder(this.msg._names.length));
   }
 
   private code(nl: NewLine): number {
@@ -138,10 +133,17 @@ class Editor implements MessageEditor {
     if (code < 0) return this.added[~code]!.spelling;
     const s = this.msg._s;
     const start = this.msg._meta[code * 5]!;
-    // the usual line is spelled as we would write it: the shared constant, no slice
+    // the usual line is spelled as we would write it: the shared constant, no slice (its octets
+    // compared in place: String#startsWith at an offset costs several times more)
     const usual = info.spelling;
-    const after = s.charCodeAt(start + usual.length);
-    if ((after === 58 || after === 32 || after === 9) && s.startsWith(usual, start)) return usual;
+    const n = usual.length;
+    const raw = this.msg.raw;
+    const after = raw[start + n];
+    if (after === 58 || after === 32 || after === 9) {
+      let same = true;
+      for (let i = 0; i < n && same; i++) same = raw[start + i] === usual.charCodeAt(i);
+      if (same) return usual;
+    }
     let ne = s.indexOf(":", start);
     while (ne > start && (s.charCodeAt(ne - 1) === 32 || s.charCodeAt(ne - 1) === 9)) ne--;
     return s.slice(start, ne);
@@ -160,11 +162,36 @@ class Editor implements MessageEditor {
     return this.code(nl);
   }
 
+  /** Position in the order of the first line named `canon`, -1 when there is none. */
   private find(canon: string): number {
     const order = this.order;
-    if (order === undefined) return this.msg._names.indexOf(canon);
-    for (let i = 0; i < order.length; i++) if (this.nameOf(order[i]!) === canon) return i;
-    return -1;
+    const names = this.msg._names;
+    if (order === undefined) return names.indexOf(canon);
+    // native searches instead of comparing the name of every line: the message's first field of that
+    // name still in the order (its fields keep their relative order; a removed or replaced one is
+    // skipped), then any new line of that name placed before it
+    let at = -1;
+    for (let k = names.indexOf(canon); k >= 0; k = names.indexOf(canon, k + 1)) {
+      at = order.indexOf(k);
+      if (at >= 0) break;
+    }
+    const added = this.added;
+    for (let j = 0; j < added.length; j++) {
+      if (added[j]!.canon !== canon) continue;
+      const p = order.indexOf(~j);
+      if (p >= 0 && (at < 0 || p < at)) at = p;
+    }
+    return at;
+  }
+
+  /** Whether a line named `canon` comes after position `at` of the order (see find). */
+  private foundAfter(canon: string, at: number): boolean {
+    const order = this.order!;
+    const names = this.msg._names;
+    for (let k = names.indexOf(canon); k >= 0; k = names.indexOf(canon, k + 1)) if (order.indexOf(k, at + 1) >= 0) return true;
+    const added = this.added;
+    for (let j = 0; j < added.length; j++) if (added[j]!.canon === canon && order.indexOf(~j, at + 1) >= 0) return true;
+    return false;
   }
 
   setRequestUri(uri: string): this {
@@ -237,9 +264,7 @@ class Editor implements MessageEditor {
     if (at < 0) return this.appendHeader(name, value);
     const order = this.list();
     const nl = this.line(info, this.spellingOf(order[at]!, info), value);
-    let more = false;
-    for (let i = at + 1; i < order.length && !more; i++) more = this.nameOf(order[i]!) === canon;
-    if (!more) {
+    if (!this.foundAfter(canon, at)) {
       // the usual case (one Max-Forwards, one Content-Length): replace in place
       order[at] = nl;
       return this;
@@ -332,6 +357,14 @@ class Editor implements MessageEditor {
  * share a slab; larger ones get their own buffer.
  */
 const OUTPUT = new ByteSlab(64 * 1024, 16 * 1024);
+
+/** 0, 1, 2, ...: the order of an untouched message's fields, copied by identityOrder. */
+const IDENTITY: number[] = [];
+
+function identityOrder(n: number): number[] {
+  while (IDENTITY.length < n) IDENTITY.push(IDENTITY.length);
+  return IDENTITY.slice(0, n);
+}
 
 /*
  * Array#splice allocates the array of removed elements and takes a generic path: 139 ns to insert
