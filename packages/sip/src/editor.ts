@@ -9,7 +9,7 @@
  */
 import { ByteSlab } from "./byte-slab.js";
 import { canonicalName, firstListComma, isListHeader, isToken, knownDisplayName } from "./headers.js";
-import type { LazyMessage } from "./lazy-message.js";
+import { F_STRIDE, type LazyMessage } from "./lazy-message.js";
 
 export interface MessageEditor {
   /** requests only */
@@ -132,7 +132,7 @@ class Editor implements MessageEditor {
   private spellingOf(code: number, info: NameInfo): string {
     if (code < 0) return this.added[~code]!.spelling;
     const s = this.msg._s;
-    const start = this.msg._meta[code * 5]!;
+    const start = this.msg._meta[code * F_STRIDE]!;
     // the usual line is spelled as we would write it: the shared constant, no slice (its octets
     // compared in place: String#startsWith at an offset costs several times more)
     const usual = info.spelling;
@@ -303,7 +303,7 @@ class Editor implements MessageEditor {
     const nf = msg._names.length;
     // end of the last header line (CRLF included); the empty line is always written anew, so a
     // datagram that lacked it (see parser) still comes out as a well-formed message
-    const headEnd = nf > 0 ? meta[(nf - 1) * 5 + 3]! : msg._startLineEnd;
+    const headEnd = msg._headEnd;
     // The body is part of the decoded text unless it was replaced or only the header block was
     // decoded (a large message, see the parser); then it is copied as bytes after the head.
     const bodyAsBytes = this.body ?? (s.length < raw.length ? raw.subarray(msg._bodyStart) : undefined);
@@ -320,8 +320,9 @@ class Editor implements MessageEditor {
       for (let i = 0; i < order.length; i++) {
         const e = order[i]!;
         if (e >= 0) {
-          const a = meta[e * 5]!;
-          const b = meta[e * 5 + 3]!;
+          // a field's line ends where the next one starts (see F_STRIDE)
+          const a = meta[e * F_STRIDE]!;
+          const b = e + 1 < nf ? meta[(e + 1) * F_STRIDE]! : headEnd;
           if (a === runEnd) runEnd = b;
           else {
             if (runStart >= 0) out += s.slice(runStart, runEnd);

@@ -15,9 +15,14 @@ import { createEditor, type MessageEditor } from "./editor.js";
 import type { HeaderField, SipRequest, SipResponse } from "./message.js";
 import type { AuthParams, Contact, NameAddr, SipUri, TelUri, Via } from "./types.js";
 
-/** Per field, 5 numbers in `meta`: line start, value start, value end, line end (after CRLF), flags. */
-export const F_STRIDE = 5;
-export const F_FOLDED = 1;
+/**
+ * Per field, 3 numbers in `meta`: line start, value start, value end, the end stored as ~end (so
+ * negative) when the value is folded over more than one line (RFC 3261 §7.3.1). A field's line,
+ * continuation lines and CRLF included, ends where the next field's starts; the last one's at
+ * `_headEnd`. Three numbers a field, not five: the array is copied out of the parser's scratch space
+ * for every message.
+ */
+export const F_STRIDE = 3;
 
 /** Which grammar _parseList applies to each list element; `count` parses nothing (valueCount only needs how many). */
 const enum ListKind { via, nameAddr, contact, count }
@@ -43,6 +48,8 @@ export abstract class LazyMessage {
   _ascii: boolean;
   /** end of the start line including its CRLF */
   readonly _startLineEnd: number;
+  /** end of the last header line including its CRLF (= _startLineEnd without header lines) */
+  readonly _headEnd: number;
   readonly _meta: number[];
   readonly _names: string[];
   /** offset of the body (after the empty line); set by the parser once the header scan is done */
@@ -65,11 +72,12 @@ export abstract class LazyMessage {
   private _recordRoutes: NameAddr[] | undefined = undefined;
   private _paths: NameAddr[] | undefined = undefined;
 
-  constructor(raw: Buffer, s: string, ascii: boolean, startLineEnd: number, meta: number[], names: string[], bodyStart: number) {
+  constructor(raw: Buffer, s: string, ascii: boolean, startLineEnd: number, meta: number[], names: string[], headEnd: number, bodyStart: number) {
     this.raw = raw;
     this._s = s;
     this._ascii = ascii;
     this._startLineEnd = startLineEnd;
+    this._headEnd = headEnd;
     this._meta = meta;
     this._names = names;
     this._bodyStart = bodyStart;
@@ -90,9 +98,10 @@ export abstract class LazyMessage {
     const m = this._meta;
     const o = i * F_STRIDE;
     const a = m[o + 1]!;
-    const b = m[o + 2]!;
+    const end = m[o + 2]!;
+    const b = end < 0 ? ~end : end;
     let v = this._ascii ? this._s.slice(a, b) : this.raw.toString("utf8", a, b);
-    if ((m[o + 4]! & F_FOLDED) !== 0) v = v.replace(FOLD_RE, " ");
+    if (end < 0) v = v.replace(FOLD_RE, " ");
     return v;
   }
 
@@ -104,7 +113,7 @@ export abstract class LazyMessage {
   _span(i: number): string {
     const m = this._meta;
     const o = i * F_STRIDE;
-    if (this._ascii && (m[o + 4]! & F_FOLDED) === 0) {
+    if (this._ascii && m[o + 2]! >= 0) {
       SPAN.a = m[o + 1]!;
       SPAN.b = m[o + 2]!;
       SPAN.u = this.raw;
