@@ -72,7 +72,9 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
   const s = bytes.length > HEAD_ONLY_FROM ? headText(bytes) : bytes.toString("latin1");
   // Pure ASCII is the rule: values are then slices of `s`; otherwise they are decoded as UTF-8
   // from the bytes (see LazyMessage._value). Refined to the header block after the scan.
-  let ascii = isAscii(s.length === bytes.length ? bytes : bytes.subarray(0, s.length));
+  // (Counted on the text: its UTF-8 length equals its length exactly when every char is below 0x80,
+  // and that count costs less than buffer.isAscii's call on the octets.)
+  let ascii = Buffer.byteLength(s, "utf8") === s.length;
 
   // ---- start line (RFC 3261 §7.1, §7.2) ----
   const sle = s.indexOf("\r\n");
