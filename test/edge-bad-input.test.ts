@@ -194,6 +194,29 @@ describe.each<TestUaTransport>(["udp", "tcp"])("requests the edge refuses, over 
     await stillServing(transport);
   });
 
+  it("RFC 3261 §16.3 step 1: CSeq, From, To and the Request-URI are checked when the edge reads them, and a bad one is answered 400 naming it", async () => {
+    // The parser leaves these to their first read (as Kamailio does); the edge reads all four from
+    // every request it forwards, and its answer must not need them parsed (its To tag, the copied To)
+    const cases: [RegExp, string, string][] = [
+      [/^CSeq: .*$/m, "CSeq: one MESSAGE", "SIP/2.0 400 Bad Header: CSeq"],
+      [/^CSeq: .*$/m, "CSeq: 1 INVITE", "SIP/2.0 400 Bad Header: CSeq"], // RFC 3261 §8.1.1.5: not the request's method
+      [/^From: .*$/m, 'From: "unterminated <sip:mallory@example.com>;tag=1', "SIP/2.0 400 Bad Header: From"],
+      [/^To: .*$/m, "To: <sip:bob@example.com;tag=x", "SIP/2.0 400 Bad Header: To"],
+      [/^MESSAGE \S+ SIP\/2\.0$/m, "MESSAGE sip:bob@example.com?Route=%3Csip:x%3E SIP/2.0", "SIP/2.0 400 Bad Request-URI"], // RFC 4475 §3.1.2.11
+    ];
+    for (const [line, replacement, status] of cases) {
+      await using ua = await TestUa.create({ transport });
+      const text = request(ua, { method: "MESSAGE" }).replace(line, replacement);
+      expect(text, replacement).toContain(`${replacement}\r\n`);
+      const branch = /branch=([^;\r\n]+)/.exec(text)![1]!;
+      ua.send(text, edge());
+      const res = await ua.nextMessage((m) => sipStatus(m) !== undefined && m.includes(branch), 10_000);
+      expect(statusLine(res), replacement).toBe(status);
+      expect(sipHeader(res, "to"), replacement).toMatch(/;tag=/); // RFC 3261 §8.2.6.2, also for a To that does not parse
+    }
+    await stillServing(transport);
+  });
+
   it("RFC 3261 §7.1: a malformed Request-Line gets 400 Bad Request Line", async () => {
     const res = await answer(await mk({ method: "MESSAGE", startLine: "MESSAGE  sip:bob@example.com SIP/2.0" }), 400);
     expect(statusLine(res)).toMatch(/^SIP\/2\.0 400 Bad Request Line/);

@@ -137,7 +137,8 @@ describe("buildErrorResponse (stateless error for unparsable input)", () => {
 
   it("RFC 3261 §8.2.6: answers with Via, From, To (+tag), Call-ID, CSeq as found", () => {
     const bytes = Buffer.from(INV.replace("CSeq: 7 INVITE", "CSeq: x INVITE"));
-    expect(parseMessage(bytes).ok).toBe(false);
+    const parsed = parseMessage(bytes);
+    expect(parsed.ok && (() => parsed.message.cseq())).toThrow(/CSeq/); // parsed when read (RFC 3261 §16.3)
     const out = buildErrorResponse(bytes, err, "t1");
     if (out === undefined) throw new Error("response expected");
     const res = ok(out.toString().replace("CSeq: x INVITE", "CSeq: 7 INVITE"));

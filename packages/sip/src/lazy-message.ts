@@ -60,6 +60,8 @@ export abstract class LazyMessage {
 
   // caches (some filled by the parser's validation pass)
   _callId: string | undefined = undefined;
+  /** the Call-ID field's index, found by the parser (sliced on first read); -1: not known */
+  _callIdAt = -1;
   _cseq: { seq: number; method: string } | undefined = undefined;
   _from: NameAddr | undefined = undefined;
   _to: NameAddr | undefined = undefined;
@@ -231,6 +233,7 @@ export abstract class LazyMessage {
   }
 
   get callId(): string {
+    if (this._callId === undefined && this._callIdAt >= 0) this._callId = this._text(this._callIdAt);
     if (this._callId === undefined) {
       const v = this.header("call-id");
       if (v === undefined) throw missingHeader("Call-ID");
@@ -239,14 +242,20 @@ export abstract class LazyMessage {
     return this._callId;
   }
 
+  /** RFC 3261 §20.16; a request's must name its method (RFC 3261 §8.1.1.5, RFC 4475 §3.1.2.17). */
   cseq(): { seq: number; method: string } {
     if (this._cseq === undefined) {
       const i = this._index("cseq");
       if (i < 0) throw missingHeader("CSeq");
-      this._cseq = this._cseqAt(i);
+      const c = this._cseqAt(i);
+      this._checkCSeq(c);
+      this._cseq = c;
     }
     return this._cseq;
   }
+
+  /** Throws when a parsed CSeq does not fit the message (a request's method). */
+  protected _checkCSeq(_c: { seq: number; method: string }): void {}
 
   /*
    * The parser, which found each of these fields in its scan, fills the caches through the *At
@@ -449,8 +458,19 @@ export abstract class LazyMessage {
 export class LazyRequest extends LazyMessage implements SipRequest {
   readonly kind = "request" as const;
   method!: string;
-  uri!: string;
+  /** where the Request-URI ends in the start line (it starts after the method and its SP) */
+  _uriEnd = 0;
+  private _uri: string | undefined = undefined;
   _ruri: SipUri | TelUri | undefined = undefined;
+
+  /** The Request-URI as written, sliced on first read. */
+  get uri(): string {
+    return (this._uri ??= this._s.slice(this.method.length + 1, this._uriEnd));
+  }
+
+  protected override _checkCSeq(c: { seq: number; method: string }): void {
+    if (c.method !== this.method) throw badHeader("CSeq", `method ${c.method} does not match request method ${this.method}`);
+  }
 
   /**
    * RFC 3261 §19.1: parsed on first read (an unknown scheme is 416, garbage 400, RFC 3261 §8.2.1 /

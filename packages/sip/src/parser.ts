@@ -1,18 +1,17 @@
 /**
  * parseMessage: bytes -> { ok, message } | { ok: false, error }. Never throws.
  *
- * Eager work is what every element needs before it can answer or match anything (RFC 3261 §7,
- * §8.1.1, §17, §18.3): the start line, one cheap scan that splits header lines (indexOf /
- * octet reads, no regex), the presence of every mandatory header, and the syntax of
- * Content-Length (framing), Call-ID, CSeq (transaction matching, its method against the
- * Request-Line's), Max-Forwards and the top Via (where a response goes).
+ * Eager work is what every element needs before it can answer anything (RFC 3261 §7, §8.1.1,
+ * §18.3): the start line, one cheap scan that splits header lines (indexOf / octet reads, no
+ * regex), the presence of every mandatory header, and the syntax of Content-Length (framing),
+ * Call-ID, Max-Forwards and the top Via (where a response goes).
  *
- * Everything else is parsed, and checked, when first read, as Kamailio and OpenSIPS do: From, To,
- * the Request-URI, Contact and the rest (RFC 3261 §16.3 step 1: "Any other components, well-formed
- * or not, SHOULD be ignored and remain unchanged when the message is forwarded"). An accessor that
- * meets a malformed value throws the SipParseError the parse would have returned (400 naming the
- * header, 416 for a Request-URI scheme we do not route); the edge and the workers read From, To and
- * the Request-URI of every request they handle and answer that error.
+ * Everything else is parsed, and checked, when first read, as Kamailio and OpenSIPS do: CSeq, From,
+ * To, the Request-URI, Contact and the rest (RFC 3261 §16.3 step 1: "Any other components,
+ * well-formed or not, SHOULD be ignored and remain unchanged when the message is forwarded"). An
+ * accessor that meets a malformed value throws the SipParseError the parse would have returned (400
+ * naming the header, 416 for a Request-URI scheme we do not route); the edge and the workers read
+ * CSeq, From, To and the Request-URI of every request they handle and answer that error.
  */
 import { isAscii } from "node:buffer";
 import {
@@ -193,7 +192,7 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
   } else {
     const req = new LazyRequest(bytes, s, ascii, sle + 2, fieldMeta, fieldNames, blockEnd, bodyStart);
     req.method = methodAtOctets(bytes, s, 0, slA);
-    req.uri = s.slice(slA + 1, slB);
+    req._uriEnd = slB;
     msg = req;
   }
   if (dups > 0) checkRepeats(msg);
@@ -217,19 +216,15 @@ export function parseOrThrow(input: Buffer, opts?: ParseOptions): SipMessage {
   if (iTo < 0) throw missingHeader("To");
   if (iCallId < 0) throw missingHeader("Call-ID");
   if (iCSeq < 0) throw missingHeader("CSeq");
-  const callId = msg._text(iCallId);
-  if (callId.length === 0) throw badHeader("Call-ID", "empty");
-  msg._callId = callId;
+  // an empty value starts where it ends (a folded one's end is stored negative: never equal)
+  if (meta[iCallId * F_STRIDE + 1] === meta[iCallId * F_STRIDE + 2]) throw badHeader("Call-ID", "empty");
+  msg._callIdAt = iCallId;
   // the accessors' caches filled from the indices of the scan (the same fields the accessors
-  // would find: the first of each name), in the accessors' order
-  const cseq = (msg._cseq = msg._cseqAt(iCSeq));
-  if (msg.kind === "request" && cseq.method !== msg.method) {
-    throw badHeader("CSeq", `method ${cseq.method} does not match request method ${msg.method}`);
-  }
+  // would find: the first of each name)
   if (iMF >= 0) msg._maxForwards = msg._maxForwardsAt(iMF);
   msg._topVia = msg._topViaAt(iVia);
-  // From, To, the Request-URI and Contact (a REGISTER's too) are parsed when first read: see the
-  // module comment
+  // CSeq, From, To, the Request-URI and Contact (a REGISTER's too) are parsed when first read: see
+  // the module comment
   return msg;
 }
 

@@ -10,15 +10,24 @@ import type { Via } from "./types.js";
 
 const EMPTY: ReadonlyMap<string, string | null> = new Map();
 
-/** Keeps the via-parm as offsets into the text it was parsed from; `raw` is sliced on access. */
+/**
+ * Keeps the via-parm as offsets into the text it was parsed from: `raw`, and the usual lower-case
+ * host and the branch, are sliced on first read (the parser validates the top Via of every message;
+ * a proxy that forwards it untouched never reads them).
+ */
 class ViaValue implements Via {
   private _params: ReadonlyMap<string, string | null> | undefined = undefined;
   private _raw: string | undefined = undefined;
   constructor(
     readonly transport: string,
-    readonly host: string,
+    /** the host when it had to be made (lower-cased, or an IPv6 reference); else sliced from [_ha, _hb) */
+    private _host: string | undefined,
+    private readonly _ha: number,
+    private readonly _hb: number,
     readonly port: number | undefined,
-    readonly branch: string | undefined,
+    /** the branch value's bounds, _bra -1 when there is none */
+    private readonly _bra: number,
+    private readonly _brb: number,
     readonly received: string | undefined,
     readonly rport: number | null | undefined,
     private readonly _u: Uint8Array,
@@ -27,6 +36,17 @@ class ViaValue implements Via {
     private readonly _b: number,
     private readonly _ps: number,
   ) {}
+
+  get host(): string {
+    return (this._host ??= this._src.slice(this._ha, this._hb));
+  }
+
+  private _branch: string | undefined = undefined;
+
+  get branch(): string | undefined {
+    if (this._branch === undefined && this._bra >= 0) this._branch = this._src.slice(this._bra, this._brb);
+    return this._branch;
+  }
 
   get raw(): string {
     if (this._raw === undefined) {
@@ -96,7 +116,9 @@ export function parseViaAt(u: Uint8Array, src: string, start: number, end: numbe
   i = skipWs(u, j, end);
   if (i === j) fail("missing LWS before sent-by");
   // sent-by
-  let host: string;
+  let host: string | undefined;
+  let ha = i;
+  let hb = i;
   if (i < end && u[i]! === 91) {
     const close = s.indexOf("]", i);
     if (close < 0 || close >= end) fail("unterminated IPv6 reference");
@@ -115,7 +137,11 @@ export function parseViaAt(u: Uint8Array, src: string, start: number, end: numbe
       j++;
     }
     if (j === i) fail("missing host");
-    host = upper ? s.slice(i, j).toLowerCase() : s.slice(i, j);
+    if (upper) host = s.slice(i, j).toLowerCase();
+    else {
+      ha = i;
+      hb = j;
+    }
     i = j;
   }
   i = skipWs(u, i, end);
@@ -129,7 +155,8 @@ export function parseViaAt(u: Uint8Array, src: string, start: number, end: numbe
     i = skipWs(u, j, end);
   }
   const ps = i < end ? i : -1;
-  let branch: string | undefined;
+  let bra = -1;
+  let brb = -1;
   let received: string | undefined;
   let rport: number | null | undefined;
   // *( SEMI via-params ), validated in one scan that picks branch / received / rport
@@ -140,7 +167,8 @@ export function parseViaAt(u: Uint8Array, src: string, start: number, end: numbe
     const len = ne - ns;
     if (len === 6 && nameIs(u, ns, ne, N_BRANCH)) {
       if (vs < 0) fail("branch without value");
-      branch = s.slice(vs, ve);
+      bra = vs;
+      brb = ve;
     } else if (len === 8 && nameIs(u, ns, ne, N_RECEIVED)) {
       if (vs >= 0) {
         received = unquote(s.slice(vs, ve));
@@ -156,7 +184,7 @@ export function parseViaAt(u: Uint8Array, src: string, start: number, end: numbe
       }
     }
   }
-  return new ViaValue(transport, host, port, branch, received, rport, u, s, start, end, ps);
+  return new ViaValue(transport, host, ha, hb, port, bra, brb, received, rport, u, s, start, end, ps);
 }
 
 /** The octets have "SIP/2.0/" at `a` (the canonical spelling). */

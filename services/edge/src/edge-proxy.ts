@@ -892,9 +892,10 @@ const RELAYING_FORBIDDEN: Rejection = { status: 403, reason: "Relaying Forbidden
 const EDGE_TO_TAG_PREFIX = "ep";
 
 /**
- * The From tag, or the From value's text when From does not parse: From is parsed when first read,
- * and edgeToTag also serves the answer to exactly that error (400 Bad Header: From), which must not
- * throw. Retransmissions carry the same text, so the tag derived from it is stable too.
+ * The From tag and the CSeq number, or those values' text where they do not parse: both are parsed
+ * when first read, and edgeToTag also serves the answer to exactly that error (400 Bad Header: From
+ * or CSeq), which must not throw. Retransmissions carry the same text, so the tag derived from it
+ * is stable too.
  */
 function fromTagOrText(req: SipRequest): string {
   try {
@@ -904,13 +905,21 @@ function fromTagOrText(req: SipRequest): string {
   }
 }
 
+function cseqOrText(req: SipRequest): string {
+  try {
+    return String(req.cseq().seq);
+  } catch {
+    return req.header("cseq") ?? "";
+  }
+}
+
 /**
  * RFC 3261 §8.2.6.2: a stateless UAS must give the same To tag to retransmissions of a
  * request; derive it from the request's identity instead of remembering it.
  */
 function edgeToTag(req: SipRequest): string {
   let h = 0x811c9dc5;
-  const s = `${req.callId}|${fromTagOrText(req)}|${req.cseq().seq}`;
+  const s = `${req.callId}|${fromTagOrText(req)}|${cseqOrText(req)}`;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
