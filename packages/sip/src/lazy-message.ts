@@ -258,8 +258,9 @@ export abstract class LazyMessage {
   protected _checkCSeq(_c: { seq: number; method: string }): void {}
 
   /*
-   * The parser, which found each of these fields in its scan, fills the caches through the *At
-   * helpers with the field's index: no search of the name table per eagerly validated header.
+   * The *At helpers parse field `i`. The parser, which found its fields in its scan, fills the
+   * Max-Forwards and top Via caches through them (no search of the name table); the accessors
+   * below use them for the fields parsed on first read.
    */
 
   /** CSeq of field `i`. */
