@@ -162,36 +162,27 @@ class Editor implements MessageEditor {
     return this.code(nl);
   }
 
-  /** Position in the order of the first line named `canon`, -1 when there is none. */
-  private find(canon: string): number {
+  /** Position in the order of the first line named `canon` at or after position `from`, -1 when there is none. */
+  private find(canon: string, from = 0): number {
     const order = this.order;
     const names = this.msg._names;
-    if (order === undefined) return names.indexOf(canon);
+    // untouched, the order is the fields' own
+    if (order === undefined) return names.indexOf(canon, from);
     // native searches instead of comparing the name of every line: the message's first field of that
-    // name still in the order (its fields keep their relative order; a removed or replaced one is
-    // skipped), then any new line of that name placed before it
+    // name in the order from `from` on (its fields keep their relative order; a removed or replaced
+    // one, or one before `from`, is skipped), then any new line of that name placed before it
     let at = -1;
     for (let k = names.indexOf(canon); k >= 0; k = names.indexOf(canon, k + 1)) {
-      at = order.indexOf(k);
+      at = order.indexOf(k, from);
       if (at >= 0) break;
     }
     const added = this.added;
     for (let j = 0; j < added.length; j++) {
       if (added[j]!.canon !== canon) continue;
-      const p = order.indexOf(~j);
+      const p = order.indexOf(~j, from);
       if (p >= 0 && (at < 0 || p < at)) at = p;
     }
     return at;
-  }
-
-  /** Whether a line named `canon` comes after position `at` of the order (see find). */
-  private foundAfter(canon: string, at: number): boolean {
-    const order = this.order!;
-    const names = this.msg._names;
-    for (let k = names.indexOf(canon); k >= 0; k = names.indexOf(canon, k + 1)) if (order.indexOf(k, at + 1) >= 0) return true;
-    const added = this.added;
-    for (let j = 0; j < added.length; j++) if (added[j]!.canon === canon && order.indexOf(~j, at + 1) >= 0) return true;
-    return false;
   }
 
   setRequestUri(uri: string): this {
@@ -264,7 +255,7 @@ class Editor implements MessageEditor {
     if (at < 0) return this.appendHeader(name, value);
     const order = this.list();
     const nl = this.line(info, this.spellingOf(order[at]!, info), value);
-    if (!this.foundAfter(canon, at)) {
+    if (this.find(canon, at + 1) < 0) {
       // the usual case (one Max-Forwards, one Content-Length): replace in place
       order[at] = nl;
       return this;

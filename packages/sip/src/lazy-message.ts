@@ -233,11 +233,10 @@ export abstract class LazyMessage {
   }
 
   get callId(): string {
-    if (this._callId === undefined && this._callIdAt >= 0) this._callId = this._text(this._callIdAt);
     if (this._callId === undefined) {
-      const v = this.header("call-id");
-      if (v === undefined) throw missingHeader("Call-ID");
-      this._callId = v;
+      const i = this._callIdAt >= 0 ? this._callIdAt : this._index("call-id");
+      if (i < 0) throw missingHeader("Call-ID");
+      this._callId = this._text(i);
     }
     return this._callId;
   }

@@ -18,6 +18,7 @@ const EMPTY: ReadonlyMap<string, string | null> = new Map();
 class ViaValue implements Via {
   private _params: ReadonlyMap<string, string | null> | undefined = undefined;
   private _raw: string | undefined = undefined;
+  private _branch: string | undefined = undefined;
   constructor(
     readonly transport: string,
     /** the host when it had to be made (lower-cased, or an IPv6 reference); else sliced from [_ha, _hb) */
@@ -40,8 +41,6 @@ class ViaValue implements Via {
   get host(): string {
     return (this._host ??= this._src.slice(this._ha, this._hb));
   }
-
-  private _branch: string | undefined = undefined;
 
   get branch(): string | undefined {
     if (this._branch === undefined && this._bra >= 0) this._branch = this._src.slice(this._bra, this._brb);
